@@ -1,0 +1,62 @@
+"""Typed input errors shared by the engine, the CLI and the app.
+
+Every error a user can cause with bad input is a subclass of :class:`SanaWMInputError` (itself a
+``ValueError``). Messages name the input, what was expected and what was found, so the CLI can print
+them on one line (exit code 2) and the app can show them without losing its state.
+"""
+
+from __future__ import annotations
+
+
+class SanaWMInputError(ValueError):
+    """Base class: bad input from the user (a file, a string, an array, an option)."""
+
+
+class ActionStringError(SanaWMInputError):
+    """An action DSL string that does not follow the ``<keys>-<N>`` grammar."""
+
+
+class TrajectoryError(SanaWMInputError):
+    """A camera trajectory with the wrong shape, non-finite values or non-rotation matrices."""
+
+
+class IntrinsicsError(SanaWMInputError):
+    """Camera intrinsics in an unsupported form, with invalid values, or not matching the frames."""
+
+
+class FOVOutOfRangeError(IntrinsicsError):
+    """A field of view outside the range the model was trained on (override explicitly to accept)."""
+
+
+class TrajectoryFormatError(SanaWMInputError):
+    """A trajectory file that cannot be read or written in the requested format."""
+
+
+class InputFileError(SanaWMInputError):
+    """A file the user named is missing, unreadable or of the wrong kind."""
+
+
+class ConfigError(SanaWMInputError):
+    """An invalid model configuration, preset name or option combination."""
+
+
+class CheckpointError(SanaWMInputError):
+    """A model checkpoint that is missing, truncated or does not match the model's keys and shapes."""
+
+
+class BundleError(SanaWMInputError):
+    """A model bundle folder that lacks a required part (names the folder and the file expected)."""
+
+
+__all__ = [
+    "SanaWMInputError",
+    "ActionStringError",
+    "TrajectoryError",
+    "IntrinsicsError",
+    "FOVOutOfRangeError",
+    "TrajectoryFormatError",
+    "InputFileError",
+    "ConfigError",
+    "CheckpointError",
+    "BundleError",
+]

@@ -1,0 +1,1 @@
+"""See ../shared/DESIGN.md for this package's role; filled in by later issues."""
