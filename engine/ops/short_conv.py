@@ -1,0 +1,42 @@
+"""Bidirectional depthwise short convolution along time (the GDN "short conv on K", spec model §5.4-2).
+
+The official layer runs a causal depthwise conv (FLA ``ShortConvolution``, kernel ``w_0 .. w_{K-1}``, no bias)
+forwards and on the time-reversed input, and subtracts the centre tap counted twice:
+
+    y_fwd[t] = sum_j w_j x[t-K+1+j],   y_bwd[t] = sum_j w_j x[t+K-1-j],   y = y_fwd + y_bwd - w_{K-1} x[t]
+
+i.e. a symmetric window ``t-K+1 .. t+K-1``. Each spatial position and channel is filtered independently.
+
+Written as a sum of ``K`` shifted copies on the ``(B, T, S, C)`` token layout (no transposes). ``past`` supplies
+the ``K-1`` frames before ``x`` to the causal half, which is what a streaming cache needs (spec streaming §3.2);
+the anti-causal half always sees zeros after the last frame of ``x`` (chunk-local).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def bidirectional_short_conv(x: torch.Tensor, weight: torch.Tensor, past: torch.Tensor | None = None) -> torch.Tensor:
+    """Filter ``x`` along time.
+
+    Args:
+        x: ``(B, T, S, C)`` frames of tokens.
+        weight: ``(C, 1, K)`` the official ``conv_k.weight`` layout.
+        past: ``(B, K-1, S, C)`` frames preceding ``x`` (zeros when None).
+
+    Returns:
+        ``(B, T, S, C)`` in ``x``'s dtype.
+    """
+    t_len = x.shape[1]
+    taps = weight[:, 0, :].to(x.dtype)  # (C, K)
+    k_size = taps.shape[-1]
+    pad_shape = (x.shape[0], k_size - 1, *x.shape[2:])
+    before = x.new_zeros(pad_shape) if past is None else past.to(x.dtype)
+    padded_fwd = torch.cat([before, x], dim=1)  # frame t of x sits at t + K - 1
+    padded_bwd = torch.cat([x, x.new_zeros(pad_shape)], dim=1)
+    out = -taps[:, -1] * x
+    for j in range(k_size):
+        out = out + taps[:, j] * padded_fwd[:, j : j + t_len]
+        out = out + taps[:, j] * padded_bwd[:, k_size - 1 - j : k_size - 1 - j + t_len]
+    return out
