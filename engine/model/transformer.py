@@ -1,0 +1,122 @@
+"""The SANA-WM Stage-1 DiT (spec model §3): latents + per-frame timesteps + caption + cameras -> flow velocity.
+
+Module attribute names are the official state-dict keys (spec §7), so official checkpoints load strictly through
+:func:`engine.weights.load_transformer`. The base-class ``pos_embed`` buffer of the NVlabs model (zeros, never
+used by the video model) is *not* owned here; the loader ignores it. RoPE tables are computed per call.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from engine.errors import SanaWMInputError
+from engine.model.block import SanaWMBlock
+from engine.model.config import SanaWMConfig
+from engine.model.cross_attention import caption_bias
+from engine.model.embeddings import CaptionEmbedder, PatchEmbed, TimestepEmbedder, truncate_timesteps
+from engine.model.final_layer import FinalLayer
+from engine.model.norms import RMSNorm
+from engine.model.rope import WanRotaryEmbedding
+from engine.model.ucpe import UCPETransforms
+
+
+class SanaWMTransformer(nn.Module):
+    """Hybrid Gated-DeltaNet / softmax video DiT with UCPE + Plücker camera conditioning, any size."""
+
+    def __init__(self, config: SanaWMConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config.hidden_size
+        self.x_embedder = PatchEmbed(config.in_channels, c)
+        self.t_embedder = TimestepEmbedder(c, config.frequency_embedding_size)
+        self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(c, 6 * c))
+        if config.text_conditioning:
+            self.y_embedder = CaptionEmbedder(config.caption_channels, c, config.caption_length)
+            self.attention_y_norm = RMSNorm(c, config.y_norm_eps)
+        self.plucker_embedder = PatchEmbed(config.plucker_channels, c)
+        self.raymap_embedder = PatchEmbed(config.raymap_channels, c)  # in the checkpoint, never applied (spec §3.3)
+        self.blocks = nn.ModuleList(SanaWMBlock(config, i) for i in range(config.depth))
+        self.final_layer = FinalLayer(c, config.out_channels, config.layer_norm_eps)
+        # A plain attribute, not a module/buffer: computed tables must escape dtype casts and state dicts.
+        self.rope = WanRotaryEmbedding(config.head_dim, config.rope_theta, config.rope_max_seq_len)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.x_embedder.proj.weight.dtype
+
+    def _check_inputs(self, latents, timesteps, caption, caption_mask, camera_conditions, chunk_plucker) -> None:
+        cfg = self.config
+        if latents.ndim != 5 or latents.shape[1] != cfg.in_channels:
+            raise SanaWMInputError(f"latents must be (B, {cfg.in_channels}, T, H, W), got {tuple(latents.shape)}")
+        b, _, t, h, w = latents.shape
+        if tuple(timesteps.shape) not in ((b,), (b, t), (b, 1, t)):
+            raise SanaWMInputError(f"timesteps must be (B,), (B, T) or (B, 1, T) = ({b}, {t}), got {tuple(timesteps.shape)}")
+        if cfg.text_conditioning:
+            if caption is None:
+                raise SanaWMInputError("this model is text-conditioned: pass caption (B, L, C_y) and caption_mask (B, L)")
+            if caption.shape[0] != b or caption.shape[-1] != cfg.caption_channels:
+                raise SanaWMInputError(f"caption must be (B={b}, L, {cfg.caption_channels}), got {tuple(caption.shape)}")
+            if caption_mask is not None and tuple(caption_mask.shape) != (b, caption.shape[-2]):
+                raise SanaWMInputError(f"caption_mask must be (B, L) = ({b}, {caption.shape[-2]}), got {tuple(caption_mask.shape)}")
+        if camera_conditions is not None and tuple(camera_conditions.shape) != (b, t, 20):
+            raise SanaWMInputError(f"camera_conditions must be (B, T, 20) = ({b}, {t}, 20), got {tuple(camera_conditions.shape)}")
+        if chunk_plucker is not None and tuple(chunk_plucker.shape) != (b, cfg.plucker_channels, t, h, w):
+            raise SanaWMInputError(
+                f"chunk_plucker must be (B, {cfg.plucker_channels}, T, H, W) = {(b, cfg.plucker_channels, t, h, w)}, "
+                f"got {tuple(chunk_plucker.shape)}"
+            )
+
+    def forward(
+        self,
+        latents: torch.Tensor,
+        timesteps: torch.Tensor,
+        caption: torch.Tensor | None = None,
+        caption_mask: torch.Tensor | None = None,
+        camera_conditions: torch.Tensor | None = None,
+        chunk_plucker: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Predict the flow velocity ``v ~ eps - x0`` for every latent frame.
+
+        Args:
+            latents: ``(B, C, T, H, W)`` normalised latents (frame 0 = the clean image latent in the official use).
+            timesteps: ``(B, T)`` per-frame flow timesteps in [0, 1000] (``(B, 1, T)`` and ``(B,)`` also accepted);
+                truncated toward zero as the official model does.
+            caption: ``(B, L, C_y)`` (or ``(B, 1, L, C_y)``) text-encoder states; required iff the config has text
+                conditioning.
+            caption_mask: ``(B, L)`` 1 = valid token; None = all valid.
+            camera_conditions: ``(B, T, 20)`` ``[c2w row-major (16), fx, fy, cx, cy]`` at latent-grid resolution;
+                None skips the camera branches (the released model was always run with cameras).
+            chunk_plucker: ``(B, 48, T, H, W)`` packed Plücker rays; None skips the Plücker injection.
+
+        Returns:
+            ``(B, C_out, T, H, W)`` in the model's dtype.
+        """
+        if caption is not None and caption.ndim == 4:
+            caption = caption[:, 0]
+        self._check_inputs(latents, timesteps, caption, caption_mask, camera_conditions, chunk_plucker)
+        b, _, t, height, width = latents.shape
+        dtype, device = self.dtype, latents.device
+        grid = (t, height, width)
+
+        h = self.x_embedder(latents.to(dtype))  # (B, N, C)
+        ts = truncate_timesteps(timesteps.reshape(b, -1).expand(b, t).to(device))  # (B, T)
+        e = self.t_embedder(ts)  # (B, T, C)
+        e6 = self.t_block(e)  # (B, T, 6C)
+        rope = self.rope.table(t, height, width, device=device)  # (N, D/2) complex
+        ucpe = None
+        if camera_conditions is not None:
+            camera_rope = self.rope.camera_table(t, height, width, device=device)
+            ucpe = UCPETransforms.from_cameras(camera_conditions.to(device), height, width, camera_rope)
+        plucker_emb = None if chunk_plucker is None else self.plucker_embedder(chunk_plucker.to(dtype))
+        text, text_bias = None, None
+        if self.config.text_conditioning:
+            text = self.attention_y_norm(self.y_embedder(caption.to(dtype)))  # (B, L, C)
+            mask = torch.ones(caption.shape[:2], device=device) if caption_mask is None else caption_mask
+            text_bias = caption_bias(mask.to(device), dtype)
+
+        for block in self.blocks:
+            h = block(h, e6, grid, rope, ucpe, plucker_emb, text, text_bias)
+
+        out = self.final_layer(h, e)  # (B, N, C_out)
+        return out.view(b, t, height, width, -1).permute(0, 4, 1, 2, 3)  # (B, C_out, T, H, W)
