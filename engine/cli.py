@@ -1,0 +1,51 @@
+"""The ``sana-wm`` command.
+
+Sub-commands register themselves from :mod:`engine.commands`; this module owns what the user sees around
+them: argument parsing, logging, and turning input errors into one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from engine import __version__
+from engine.commands import trajectory as trajectory_cmd
+from engine.errors import SanaWMInputError
+
+#: Exit code for bad input (same as argparse's usage errors).
+EXIT_INPUT_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sana-wm",
+        description="SANA-WM Explorer engine: camera trajectories, generation, training, evaluation, benchmarks.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show informational log messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    trajectory_cmd.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="sana-wm: %(levelname)s: %(message)s"
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except SanaWMInputError as exc:
+        print(f"sana-wm: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt:
+        print("sana-wm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of ``sana-wm``: each module has ``register(subparsers)`` and handler functions."""
