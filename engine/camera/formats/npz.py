@@ -1,0 +1,106 @@
+"""Native ``.npz`` trajectory: the project's lossless format.
+
+Arrays (numpy ``.npz`` container, https://numpy.org/doc/stable/reference/generated/numpy.savez.html):
+
+* ``c2w`` ``(F, 4, 4)`` float64 camera-to-world, OpenCV camera axes (+X right, +Y down, +Z forward);
+* ``intrinsics`` ``(F, 4)`` float64 ``[fx, fy, cx, cy]`` in pixels of ``image_size`` (omitted when absent);
+* ``image_size`` ``(2,)`` int64 ``(width, height)`` (omitted when absent);
+* ``fps`` float64 scalar;
+* ``convention`` the string ``"opencv_c2w"``: readers reject any other tag instead of guessing;
+* ``action`` / ``action_version`` strings when present; ``format_version`` int scalar (currently 1).
+
+Everything is a plain numeric or unicode array, so files load with ``allow_pickle=False``. ``extras`` is not
+stored (it may hold arbitrary Python objects).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from engine.atomic import atomic_path
+from engine.camera.formats._text import require_file
+from engine.camera.trajectory import Trajectory
+from engine.errors import TrajectoryFormatError
+
+CONVENTION = "opencv_c2w"
+FORMAT_VERSION = 1
+
+
+def _scalar_str(data: np.lib.npyio.NpzFile, key: str, path: Path) -> str | None:
+    if key not in data.files:
+        return None
+    arr = data[key]
+    if arr.shape != () or arr.dtype.kind != "U":
+        raise TrajectoryFormatError(f"{path.name}: expected '{key}' to be a string, found {arr.dtype} {arr.shape}")
+    return str(arr)
+
+
+def read_npz(path: Path) -> Trajectory:
+    """Read a native ``.npz`` trajectory (see the module docstring for the arrays)."""
+    require_file(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise TrajectoryFormatError(f"{path.name}: expected a numpy .npz archive, found unreadable data ({exc})")
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise TrajectoryFormatError(f"{path.name}: expected a numpy .npz archive, found a single .npy array")
+    with data:
+        convention = _scalar_str(data, "convention", path)
+        if convention != CONVENTION:
+            raise TrajectoryFormatError(
+                f"{path.name}: expected convention '{CONVENTION}', found "
+                f"{'no convention tag' if convention is None else repr(convention)}; "
+                "refusing to guess the axes and pose direction"
+            )
+        if "format_version" in data.files and int(data["format_version"]) > FORMAT_VERSION:
+            raise TrajectoryFormatError(
+                f"{path.name}: expected format_version <= {FORMAT_VERSION}, found {int(data['format_version'])} "
+                "(written by a newer version)"
+            )
+        if "c2w" not in data.files:
+            raise TrajectoryFormatError(f"{path.name}: expected an array 'c2w', found only {sorted(data.files)}")
+        c2w = data["c2w"]
+        if c2w.ndim != 3 or c2w.shape[1:] != (4, 4):
+            raise TrajectoryFormatError(f"{path.name}: expected 'c2w' of shape (F, 4, 4), found {c2w.shape}")
+        intrinsics = data["intrinsics"] if "intrinsics" in data.files else None
+        image_size = None
+        if "image_size" in data.files:
+            size = data["image_size"]
+            if size.shape != (2,):
+                raise TrajectoryFormatError(f"{path.name}: expected 'image_size' of shape (2,), found {size.shape}")
+            image_size = (int(size[0]), int(size[1]))
+        kwargs = {}
+        if "fps" in data.files:
+            kwargs["fps"] = float(data["fps"])
+        return Trajectory(
+            c2w=c2w,
+            intrinsics=intrinsics,
+            image_size=image_size,
+            action=_scalar_str(data, "action", path),
+            action_version=_scalar_str(data, "action_version", path),
+            **kwargs,
+        )
+
+
+def write_npz(trajectory: Trajectory, path: Path) -> list[Path]:
+    """Write ``trajectory`` as a native ``.npz`` (atomically; an open file object, so no suffix is appended)."""
+    arrays: dict[str, np.ndarray] = {
+        "c2w": np.asarray(trajectory.c2w, dtype=np.float64),
+        "fps": np.asarray(trajectory.fps, dtype=np.float64),
+        "convention": np.asarray(CONVENTION),
+        "format_version": np.asarray(FORMAT_VERSION, dtype=np.int64),
+    }
+    if trajectory.intrinsics is not None:
+        arrays["intrinsics"] = np.asarray(trajectory.intrinsics, dtype=np.float64)
+    if trajectory.image_size is not None:
+        arrays["image_size"] = np.asarray(trajectory.image_size, dtype=np.int64)
+    if trajectory.action is not None:
+        arrays["action"] = np.asarray(trajectory.action)
+    if trajectory.action_version is not None:
+        arrays["action_version"] = np.asarray(trajectory.action_version)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    return [path]
