@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from engine.errors import SanaWMInputError
+
 
 def axis_dims(head_dim: int) -> tuple[int, int, int]:
     """``(t_dim, h_dim, w_dim)`` real dims of the official split."""
@@ -46,7 +48,7 @@ class WanRotaryEmbedding:
         self, num_frames: int, height: int, width: int, frame_offset: int, device: torch.device | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if frame_offset + num_frames > self.max_seq_len or max(height, width) > self.max_seq_len:
-            raise ValueError(
+            raise SanaWMInputError(
                 f"RoPE positions exceed the table length {self.max_seq_len}: frames {frame_offset}..{frame_offset + num_frames - 1}, "
                 f"grid {height}x{width}"
             )
