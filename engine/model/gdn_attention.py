@@ -78,17 +78,20 @@ class GDNAttention(DualBranchAttention):
         s = n // num_frames
         kappa = self.head_dim**-0.5 * s**-0.5
         beta, g = self.gates(u, num_frames)
-        frames = lambda x: x.reshape(b, self.heads, num_frames, s, self.head_dim)  # (B, H, N, D) -> (B, H, T, S, D)  # noqa: E731
+
+        def frames(x: torch.Tensor) -> torch.Tensor:
+            """``(B, H, N, D)`` -> fp32 ``(B, H, T, S, D)``: the scans run in fp32 (spec §9)."""
+            return x.float().reshape(b, self.heads, num_frames, s, self.head_dim)
 
         # ---- main branch
         q, k, v = self.qkv(u).split(c, dim=-1)  # (B, N, C) each
         k = self.conv_k(k, num_frames)
-        q = self.split_heads(F.relu(self.q_norm(q)))  # (B, H, N, D)
-        k = self.split_heads(F.relu(self.k_norm(k)) * kappa)
+        q = self.split_heads(F.relu(self.q_norm(q))).float()  # (B, H, N, D), fp32 from here on
+        k = self.split_heads(F.relu(self.k_norm(k)) * kappa).float()
         v = self.split_heads(v)
-        q_rot, k_rot = apply_rotary(q, rope), apply_rotary(k, rope)
+        q_rot, k_rot = apply_rotary(q, rope), apply_rotary(k, rope)  # RoPE on the numerator stream only
         o_main = bidirectional_gated_delta(
-            *(frames(x.float()) for x in (q, k, v, q_rot, k_rot)),
+            *(frames(x) for x in (q, k, v, q_rot, k_rot)),
             beta,
             g,
             eps=self.config.gdn_eps,
@@ -101,18 +104,18 @@ class GDNAttention(DualBranchAttention):
         if ucpe is not None:
             qc = F.relu(self.q_norm_cam(self.q_proj_cam(u)))
             kc = F.relu(self.k_norm_cam(self.conv_k_cam(self.k_proj_cam(u), num_frames))) * kappa
-            qc, kc, vc = self.split_heads(qc), self.split_heads(kc), self.split_heads(self.v_proj_cam(u))
+            qc, kc, vc = (self.split_heads(x).float() for x in (qc, kc, self.v_proj_cam(u)))  # fp32 up to the scan
             qe, ke, ve = encode_queries(qc, ucpe), encode_keys_values(kc, ucpe), encode_keys_values(vc, ucpe)
             if self.config.gdn_camera_downscale:
                 qe, ke, ve = (downscale_to_reference_rms(r, x) for r, x in ((qc, qe), (kc, ke), (vc, ve)))
             # dynamic beta discount: the UCPE translation inflates |k|; never let a frame write harder than beta
-            inflation = ke.float().square().sum(-1).clamp_min(1e-12) / kc.float().square().sum(-1).clamp_min(1e-12)
+            inflation = ke.square().sum(-1).clamp_min(1e-12) / kc.square().sum(-1).clamp_min(1e-12)  # (B, H, N)
             frame_inflation = inflation.view(b, self.heads, num_frames, s).mean(-1, keepdim=True)  # (B, H, T, 1)
             beta_cam = beta / frame_inflation.clamp_min(1.0)
             o_cam = bidirectional_delta_numerator(
-                *(frames(x.float()) for x in (qe, ke, ve)), beta_cam, g, impl=self.config.gated_delta_impl
+                *(frames(x) for x in (qe, ke, ve)), beta_cam, g, impl=self.config.gated_delta_impl
             )
-            o_cam = o_cam.reshape(b, self.heads, n, self.head_dim).to(u.dtype)
-            o_cam = self.merge_heads(decode_outputs(o_cam, ucpe))
+            o_cam = decode_outputs(o_cam.reshape(b, self.heads, n, self.head_dim), ucpe)
+            o_cam = self.merge_heads(o_cam).to(u.dtype)
 
         return self.gated_output(o_main, o_cam, u)
