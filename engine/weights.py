@@ -336,7 +336,9 @@ def _yaml_overrides(sections: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]
         ("use_chunk_plucker_post_attn", (True, None)),
     ):
         if model.get(key) not in allowed:
-            raise ConfigError(f"config.yaml: model.{key} = {model.get(key)!r} is not supported (expected {allowed[0]!r})")
+            raise ConfigError(
+                f"config.yaml: model.{key} = {model.get(key)!r} is not supported (expected {allowed[0]!r})"
+            )
     values: dict[str, Any] = {}
     for yaml_key, field in (
         ("linear_head_dim", "head_dim"),

@@ -39,7 +39,8 @@ class DualBranchAttention(nn.Module):
         # gates (per token beta, per frame decay), shared by both branches of GDN blocks
         self.beta_proj = nn.Linear(c, heads)
         self.gate_proj = nn.Linear(c, heads)
-        self.A_log = nn.Parameter(torch.log(torch.empty(heads).uniform_(1.0, 16.0)))  # official: U(0, 16); 1 avoids log 0
+        # official init: A ~ U(0, 16); the lower bound 1 avoids log(0)
+        self.A_log = nn.Parameter(torch.log(torch.empty(heads).uniform_(1.0, 16.0)))
         dt = torch.exp(torch.rand(heads) * (math.log(0.1) - math.log(0.001)) + math.log(0.001)).clamp(min=1e-4)
         self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # softplus^-1(dt), the official init
         self.register_buffer("recall_gate", torch.zeros(1))

@@ -82,7 +82,9 @@ class SanaWMConfig:
         if self.depth < 1:
             problems.append(f"depth must be >= 1, got {self.depth}")
         if self.head_dim <= 0 or self.head_dim % 8:
-            problems.append(f"head_dim must be a positive multiple of 8 (UCPE 4x4 groups + RoPE pairs), got {self.head_dim}")
+            problems.append(
+                f"head_dim must be a positive multiple of 8 (UCPE 4x4 groups + RoPE pairs), got {self.head_dim}"
+            )
         elif self.hidden_size % self.head_dim:
             problems.append(f"hidden_size {self.hidden_size} is not a multiple of head_dim {self.head_dim}")
         if self.num_heads <= 0 or self.hidden_size % self.num_heads:
@@ -148,7 +150,8 @@ class SanaWMConfig:
         unknown = sorted(set(overrides) - fields)
         if unknown:
             raise ConfigError(
-                f"unknown SanaWMConfig field(s) {', '.join(unknown)} for preset {name!r}; valid fields: {', '.join(sorted(fields))}"
+                f"unknown SanaWMConfig field(s) {', '.join(unknown)} for preset {name!r}; "
+                f"valid fields: {', '.join(sorted(fields))}"
             )
         try:
             return cls(**{**PRESETS[name], **overrides, "preset": name})
@@ -191,12 +194,13 @@ class SanaWMConfig:
                 raise ConfigError(f"diffusers config: {key} = {found!r} is not supported (expected {value!r})")
         acts = list(config.get("mlp_acts", ["silu", "silu", None]))
         if acts != ["silu", "silu", None]:
-            raise ConfigError(f"diffusers config: mlp_acts = {acts!r} is not supported (expected ['silu', 'silu', None])")
+            raise ConfigError(f"diffusers config: mlp_acts = {acts!r} is not supported (expected silu, silu, None)")
         depth = int(config.get("num_layers", 20))
         post_attn = int(config.get("chunk_plucker_post_attn_blocks", depth))
         if 0 <= post_attn < depth:
             raise ConfigError(
-                f"diffusers config: chunk_plucker_post_attn_blocks = {post_attn} < num_layers = {depth} is not supported"
+                f"diffusers config: chunk_plucker_post_attn_blocks = {post_attn} < num_layers = {depth} "
+                "is not supported (Plücker injection in every block)"
             )
         in_channels = int(config.get("in_channels", 128))
         values = dict(

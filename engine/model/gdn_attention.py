@@ -34,7 +34,10 @@ from engine.ops import bidirectional_delta_numerator, bidirectional_gated_delta,
 
 
 class ShortConv(nn.Module):
-    """Holds a short-conv kernel ``weight (C, 1, K)`` (official key ``conv_k.weight``); see :mod:`engine.ops.short_conv`."""
+    """Holds a short-conv kernel ``weight (C, 1, K)`` (official key ``conv_k.weight``).
+
+    The filter itself is :func:`engine.ops.short_conv.bidirectional_short_conv`.
+    """
 
     def __init__(self, channels: int, kernel_size: int) -> None:
         super().__init__()

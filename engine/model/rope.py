@@ -49,7 +49,8 @@ class WanRotaryEmbedding:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if frame_offset + num_frames > self.max_seq_len or max(height, width) > self.max_seq_len:
             raise SanaWMInputError(
-                f"RoPE positions exceed the table length {self.max_seq_len}: frames {frame_offset}..{frame_offset + num_frames - 1}, "
+                f"RoPE positions exceed the table length {self.max_seq_len}: "
+                f"frames {frame_offset}..{frame_offset + num_frames - 1}, "
                 f"grid {height}x{width}"
             )
         t_dim, h_dim, w_dim = self.dims

@@ -50,22 +50,21 @@ class SanaWMTransformer(nn.Module):
         if latents.ndim != 5 or latents.shape[1] != cfg.in_channels:
             raise SanaWMInputError(f"latents must be (B, {cfg.in_channels}, T, H, W), got {tuple(latents.shape)}")
         b, _, t, h, w = latents.shape
-        if tuple(timesteps.shape) not in ((b,), (b, t), (b, 1, t)):
-            raise SanaWMInputError(f"timesteps must be (B,), (B, T) or (B, 1, T) = ({b}, {t}), got {tuple(timesteps.shape)}")
+
+        def expect(name: str, tensor: torch.Tensor | None, *shapes: tuple[int, ...]) -> None:
+            if tensor is not None and tuple(tensor.shape) not in shapes:
+                wanted = " or ".join(str(s) for s in shapes)
+                raise SanaWMInputError(f"{name} must have shape {wanted} for latents {tuple(latents.shape)}, "
+                                       f"got {tuple(tensor.shape)}")  # fmt: skip
+
+        expect("timesteps", timesteps, (b,), (b, t), (b, 1, t))
+        expect("camera_conditions", camera_conditions, (b, t, 20))
+        expect("chunk_plucker", chunk_plucker, (b, cfg.plucker_channels, t, h, w))
         if cfg.text_conditioning:
             if caption is None:
-                raise SanaWMInputError("this model is text-conditioned: pass caption (B, L, C_y) and caption_mask (B, L)")
-            if caption.shape[0] != b or caption.shape[-1] != cfg.caption_channels:
-                raise SanaWMInputError(f"caption must be (B={b}, L, {cfg.caption_channels}), got {tuple(caption.shape)}")
-            if caption_mask is not None and tuple(caption_mask.shape) != (b, caption.shape[-2]):
-                raise SanaWMInputError(f"caption_mask must be (B, L) = ({b}, {caption.shape[-2]}), got {tuple(caption_mask.shape)}")
-        if camera_conditions is not None and tuple(camera_conditions.shape) != (b, t, 20):
-            raise SanaWMInputError(f"camera_conditions must be (B, T, 20) = ({b}, {t}, 20), got {tuple(camera_conditions.shape)}")
-        if chunk_plucker is not None and tuple(chunk_plucker.shape) != (b, cfg.plucker_channels, t, h, w):
-            raise SanaWMInputError(
-                f"chunk_plucker must be (B, {cfg.plucker_channels}, T, H, W) = {(b, cfg.plucker_channels, t, h, w)}, "
-                f"got {tuple(chunk_plucker.shape)}"
-            )
+                raise SanaWMInputError("this model is text-conditioned: pass caption (B, L, C_y) and its mask (B, L)")
+            expect("caption", caption, (b, caption.shape[1], cfg.caption_channels))
+            expect("caption_mask", caption_mask, (b, caption.shape[1]))
 
     def forward(
         self,

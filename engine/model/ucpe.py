@@ -5,8 +5,8 @@ Every token ``n`` has a ray matrix ``P_n`` (4x4, world -> ray-local frame of its
 * dims ``0 .. D/2-1`` are ``D/8`` groups of 4: queries get ``P_n^T q``, keys and values ``P_n^-1 k`` / ``P_n^-1 v``,
   and outputs are mapped back with ``P_n o``. Then ``q'^T k'`` depends on ``P_m P_n^-1`` — the relative pose of the
   two rays — so attention sees camera geometry, not absolute positions.
-* dims ``D/2 .. D-1`` get a RoPE rotation with the camera slice of the Wan table (:meth:`WanRotaryEmbedding.camera_table`),
-  on q, k *and* v; outputs get the inverse rotation.
+* dims ``D/2 .. D-1`` get a RoPE rotation with the camera slice of the Wan table
+  (:meth:`WanRotaryEmbedding.camera_table`), on q, k *and* v; outputs get the inverse rotation.
 
 Features here are ``(B, H, N, D)``; the matrices are shared by all heads and blocks and prepared once per call.
 """

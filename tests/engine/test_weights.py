@@ -126,8 +126,9 @@ def test_diffusers_sharded_folder(reference, tmp_path: Path) -> None:
     folder = tmp_path / "transformer"
     folder.mkdir()
     state = {k: v for k, v in reference.state_dict().items() if k != "y_embedder.y_embedding"}
-    state = {k.replace("t_embedder.mlp.0.", "t_embedder.linear_1.").replace("t_embedder.mlp.2.", "t_embedder.linear_2."): v
-             for k, v in state.items()}  # fmt: skip
+    renames = (("t_embedder.mlp.0.", "t_embedder.linear_1."), ("t_embedder.mlp.2.", "t_embedder.linear_2."))
+    for ours, theirs in renames:
+        state = {k.replace(ours, theirs): v for k, v in state.items()}
     keys = sorted(state)
     shards = {"part-1.safetensors": keys[: len(keys) // 2], "part-2.safetensors": keys[len(keys) // 2 :]}
     for name, names in shards.items():

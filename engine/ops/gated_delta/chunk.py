@@ -25,7 +25,9 @@ import torch
 DEFAULT_CHUNK_SIZE = 16
 
 
-def _transitions(k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _transitions(
+    k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, g: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``W (B, H, T, D, D)`` and ``U (B, H, T, R, D)`` of every frame (``R`` = value rows)."""
     d = k.shape[-1]
     bk = beta[..., None] * k  # (B, H, T, S, D)

@@ -130,7 +130,8 @@ def test_softmax_camera_branch_uses_the_variants_downscale_and_scale(variant: st
 
 @pytest.mark.parametrize("variant", list(TABLE))
 def test_gdn_camera_branch_uses_the_variants_downscale_and_beta_discount(variant: str) -> None:
-    """One frame: the forward state is V' B K'^T, the exclusive reverse is empty, so o_n = sum_s beta v'_s (k'_s . q'_n)."""
+    """One frame: the forward state is V' B K'^T and the exclusive reverse is empty,
+    so o_n = sum_s beta_cam v'_s (k'_s . q'_n)."""
     gen = torch.Generator().manual_seed(1)
     module = GDNAttention(_config(variant))
     _prepare(module, gen)

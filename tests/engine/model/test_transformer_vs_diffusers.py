@@ -73,7 +73,9 @@ def test_velocity_matches_diffusers_oracle(frames: int, diffusers_oracle, ours, 
 
 def test_matches_oracle_when_its_scan_is_cut_into_chunks(diffusers_oracle, ours, cameras) -> None:
     """T = 5 with the oracle's scan tile set to 2 (diffusers default 21 never splits short clips)."""
-    scan_modules = [m for m in diffusers_oracle.modules() if hasattr(m, "chunk_size") and "Attention" in type(m).__name__]
+    scan_modules = [
+        m for m in diffusers_oracle.modules() if hasattr(m, "chunk_size") and "Attention" in type(m).__name__
+    ]
     assert scan_modules
     inputs = _inputs(5, seed=11, cameras=cameras)
     try:

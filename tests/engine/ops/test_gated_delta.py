@@ -108,7 +108,8 @@ def test_bidirectional_output_matches_explicit_sum_of_products(t_len: int, impl:
 
 
 def test_camera_numerator_is_forward_plus_exclusive_reverse_of_the_same_state() -> None:
-    """Numerator-only: frame t sees every frame; with g = 1 and beta = 0 except one frame, it is that frame's V K^T q."""
+    """Numerator-only: every frame sees every other frame; with g = 1 and beta = 0 except on one frame, the output
+    of every frame is that frame's V B K^T applied to its query."""
     q, k, v, beta, g = _inputs(3, seed=4, b=1, h=1)
     beta = torch.zeros_like(beta)
     beta[:, :, 1] = 0.7
