@@ -247,7 +247,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         mlp_ratio=2.0,
         sdpa_bf16=False,
     ),
-    # The size class of the embedded CPU model (spec'd in notes/cpu_budget.md): 8 blocks x 256, heads of 64.
+    # The size class of the embedded CPU model (shared/notes/cpu_budget.md): 8 blocks x 256, heads of 64.
     # Text conditioning is off by default; override caption_channels to turn it on.
     "sana-wm-small": dict(
         depth=8,
