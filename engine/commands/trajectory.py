@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +138,7 @@ def _apply_camera_options(traj: Trajectory, args: argparse.Namespace, *, default
         vec = intr.scale_to_grid(traj.intrinsics, traj.image_size, args.image_size)
         traj = traj.with_intrinsics(vec, args.image_size)
     if getattr(args, "fps", None) is not None:
-        traj = Trajectory(traj.c2w, traj.intrinsics, traj.image_size, args.fps, traj.action, traj.action_version, traj.extras)
+        traj = replace(traj, fps=args.fps)
     if traj.intrinsics is not None and traj.image_size is not None:
         intr.check_fov(traj.intrinsics, *traj.image_size, allow_out_of_range=args.allow_any_fov)
     return traj

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.camera.rays import se3_inverse_torch, ucpe_ray_matrices
+from engine.camera.conditioning import ucpe_transforms
 from engine.model.rope import apply_rotary
 
 
@@ -41,13 +41,13 @@ class UCPETransforms:
     def from_cameras(
         cls, camera_conditions: torch.Tensor, height: int, width: int, camera_rope: torch.Tensor
     ) -> UCPETransforms:
-        """Ray matrices from ``(B, T, 20)`` camera conditions at latent-grid resolution.
+        """Ray matrices from ``(B, T, 20)`` camera conditions at latent-grid resolution (built by the camera
+        layer's :func:`engine.camera.conditioning.ucpe_transforms`), plus this call's camera RoPE factors.
 
         The geometry runs in fp32 (the reference runs it in the conditions' dtype; on CPU only fp32/fp64 work).
         """
-        b = camera_conditions.shape[0]
-        p = ucpe_ray_matrices(camera_conditions.float(), height, width).reshape(b, -1, 4, 4)
-        return cls(p=p, p_t=p.transpose(-1, -2), p_inv=se3_inverse_torch(p), rope=camera_rope)
+        rays = ucpe_transforms(camera_conditions.float(), (width, height))
+        return cls(p=rays.P, p_t=rays.P_T, p_inv=rays.P_inv, rope=camera_rope)
 
 
 def _transform(x: torch.Tensor, matrix: torch.Tensor, rope: torch.Tensor, inverse_rope: bool) -> torch.Tensor:

@@ -119,3 +119,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, fragment):
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sana-wm: error:")
     assert pytest.importorskip("re").search(fragment, lines[0])
+
+
+def test_fps_option_is_stored_and_changes_duration(tmp_path, capsys):
+    out = tmp_path / "p.npz"
+    code, stdout, _ = run(capsys, "trajectory", "from-action", "w-48", "-o", str(out), "--fps", "24")
+    assert code == 0 and "2.00 s at 24 fps" in stdout
+    traj = read_trajectory(out)
+    assert traj.fps == 24.0 and traj.action == "w-48"
