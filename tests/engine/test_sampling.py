@@ -8,7 +8,7 @@ import torch
 from engine import sampling as S
 from engine.errors import ConfigError
 
-sched_mod = pytest.importorskip("diffusers.schedulers.scheduling_flow_match_euler_discrete")
+import diffusers.schedulers.scheduling_flow_match_euler_discrete as sched_mod  # noqa: E402
 
 
 @pytest.mark.parametrize("steps, shift", [(60, 9.8), (60, 8.0), (10, 3.0), (1, 9.8)])

@@ -10,8 +10,8 @@ from engine.camera.actions import action_to_c2w
 from engine.camera.conditioning import CameraConditioner, ucpe_transforms
 from engine.errors import TrajectoryError
 
-cam_utils = pytest.importorskip("diffusers.pipelines.sana_wm.cam_utils")
-dit = pytest.importorskip("diffusers.models.transformers.transformer_sana_wm")
+import diffusers.pipelines.sana_wm.cam_utils as cam_utils  # noqa: E402
+import diffusers.models.transformers.transformer_sana_wm as dit  # noqa: E402
 
 
 def _trajectory(frames=57, seed=0):

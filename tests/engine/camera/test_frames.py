@@ -7,7 +7,7 @@ import pytest
 from engine.camera.frames import latent_frame_count, pixel_frame_count, resolve_num_frames, snap_num_frames
 from engine.errors import TrajectoryError
 
-cam_utils = pytest.importorskip("diffusers.pipelines.sana_wm.cam_utils")
+import diffusers.pipelines.sana_wm.cam_utils as cam_utils  # noqa: E402
 
 
 @pytest.mark.parametrize("stride", [8, 24])

@@ -8,7 +8,7 @@ import pytest
 from engine.camera import intrinsics as intr
 from engine.errors import FOVOutOfRangeError, IntrinsicsError
 
-cam_utils = pytest.importorskip("diffusers.pipelines.sana_wm.cam_utils")
+import diffusers.pipelines.sana_wm.cam_utils as cam_utils  # noqa: E402
 
 K = np.array([[500.0, 0, 320], [0, 510.0, 240], [0, 0, 1]])
 
