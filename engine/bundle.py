@@ -1,0 +1,103 @@
+"""A model bundle: everything one generation needs, loaded and ready (the DiT, its codec, optional text encoder
+and refiner, the pixel size the model runs at, and defaults).
+
+Sessions, pipelines, the CLI and the app all take a :class:`ModelBundle`; how a bundle is found and loaded from
+disk (official folders, diffusers folders, the embedded model) is the business of :mod:`engine.weights` and
+:mod:`engine.components`. :meth:`ModelBundle.random` builds a random-weight bundle from a preset for tests and
+benchmarks; it is labelled as such everywhere it is shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from engine.components.codec import LatentCodec
+from engine.model.config import SanaWMConfig
+from engine.model.transformer import SanaWMTransformer
+
+
+class TextEncoder(Protocol):
+    """Prompt -> the DiT's caption input (``(1, L, C_y)`` states and ``(1, L)`` mask)."""
+
+    def encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@dataclass
+class ModelBundle:
+    """A loaded model and its companions.
+
+    Attributes:
+        name: short identifier shown to users (e.g. ``sana-wm-tiny``).
+        transformer: the Stage-1 DiT (eval mode).
+        codec: pixels <-> normalised latents (:mod:`engine.components.codec`).
+        frame_size: ``(width, height)`` in pixels of the frames the model generates; a multiple of the codec's
+            spatial factor. Input images are resized and centre-cropped to it.
+        text_encoder: prompt encoder for text-conditioned models, None otherwise.
+        refiner: the stage-2 refiner adapter, None when the bundle has none.
+        default_intrinsics: ``(4,)`` ``fx, fy, cx, cy`` in ``frame_size`` pixels used when the user gives none
+            (the embedded model's training FOV); None = intrinsics are required.
+        source: folder or file it was loaded from (None for random bundles).
+        label: a human note shown next to the name, e.g. "random weights: plumbing only".
+        extras: free-form metadata (training run, licence, ...).
+    """
+
+    name: str
+    transformer: SanaWMTransformer
+    codec: LatentCodec
+    frame_size: tuple[int, int]
+    text_encoder: TextEncoder | None = None
+    refiner: Any | None = None
+    default_intrinsics: np.ndarray | None = None
+    source: Path | None = None
+    label: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> SanaWMConfig:
+        return self.transformer.config
+
+    @property
+    def latent_grid(self) -> tuple[int, int]:
+        """``(h, w)`` latent cells per frame."""
+        s = self.codec.spatial_factor
+        return self.frame_size[1] // s, self.frame_size[0] // s
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.name} ({self.label})" if self.label else self.name
+
+    @classmethod
+    def random(
+        cls,
+        preset: str | SanaWMConfig = "sana-wm-tiny-test",
+        *,
+        frame_size: tuple[int, int] = (320, 176),
+        spatial_factor: int = 16,
+        seed: int = 0,
+        dtype: torch.dtype = torch.float32,
+        **overrides: Any,
+    ) -> ModelBundle:
+        """A random-weight bundle of ``preset`` with the zero-parameter :class:`PatchDCTCodec` (no text encoder,
+        so ``caption_channels`` is switched off). For plumbing, tests and benchmarks only."""
+        from engine.components.patch_codec import PatchDCTCodec
+
+        config = preset if isinstance(preset, SanaWMConfig) else SanaWMConfig.from_preset(preset)
+        config = config.replace(caption_channels=None, **overrides)
+        torch.manual_seed(seed)
+        model = SanaWMTransformer(config).to(dtype).eval()
+        codec = PatchDCTCodec(config.in_channels, spatial_factor)
+        width, height = frame_size
+        focal = 0.5 * width / np.tan(np.radians(60.0) / 2)  # 60 degrees horizontal FOV
+        return cls(
+            name=config.preset or "custom",
+            transformer=model,
+            codec=codec,
+            frame_size=frame_size,
+            default_intrinsics=np.array([focal, focal, width / 2, height / 2]),
+            label="random weights: plumbing only",
+        )
