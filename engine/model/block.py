@@ -19,6 +19,7 @@ from engine.model.ffn import GLUMBConvTemp
 from engine.model.gdn_attention import GDNAttention
 from engine.model.norms import frame_gate, modulated_layer_norm
 from engine.model.softmax_attention import SoftmaxAttention
+from engine.model.temporal import BIDIRECTIONAL, TimeMixer
 from engine.model.ucpe import UCPETransforms
 
 
@@ -44,20 +45,22 @@ class SanaWMBlock(nn.Module):
         plucker_emb: torch.Tensor | None,
         caption: torch.Tensor | None,
         caption_bias: torch.Tensor | None,
+        mixer: TimeMixer = BIDIRECTIONAL,
     ) -> torch.Tensor:
         """Args: ``h (B, N, C)`` tokens; ``e6 (B, T, 6C)`` = ``t_block(e)``; ``grid (T, H, W)``; ``rope (N, D/2)``;
         ``ucpe`` camera transforms or None; ``plucker_emb (B, N, C)`` or None; ``caption (B, L, C)`` embedded and
-        ``caption_bias (B, 1, 1, L)`` (ignored without text conditioning). Returns ``(B, N, C)``."""
+        ``caption_bias (B, 1, 1, L)`` (ignored without text conditioning); ``mixer`` = how frames mix in time
+        (:mod:`engine.model.temporal`). Returns ``(B, N, C)``."""
         b, _, c = h.shape
         t = grid[0]
         mods = self.scale_shift_table[None, None] + e6.view(b, t, 6, c)  # (B, T, 6, C)
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = mods.unbind(dim=2)  # (B, T, C) each
 
         u = modulated_layer_norm(h, shift_a, scale_a, t, self.eps)
-        h = h + frame_gate(self.attn(u, t, rope, ucpe), gate_a, t)
+        h = h + frame_gate(self.attn(u, t, rope, ucpe, mixer), gate_a, t)
         if plucker_emb is not None:
             h = h + self.plucker_proj(plucker_emb)
         if self.cross_attn is not None:
             h = h + self.cross_attn(h, caption, caption_bias)
         u = modulated_layer_norm(h, shift_m, scale_m, t, self.eps)
-        return h + frame_gate(self.mlp(u, grid), gate_m, t)
+        return h + frame_gate(self.mlp(u, grid, mixer), gate_m, t)

@@ -2,7 +2,8 @@
 
 Per latent frame (an ``H x W`` image of C channels): 1x1 conv C -> 2F (+bias, SiLU), depthwise 3x3 (+bias),
 ``a * SiLU(g)`` on the two halves, 1x1 conv F -> C (no bias) = ``y``. Then across frames, a full
-``Conv2d(C, C, (k, 1))`` over the ``(T, S)`` plane: ``out = y + t_conv(y)``, zero-padded at both clip ends.
+``Conv2d(C, C, (k, 1))`` over the ``(T, S)`` plane: ``out = y + t_conv(y)``, zero-padded at both clip ends
+(chunk-causal and streaming calls pad differently: :mod:`engine.model.temporal`).
 
 Key names keep the official ``.conv.`` level (``mlp.inverted_conv.conv.weight``); ``t_conv`` has none.
 """
@@ -14,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.model.config import SanaWMConfig
+from engine.model.temporal import BIDIRECTIONAL, TimeMixer
 
 
 class ConvLayer(nn.Module):
@@ -36,17 +38,9 @@ class GLUMBConvTemp(nn.Module):
         self.point_conv = ConvLayer(f, c, 1, bias=False)
         self.t_conv = nn.Conv2d(c, c, (kt, 1), bias=False)
 
-    def temporal(self, y: torch.Tensor) -> torch.Tensor:
-        """``y + t_conv(y)`` on ``y (B, C, T, S)`` with zero frames at both ends.
-
-        The padding is explicit so a streaming caller can put the previous chunk's last frame in its place.
-        """
-        half = self.t_conv.kernel_size[0] // 2
-        padded = F.pad(y, (0, 0, half, half))
-        return y + self.t_conv(padded)
-
-    def forward(self, x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
-        """``x (B, N, C)`` frame-major tokens of the ``(T, H, W)`` grid -> ``(B, N, C)``."""
+    def forward(self, x: torch.Tensor, grid: tuple[int, int, int], mixer: TimeMixer = BIDIRECTIONAL) -> torch.Tensor:
+        """``x (B, N, C)`` frame-major tokens of the ``(T, H, W)`` grid -> ``(B, N, C)``; ``mixer`` applies the
+        temporal conv (zero frames at the clip ends, or the previous chunk's frame when streaming)."""
         b, n, c = x.shape
         t, h, w = grid
         y = x.view(b * t, h, w, c).permute(0, 3, 1, 2)  # (B*T, C, H, W)
@@ -54,4 +48,4 @@ class GLUMBConvTemp(nn.Module):
         a, gate = y.chunk(2, dim=1)
         y = self.point_conv(a * F.silu(gate))  # (B*T, C, H, W)
         y = y.view(b, t, c, h * w).transpose(1, 2)  # (B, C, T, S)
-        return self.temporal(y).permute(0, 2, 3, 1).reshape(b, n, c)
+        return mixer.temporal_conv(y, self.t_conv).permute(0, 2, 3, 1).reshape(b, n, c)

@@ -30,13 +30,14 @@ from engine.model.ucpe import (
     encode_keys_values,
     encode_queries,
 )
-from engine.ops import bidirectional_delta_numerator, bidirectional_gated_delta, bidirectional_short_conv
+from engine.model.temporal import BIDIRECTIONAL, TimeMixer
 
 
 class ShortConv(nn.Module):
     """Holds a short-conv kernel ``weight (C, 1, K)`` (official key ``conv_k.weight``).
 
-    The filter itself is :func:`engine.ops.short_conv.bidirectional_short_conv`.
+    The filter itself belongs to the call's time mixer (:mod:`engine.model.temporal`): bidirectional, chunk-causal
+    or continued from a streaming cache.
     """
 
     def __init__(self, channels: int, kernel_size: int) -> None:
@@ -44,10 +45,10 @@ class ShortConv(nn.Module):
         self.weight = nn.Parameter(torch.zeros(channels, 1, kernel_size))
         nn.init.normal_(self.weight, std=kernel_size**-0.5)
 
-    def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, num_frames: int, mixer: TimeMixer, slot: str) -> torch.Tensor:
         """``x (B, N, C)`` frame-major -> same shape."""
         b, n, c = x.shape
-        return bidirectional_short_conv(x.view(b, num_frames, n // num_frames, c), self.weight).view(b, n, c)
+        return mixer.short_conv(slot, x.view(b, num_frames, n // num_frames, c), self.weight).view(b, n, c)
 
 
 class GDNAttention(DualBranchAttention):
@@ -74,9 +75,10 @@ class GDNAttention(DualBranchAttention):
         num_frames: int,
         rope: torch.Tensor,
         ucpe: UCPETransforms | None,
+        mixer: TimeMixer = BIDIRECTIONAL,
     ) -> torch.Tensor:
         """Args: ``u (B, N, C)`` modulated block input; ``rope (N, D/2)`` complex factors; ``ucpe`` or None (no
-        camera branch). Returns ``(B, N, C)``."""
+        camera branch); ``mixer`` runs the cross-frame parts (conv, scans). Returns ``(B, N, C)``."""
         b, n, c = u.shape
         s = n // num_frames
         kappa = self.head_dim**-0.5 * s**-0.5
@@ -88,12 +90,12 @@ class GDNAttention(DualBranchAttention):
 
         # ---- main branch
         q, k, v = self.qkv(u).split(c, dim=-1)  # (B, N, C) each
-        k = self.conv_k(k, num_frames)
+        k = self.conv_k(k, num_frames, mixer, "main")
         q = self.split_heads(F.relu(self.q_norm(q))).float()  # (B, H, N, D), fp32 from here on
         k = self.split_heads(F.relu(self.k_norm(k)) * kappa).float()
         v = self.split_heads(v)
         q_rot, k_rot = apply_rotary(q, rope), apply_rotary(k, rope)  # RoPE on the numerator stream only
-        o_main = bidirectional_gated_delta(
+        o_main = mixer.gated_delta(
             *(frames(x) for x in (q, k, v, q_rot, k_rot)),
             beta,
             g,
@@ -106,7 +108,7 @@ class GDNAttention(DualBranchAttention):
         o_cam = None
         if ucpe is not None:
             qc = F.relu(self.q_norm_cam(self.q_proj_cam(u)))
-            kc = F.relu(self.k_norm_cam(self.conv_k_cam(self.k_proj_cam(u), num_frames))) * kappa
+            kc = F.relu(self.k_norm_cam(self.conv_k_cam(self.k_proj_cam(u), num_frames, mixer, "camera"))) * kappa
             qc, kc, vc = (self.split_heads(x).float() for x in (qc, kc, self.v_proj_cam(u)))  # fp32 up to the scan
             qe, ke, ve = encode_queries(qc, ucpe), encode_keys_values(kc, ucpe), encode_keys_values(vc, ucpe)
             if self.config.gdn_camera_downscale:
@@ -115,7 +117,7 @@ class GDNAttention(DualBranchAttention):
             inflation = ke.square().sum(-1).clamp_min(1e-12) / kc.square().sum(-1).clamp_min(1e-12)  # (B, H, N)
             frame_inflation = inflation.view(b, self.heads, num_frames, s).mean(-1, keepdim=True)  # (B, H, T, 1)
             beta_cam = beta / frame_inflation.clamp_min(1.0)
-            o_cam = bidirectional_delta_numerator(
+            o_cam = mixer.delta_numerator(
                 *(frames(x) for x in (qe, ke, ve)), beta_cam, g, impl=self.config.gated_delta_impl
             )
             o_cam = decode_outputs(o_cam.reshape(b, self.heads, n, self.head_dim), ucpe)

@@ -1,6 +1,7 @@
 """Softmax self-attention with the UCPE camera branch (every ``softmax_every_n``-th block; spec model §5.6).
 
-Main: ``q, k`` RMS-normalised (full channel) and RoPE'd, no ReLU / kappa / conv; SDPA over all tokens with scale
+Main: ``q, k`` RMS-normalised (full channel) and RoPE'd, no ReLU / kappa / conv; SDPA over the keys the time mixer
+allows (all tokens in the bidirectional model) with scale
 ``1/sqrt(D)``. Camera: RMS-normalised camera q/k, UCPE-encoded q/k/v (optionally RMS-downscaled, see the
 ``camera_variant`` table of :class:`~engine.model.config.SanaWMConfig`), SDPA with the variant's scale, decoded.
 
@@ -11,11 +12,14 @@ scale only.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 
 from engine.model.attention import DualBranchAttention
 from engine.model.rope import apply_rotary
+from engine.model.temporal import BIDIRECTIONAL, TimeMixer
 from engine.model.ucpe import (
     UCPETransforms,
     decode_outputs,
@@ -41,13 +45,15 @@ class SoftmaxAttention(DualBranchAttention):
         num_frames: int,
         rope: torch.Tensor,
         ucpe: UCPETransforms | None,
+        mixer: TimeMixer = BIDIRECTIONAL,
     ) -> torch.Tensor:
         """Same contract as :meth:`engine.model.gdn_attention.GDNAttention.forward`."""
         c = u.shape[-1]
         q, k, v = self.qkv(u).split(c, dim=-1)
         q = apply_rotary(self.split_heads(self.q_norm(q)), rope)  # (B, H, N, D)
         k = apply_rotary(self.split_heads(self.k_norm(k)), rope)
-        o_main = self.merge_heads(self._sdpa(q, k, self.split_heads(v), scale=self.head_dim**-0.5))
+        main_sdpa = partial(self._sdpa, scale=self.head_dim**-0.5)
+        o_main = self.merge_heads(mixer.attend("main", q, k, self.split_heads(v), main_sdpa))
 
         o_cam = None
         if ucpe is not None:
@@ -57,7 +63,7 @@ class SoftmaxAttention(DualBranchAttention):
             qe, ke, ve = encode_queries(qc, ucpe), encode_keys_values(kc, ucpe), encode_keys_values(vc, ucpe)
             if self.config.softmax_camera_downscale:
                 qe, ke, ve = (downscale_to_reference_rms(r, x) for r, x in ((qc, qe), (kc, ke), (vc, ve)))
-            o_cam = self._sdpa(qe, ke, ve, scale=self.config.softmax_camera_scale)
+            o_cam = mixer.attend("camera", qe, ke, ve, partial(self._sdpa, scale=self.config.softmax_camera_scale))
             o_cam = self.merge_heads(decode_outputs(o_cam, ucpe))
 
         return self.gated_output(o_main, o_cam, u)

@@ -18,6 +18,7 @@ from engine.model.embeddings import CaptionEmbedder, PatchEmbed, TimestepEmbedde
 from engine.model.final_layer import FinalLayer
 from engine.model.norms import RMSNorm
 from engine.model.rope import WanRotaryEmbedding
+from engine.model.temporal import BIDIRECTIONAL, TimeMixing
 from engine.model.ucpe import UCPETransforms
 
 
@@ -74,6 +75,9 @@ class SanaWMTransformer(nn.Module):
         caption_mask: torch.Tensor | None = None,
         camera_conditions: torch.Tensor | None = None,
         chunk_plucker: torch.Tensor | None = None,
+        *,
+        frame_offset: int = 0,
+        mixing: TimeMixing | None = None,
     ) -> torch.Tensor:
         """Predict the flow velocity ``v ~ eps - x0`` for every latent frame.
 
@@ -87,6 +91,11 @@ class SanaWMTransformer(nn.Module):
             camera_conditions: ``(B, T, 20)`` ``[c2w row-major (16), fx, fy, cx, cy]`` at latent-grid resolution;
                 None skips the camera branches (the released model was always run with cameras).
             chunk_plucker: ``(B, 48, T, H, W)`` packed Plücker rays; None skips the Plücker injection.
+            frame_offset: absolute latent-frame index of the first frame of ``latents`` (RoPE time positions); a
+                streaming chunk ``[a, b)`` passes ``a``.
+            mixing: how frames mix in time (:mod:`engine.model.temporal`): None = bidirectional (the whole clip),
+                a :class:`~engine.model.temporal.ChunkCausalMixer` for the uncached chunk-causal teacher, or a
+                :class:`~engine.model.stream_cache.CachedStep` for one streaming chunk.
 
         Returns:
             ``(B, C_out, T, H, W)`` in the model's dtype.
@@ -102,10 +111,10 @@ class SanaWMTransformer(nn.Module):
         ts = truncate_timesteps(timesteps.reshape(b, -1).expand(b, t).to(device))  # (B, T)
         e = self.t_embedder(ts)  # (B, T, C)
         e6 = self.t_block(e)  # (B, T, 6C)
-        rope = self.rope.table(t, height, width, device=device)  # (N, D/2) complex
+        rope = self.rope.table(t, height, width, frame_offset, device=device)  # (N, D/2) complex
         ucpe = None
         if camera_conditions is not None:
-            camera_rope = self.rope.camera_table(t, height, width, device=device)
+            camera_rope = self.rope.camera_table(t, height, width, frame_offset, device=device)
             ucpe = UCPETransforms.from_cameras(camera_conditions.to(device), height, width, camera_rope)
         plucker_emb = None if chunk_plucker is None else self.plucker_embedder(chunk_plucker.to(dtype))
         text, text_bias = None, None
@@ -114,8 +123,9 @@ class SanaWMTransformer(nn.Module):
             mask = torch.ones(caption.shape[:2], device=device) if caption_mask is None else caption_mask
             text_bias = caption_bias(mask.to(device), dtype)
 
-        for block in self.blocks:
-            h = block(h, e6, grid, rope, ucpe, plucker_emb, text, text_bias)
+        mixing = mixing or BIDIRECTIONAL
+        for index, block in enumerate(self.blocks):
+            h = block(h, e6, grid, rope, ucpe, plucker_emb, text, text_bias, mixing.for_block(index))
 
         out = self.final_layer(h, e)  # (B, N, C_out)
         return out.view(b, t, height, width, -1).permute(0, 4, 1, 2, 3)  # (B, C_out, T, H, W)

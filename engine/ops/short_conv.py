@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 
 
-def bidirectional_short_conv(x: torch.Tensor, weight: torch.Tensor, past: torch.Tensor | None = None) -> torch.Tensor:
-    """Filter ``x`` along time.
+def causal_short_conv(x: torch.Tensor, weight: torch.Tensor, past: torch.Tensor | None = None) -> torch.Tensor:
+    """The forward (causal) half ``y_fwd[t] = sum_j w_j x[t-K+1+j]``.
 
     Args:
         x: ``(B, T, S, C)`` frames of tokens.
@@ -31,12 +31,20 @@ def bidirectional_short_conv(x: torch.Tensor, weight: torch.Tensor, past: torch.
     t_len = x.shape[1]
     taps = weight[:, 0, :].to(x.dtype)  # (C, K)
     k_size = taps.shape[-1]
-    pad_shape = (x.shape[0], k_size - 1, *x.shape[2:])
-    before = x.new_zeros(pad_shape) if past is None else past.to(x.dtype)
-    padded_fwd = torch.cat([before, x], dim=1)  # frame t of x sits at t + K - 1
-    padded_bwd = torch.cat([x, x.new_zeros(pad_shape)], dim=1)
-    out = -taps[:, -1] * x
-    for j in range(k_size):
-        out = out + taps[:, j] * padded_fwd[:, j : j + t_len]
-        out = out + taps[:, j] * padded_bwd[:, k_size - 1 - j : k_size - 1 - j + t_len]
+    before = x.new_zeros((x.shape[0], k_size - 1, *x.shape[2:])) if past is None else past.to(x.dtype)
+    padded = torch.cat([before, x], dim=1)  # frame t of x sits at t + K - 1
+    out = taps[:, 0] * padded[:, :t_len]
+    for j in range(1, k_size):
+        out = out + taps[:, j] * padded[:, j : j + t_len]
     return out
+
+
+def anticausal_short_conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The backward half ``y_bwd[t] = sum_j w_j x[t+K-1-j]``, zeros after the last frame of ``x``."""
+    return causal_short_conv(x.flip(1), weight).flip(1)
+
+
+def bidirectional_short_conv(x: torch.Tensor, weight: torch.Tensor, past: torch.Tensor | None = None) -> torch.Tensor:
+    """``y_fwd + y_bwd - w_{K-1} x``: the full filter (arguments as :func:`causal_short_conv`)."""
+    centre = weight[:, 0, -1].to(x.dtype)
+    return causal_short_conv(x, weight, past) + anticausal_short_conv(x, weight) - centre * x
