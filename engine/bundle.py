@@ -63,9 +63,9 @@ class ModelBundle:
 
     @property
     def latent_grid(self) -> tuple[int, int]:
-        """``(h, w)`` latent cells per frame."""
+        """``(width, height)`` in latent cells (sizes are ``(width, height)`` everywhere, as in the camera layer)."""
         s = self.codec.spatial_factor
-        return self.frame_size[1] // s, self.frame_size[0] // s
+        return self.frame_size[0] // s, self.frame_size[1] // s
 
     @property
     def display_name(self) -> str:

@@ -5,6 +5,10 @@ denoised jointly with flow-matching Euler steps on a shifted schedule, with **pe
 conditioned frames (latent frame 0 = the start image) stay clean at ``t = 0``, and classifier-free
 guidance on the text only (camera inputs are the same in both halves of the batch).
 
+Self-forcing streaming sampling (spec streaming §4, the distilled streaming model): each chunk of 3 latent frames
+is denoised by a few deterministic Euler steps on a fixed timestep list (1000, 960, 889, 727 -> 0), reading the
+cached context of earlier chunks; :func:`sample_chunk` is that loop for one chunk, whatever the model call is.
+
 Flow convention: ``x_t = (1 - σ) x0 + σ ε`` and the model predicts ``v ≈ ε - x0``; a step from ``σ`` to
 ``σ' < σ`` is ``x ← x - (σ - σ') v``, computed per token in fp32.
 """
@@ -15,6 +19,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from engine.errors import ConfigError
@@ -28,6 +33,8 @@ DEFAULT_CFG_SCALE = 5.0
 CONFIG_FLOW_SHIFT = 9.8
 EXAMPLE_FLOW_SHIFT = 8.0
 DEFAULT_SEED = 42
+#: Timesteps of the self-forcing streaming sampler (the shift-8 map of 1, .75, .5, .25); the schedule ends at 0.
+SELF_FORCING_TIMESTEPS = (1000.0, 960.0, 889.0, 727.0)
 NUM_TRAIN_TIMESTEPS = 1000
 #: Tolerance of the per-token "next sigma" search, as in the reference scheduler.
 _SIGMA_EPS = 1e-6
@@ -91,6 +98,23 @@ def seeded_noise(shape: tuple[int, ...], seed: int, *, dtype: torch.dtype, devic
     (the official scripts draw bf16 noise on the GPU, so CPU draws differ from theirs)."""
     gen = torch.Generator(device=device).manual_seed(int(seed))
     return torch.randn(shape, generator=gen, dtype=dtype, device=device)
+
+
+def frame_noise(
+    seed: int, start: int, stop: int, frame_shape: tuple[int, ...], *, dtype: torch.dtype, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """Noise of latent frames ``[start, stop)`` of a stream: ``(1, C, stop - start, H, W)`` for ``frame_shape =
+    (C, H, W)``, each frame drawn from its own generator seeded by ``(seed, frame)``.
+
+    Streams have no known length and can be rewound, so noise is keyed by frame instead of drawn up front (the
+    official script draws ``(1, C, T, H, W)`` once, which needs ``T``): rewinding redraws the same noise.
+    """
+    frames = []
+    for frame in range(start, stop):
+        key = int(np.random.SeedSequence([int(seed), frame]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+        gen = torch.Generator().manual_seed(key)
+        frames.append(torch.randn(1, frame_shape[0], 1, *frame_shape[1:], generator=gen))
+    return torch.cat(frames, dim=2).to(dtype=dtype, device=device)
 
 
 def sample_bidirectional(
@@ -180,3 +204,56 @@ def _guided_velocity(model, latents, frame_t, camera_conditions, chunk_plucker, 
     )
     uncond, cond = out.chunk(2)
     return uncond + cfg_scale * (cond - uncond)
+
+
+def self_forcing_sigmas(timesteps: tuple[float, ...] = SELF_FORCING_TIMESTEPS) -> torch.Tensor:
+    """``[t / 1000 for t in timesteps] + [0]`` (float64): the schedule is used verbatim, no shift."""
+    values = [float(t) for t in timesteps]
+    if not values or any(not 0 < t <= NUM_TRAIN_TIMESTEPS for t in values) or values != sorted(values, reverse=True):
+        raise ConfigError(
+            f"timesteps: expected a strictly decreasing list of values in (0, {NUM_TRAIN_TIMESTEPS}], found {values}"
+        )
+    if len(set(values)) != len(values):
+        raise ConfigError(f"timesteps: expected distinct values, found {values}")
+    return torch.tensor([*values, 0.0], dtype=torch.float64) / NUM_TRAIN_TIMESTEPS
+
+
+def sample_chunk(
+    velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    noise: torch.Tensor,
+    *,
+    num_condition_frames: int = 0,
+    timesteps: tuple[float, ...] = SELF_FORCING_TIMESTEPS,
+    callback: Callable[[int, int, float], None] | None = None,
+) -> torch.Tensor:
+    """Denoise one streaming chunk with the self-forcing Euler loop (CFG 1, no fresh noise).
+
+    Args:
+        velocity: ``velocity(latents (B, C, n, H, W), frame_timesteps (B, n)) -> (B, C, n, H, W)``: the model
+            call on this chunk with its cached context.
+        noise: ``(B, C, n, H, W)`` the chunk's starting latents: seeded noise, with the first
+            ``num_condition_frames`` frames already set to their clean latents (chunk 0: the image latent).
+        num_condition_frames: leading frames kept clean at ``t = 0`` (1 for chunk 0, else 0).
+        timesteps: the denoising list without its final 0.
+        callback: ``callback(step_index, steps, timestep)`` after each step; raise from it to cancel.
+
+    Returns:
+        Clean latents in ``noise``'s dtype; the condition frames are bit-identical to the input. Each step is the
+        per-token Euler update ``x <- x - (σ_tok - σ_next) v`` in fp32, written back to the latents' dtype; the
+        last step (σ -> 0) returns the model's ``x0`` estimate.
+    """
+    b, _, n, _, _ = noise.shape
+    if not 0 <= num_condition_frames <= n:
+        raise ConfigError(f"num_condition_frames: expected 0..{n}, found {num_condition_frames}")
+    sigmas = self_forcing_sigmas(timesteps)
+    cond = torch.zeros(n, dtype=torch.float32, device=noise.device)
+    cond[:num_condition_frames] = 1.0
+    latents = noise.clone()
+    for i, t in enumerate(timesteps):
+        frame_t = ((1.0 - cond) * float(t)).expand(b, n)  # (B, n): condition frames at 0
+        stepped = per_token_euler_step(latents, velocity(latents, frame_t), frame_t, sigmas)
+        latents = stepped.to(noise.dtype)
+        latents[:, :, :num_condition_frames] = noise[:, :, :num_condition_frames]
+        if callback is not None:
+            callback(i, len(timesteps), float(t))
+    return latents

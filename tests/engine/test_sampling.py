@@ -116,3 +116,72 @@ def test_bad_options_raise_config_errors():
 
 def test_official_defaults():
     assert (S.DEFAULT_STEPS, S.DEFAULT_CFG_SCALE, S.CONFIG_FLOW_SHIFT, S.EXAMPLE_FLOW_SHIFT) == (60, 5.0, 9.8, 8.0)
+
+
+# ----- self-forcing streaming sampler (spec streaming §4)
+
+
+def test_self_forcing_schedule_is_the_official_list_and_the_shift_8_map():
+    sigmas = S.self_forcing_sigmas()
+    assert sigmas.tolist() == [1.0, 0.96, 0.889, 0.727, 0.0]
+    u = torch.tensor([1.0, 0.75, 0.5, 0.25], dtype=torch.float64)
+    assert torch.allclose(sigmas[:-1], S.shift_sigma(u, 8.0), atol=5e-4)
+
+
+def test_self_forcing_schedule_matches_diffusers_with_explicit_sigmas():
+    ref = sched_mod.FlowMatchEulerDiscreteScheduler(shift=1.0)
+    ref.set_timesteps(sigmas=[1.0, 0.96, 0.889, 0.727])
+    assert torch.allclose(ref.timesteps.double(), torch.tensor(S.SELF_FORCING_TIMESTEPS, dtype=torch.float64))
+    assert torch.allclose(ref.sigmas.double(), S.self_forcing_sigmas(), atol=1e-6)
+
+
+def test_sample_chunk_lands_on_the_target_with_a_perfect_velocity_and_pins_the_image_frame():
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randn(1, 4, 4, 2, 3, generator=gen)
+    noise = torch.randn(1, 4, 4, 2, 3, generator=gen)
+    noise[:, :, :1] = target[:, :, :1]
+    seen = []
+
+    def velocity(x, frame_t):
+        seen.append(frame_t.clone())
+        sigma = (frame_t / 1000.0)[:, None, :, None, None]
+        return torch.where(sigma > 0, (x - target) / sigma.clamp_min(1e-12), torch.zeros_like(x))
+
+    out = S.sample_chunk(velocity, noise, num_condition_frames=1)
+    assert (out - target).abs().max() < 1e-5
+    assert torch.equal(out[:, :, :1], noise[:, :, :1])
+    assert [t[0].tolist() for t in seen] == [[0.0, t, t, t] for t in S.SELF_FORCING_TIMESTEPS]
+
+
+def test_sample_chunk_is_deterministic_euler_ending_on_the_x0_estimate():
+    gen = torch.Generator().manual_seed(1)
+    noise = torch.randn(1, 2, 3, 2, 2, generator=gen)
+    velocities = [torch.randn(noise.shape, generator=gen) for _ in range(4)]
+    calls = iter(velocities)
+    inputs = []
+
+    def velocity(x, frame_t):
+        inputs.append(x.clone())
+        return next(calls)
+
+    out = S.sample_chunk(velocity, noise, timesteps=(1000.0, 960.0, 889.0, 727.0))
+    sig = [1.0, 0.96, 0.889, 0.727, 0.0]
+    x = noise.clone()
+    for i, v in enumerate(velocities):
+        assert torch.allclose(inputs[i], x, atol=1e-6)
+        x = x - (sig[i] - sig[i + 1]) * v
+    assert torch.allclose(out, x, atol=1e-6)
+    assert torch.allclose(out, inputs[-1] - 0.727 * velocities[-1], atol=1e-6)  # x0 = x - sigma v
+
+
+def test_sample_chunk_steps_are_configurable():
+    calls = []
+    S.sample_chunk(lambda x, t: calls.append(t[0, 0].item()) or torch.zeros_like(x), torch.zeros(1, 1, 3, 1, 1),
+                   timesteps=(1000.0, 500.0))  # fmt: skip
+    assert calls == [1000.0, 500.0]
+
+
+@pytest.mark.parametrize("bad", [(), (500.0, 900.0), (1000.0, 1000.0), (1200.0,), (1000.0, 0.0)])
+def test_self_forcing_rejects_bad_timestep_lists(bad):
+    with pytest.raises(ConfigError, match="timesteps"):
+        S.self_forcing_sigmas(bad)

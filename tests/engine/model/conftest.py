@@ -68,3 +68,9 @@ def diffusers_oracle():
     model = SanaWMTransformer3DModel(**SMALL_DIFFUSERS_CONFIG).eval()
     randomise_(model, seed=1)
     return model
+
+
+@pytest.fixture(scope="session")
+def builders() -> tuple[Callable[..., torch.Tensor], Callable[[torch.nn.Module, int], None]]:
+    """``(make_cameras, randomise_)`` for module-scoped fixtures."""
+    return make_cameras, randomise_

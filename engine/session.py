@@ -1,0 +1,420 @@
+"""WorldSession: generate a world chunk by chunk from a start image while camera poses arrive.
+
+The public entry point for interactive use (the explorer's engine worker, users' scripts)::
+
+    session = WorldSession(bundle)
+    session.start("photo.jpg", intrinsics=[fx, fy, cx, cy])      # or first_latent=...
+    record = session.step(poses)          # (24, 4, 4) c2w of the next 24 pixel frames -> ChunkRecord
+    snap = session.snapshot()             # cheap: references, no copies
+    session.step(other_poses)             # ... explore
+    session.restore(snap)                 # rewind; stepping from here makes a branch
+
+One chunk is 3 latent frames = 24 pixel frames at 16 fps (1.5 s); chunk 0 also holds the start image (latent
+frame 0, pixel frame 0). ``step`` takes the poses *just before* the chunk is sampled, so a live controller can
+steer every chunk. Per chunk (spec streaming §4): the chunk's seeded noise, 4 self-forcing Euler steps through the
+DiT on the chunk alone with the cached context of earlier chunks, one t = 0 pass over the clean chunk that writes
+the next cache, and a causal decode of the chunk. Time and memory per chunk are constant: Gated-DeltaNet blocks
+carry history in fixed-size states, softmax blocks see a fixed window (the image chunk as a permanent sink plus
+the last chunk).
+
+State is only committed when a step completes: a cancelled or failed step leaves the session as it was.
+Everything a rewind needs (model cache, decoder state, trajectory) is immutable, so snapshots share tensors.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from engine.bundle import ModelBundle
+from engine.camera.conditioning import CameraConditioner
+from engine.camera.intrinsics import as_vec4
+from engine.camera.poses import validate_c2w
+from engine.errors import SanaWMInputError
+from engine.model.chunks import CHUNK_SIZE, AttentionWindow
+from engine.model.stream_cache import CachedStep, StreamCache
+from engine.preprocess import prepare_start_frame
+from engine.sampling import SELF_FORCING_TIMESTEPS, frame_noise, sample_chunk
+
+log = logging.getLogger(__name__)
+
+#: Keyword arguments of :meth:`WorldSession.step` progress callbacks: ``(stage, done, total)``.
+Progress = Callable[[str, int, int], None]
+
+
+class Cancelled(Exception):
+    """A step was cancelled by :meth:`WorldSession.cancel`; the session is unchanged."""
+
+
+class SessionStateError(RuntimeError):
+    """A method was called in the wrong state (e.g. ``step`` before ``start``)."""
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How a session samples.
+
+    Attributes:
+        window: softmax attention window (official: 2 cached chunks with the image chunk as sink).
+        timesteps: self-forcing denoising list (the final 0 is implied).
+        chunk_latent_frames: latent frames per chunk after chunk 0 (3).
+        seed: noise seed; chunk noise is drawn per latent frame from ``(seed, frame)``, so a rewound session
+            re-draws exactly the same noise and the noise never depends on how far the stream will go.
+    """
+
+    window: AttentionWindow = AttentionWindow()
+    timesteps: tuple[float, ...] = SELF_FORCING_TIMESTEPS
+    chunk_latent_frames: int = CHUNK_SIZE
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """One generated chunk.
+
+    Attributes:
+        index: chunk number (0 holds the start image).
+        latent_range: ``[a, b)`` latent frames of the stream.
+        pixel_range: ``[p, q)`` pixel frames of the stream (chunk 0: ``[0, 25)``, chunk k: ``[24k + 1, 24k + 25)``).
+        latents: ``(1, C, b - a, h, w)`` clean latents (chunk 0 includes the image latent).
+        frames: ``(q - p, H, W, 3)`` uint8 decoded frames (chunk 0's first frame is the image reconstruction).
+        c2w: ``(q - p, 4, 4)`` camera-to-world poses of those frames (session world: frame 0 = start pose).
+        intrinsics: ``(q - p, 4)`` ``fx, fy, cx, cy`` in frame pixels.
+        timings: seconds: ``sample`` (denoising calls), ``cache`` (t = 0 pass), ``decode``, ``total``.
+        snapshot: the session state after this chunk (None when the session keeps no snapshots).
+    """
+
+    index: int
+    latent_range: tuple[int, int]
+    pixel_range: tuple[int, int]
+    latents: torch.Tensor
+    frames: np.ndarray
+    c2w: np.ndarray
+    intrinsics: np.ndarray
+    timings: dict[str, float]
+    snapshot: SessionSnapshot | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    """Everything needed to continue a stream from a chunk boundary. Immutable; holds references only."""
+
+    chunks_done: int
+    cache: StreamCache
+    decoder_state: Any
+    c2w: np.ndarray  # (F, 4, 4) pixel-frame poses so far
+    intrinsics: np.ndarray  # (F, 4)
+    first_latent: torch.Tensor  # (1, C, 1, h, w)
+    history_length: int
+
+
+class WorldSession:
+    """A streaming rollout of one bundle (see the module docstring).
+
+    Args:
+        bundle: model, codec and frame size.
+        settings: sampling settings.
+        keep_snapshots: store a snapshot in every :class:`ChunkRecord` (needed to rewind to any chunk; the caches
+            share tensors, so each costs roughly one chunk's states).
+        keep_history: keep the :class:`ChunkRecord` list (frames and latents); off for long headless rollouts.
+    """
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        settings: StreamSettings | None = None,
+        *,
+        keep_snapshots: bool = True,
+        keep_history: bool = True,
+    ) -> None:
+        self.bundle = bundle
+        self.settings = settings or StreamSettings()
+        self.keep_snapshots = keep_snapshots
+        self.keep_history = keep_history
+        self.history: list[ChunkRecord] = []
+        self.caption: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.prompt: str = ""
+        self.start_frame: np.ndarray | None = None
+        self._state: SessionSnapshot | None = None
+        self._decoder = bundle.codec.stream_decoder()
+        self._cancel = threading.Event()
+
+    # ----- set-up -------------------------------------------------------------------------------------------------
+    @property
+    def frames_per_chunk(self) -> int:
+        """Pixel frames each :meth:`step` generates and needs poses for (24)."""
+        return self.settings.chunk_latent_frames * self.bundle.codec.temporal_factor
+
+    @property
+    def started(self) -> bool:
+        return self._state is not None
+
+    @property
+    def chunks_done(self) -> int:
+        return 0 if self._state is None else self._state.chunks_done
+
+    @property
+    def trajectory(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(c2w (F, 4, 4), intrinsics (F, 4))`` of every pixel frame generated so far (plus the start frame)."""
+        state = self._require_started()
+        return state.c2w, state.intrinsics
+
+    @property
+    def pose(self) -> np.ndarray:
+        """The latest camera pose ``(4, 4)`` (where the next chunk continues from)."""
+        return self.trajectory[0][-1]
+
+    def start(
+        self,
+        image: np.ndarray | str | Path | None = None,
+        *,
+        intrinsics: np.ndarray | list[float] | None = None,
+        first_latent: torch.Tensor | None = None,
+        prompt: str = "",
+        caption: tuple[torch.Tensor, torch.Tensor] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        """Begin a new stream (forgets the previous one).
+
+        Args:
+            image: start image (path or ``uint8 (H, W, 3)``); resized and centre-cropped to the bundle's frame
+                size. Give either ``image`` or ``first_latent``.
+            intrinsics: ``[fx, fy, cx, cy]`` (or a 3x3 K) in pixels of the *given* image; None = the bundle's
+                default intrinsics (an error if it has none).
+            first_latent: ``(1, C, 1, h, w)`` normalised latent of the start frame (intrinsics then refer to the
+                bundle's frame size).
+            prompt: text prompt (encoded with the bundle's text encoder when the model is text-conditioned).
+            caption: pre-encoded ``(states (1, L, C_y), mask (1, L))`` instead of ``prompt``.
+            seed: noise seed (default: the settings' seed).
+        """
+        if (image is None) == (first_latent is None):
+            raise SanaWMInputError("start: give exactly one of image or first_latent")
+        width, height = self.bundle.frame_size
+        if image is not None:
+            frame, intr = prepare_start_frame(image, (width, height), None if intrinsics is None else as_vec4(intrinsics))
+            first_latent = self.bundle.codec.encode(frame[None])
+            self.start_frame = frame
+        else:
+            intr = None if intrinsics is None else as_vec4(intrinsics)[0]
+            self.start_frame = None
+        first_latent = self._check_first_latent(first_latent)
+        if intr is None:
+            if self.bundle.default_intrinsics is None:
+                raise SanaWMInputError(
+                    f"intrinsics: the model {self.bundle.name!r} has no default field of view; pass [fx, fy, cx, cy]"
+                )
+            intr = np.asarray(self.bundle.default_intrinsics, dtype=np.float64)
+        if seed is not None:
+            self.settings = replace(self.settings, seed=int(seed))
+        self.prompt = prompt
+        self.caption = self._encode_caption(prompt, caption)
+        self._decoder = self.bundle.codec.stream_decoder()
+        self.history = []
+        self._state = SessionSnapshot(
+            chunks_done=0,
+            cache=StreamCache.empty(self.bundle.config.depth, self.settings.window),
+            decoder_state=self._decoder.snapshot(),
+            c2w=np.eye(4)[None],
+            intrinsics=np.asarray(intr, dtype=np.float64).reshape(1, 4),
+            first_latent=first_latent,
+            history_length=0,
+        )
+
+    def _check_first_latent(self, latent: torch.Tensor) -> torch.Tensor:
+        w, h = self.bundle.latent_grid
+        expected = (1, self.bundle.config.in_channels, 1, h, w)
+        if tuple(latent.shape) != expected:
+            raise SanaWMInputError(f"first_latent: expected shape {expected}, found {tuple(latent.shape)}")
+        model = self.bundle.transformer
+        return latent.to(dtype=model.dtype, device=self._device).clone()
+
+    def _encode_caption(self, prompt: str, caption) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if not self.bundle.config.text_conditioning:
+            return None
+        if caption is None:
+            if self.bundle.text_encoder is None:
+                raise SanaWMInputError(f"the model {self.bundle.name!r} needs a caption but the bundle has no text encoder")
+            caption = self.bundle.text_encoder.encode(prompt)
+        states, mask = caption
+        return states.to(self._device), mask.to(self._device)
+
+    @property
+    def _device(self) -> torch.device:
+        return next(self.bundle.transformer.parameters()).device
+
+    # ----- snapshots ----------------------------------------------------------------------------------------------
+    def snapshot(self) -> SessionSnapshot:
+        """The current state (immutable; cheap)."""
+        return self._require_started()
+
+    def restore(self, snapshot: SessionSnapshot) -> None:
+        """Go back to ``snapshot`` (taken from this stream). History after it is dropped from this session; callers
+        that keep branches keep their own references to the dropped records."""
+        self._require_started()
+        if snapshot.first_latent is not self._state.first_latent:
+            raise SessionStateError("restore: the snapshot belongs to another stream (start() was called since)")
+        self._state = snapshot
+        self._decoder.restore(snapshot.decoder_state)
+        del self.history[snapshot.history_length :]
+
+    def rewind(self, chunk_index: int) -> None:
+        """Restore the state right after chunk ``chunk_index`` (-1 = before chunk 0). Needs ``keep_snapshots``."""
+        if chunk_index == -1:
+            snap = self._root_snapshot()
+        else:
+            if not 0 <= chunk_index < len(self.history) or self.history[chunk_index].snapshot is None:
+                raise SessionStateError(
+                    f"rewind: no snapshot of chunk {chunk_index} (have {len(self.history)} chunks; "
+                    f"keep_snapshots={self.keep_snapshots})"
+                )
+            snap = self.history[chunk_index].snapshot
+        self.restore(snap)
+
+    def _root_snapshot(self) -> SessionSnapshot:
+        state = self._require_started()
+        return SessionSnapshot(
+            chunks_done=0,
+            cache=StreamCache.empty(self.bundle.config.depth, self.settings.window),
+            decoder_state=None,
+            c2w=state.c2w[:1],
+            intrinsics=state.intrinsics[:1],
+            first_latent=state.first_latent,
+            history_length=0,
+        )
+
+    def cancel(self) -> None:
+        """Ask a running :meth:`step` (on another thread) to stop at the next model call; it raises
+        :class:`Cancelled` and leaves the session unchanged."""
+        self._cancel.set()
+
+    def _require_started(self) -> SessionSnapshot:
+        if self._state is None:
+            raise SessionStateError("the session has not been started: call start() first")
+        return self._state
+
+    # ----- generation ---------------------------------------------------------------------------------------------
+    def chunk_latent_range(self, chunk_index: int) -> tuple[int, int]:
+        """Latent frames ``[a, b)`` of chunk ``chunk_index`` (chunk 0 = image latent + one chunk)."""
+        n = self.settings.chunk_latent_frames
+        a = 0 if chunk_index == 0 else 1 + n * chunk_index
+        return a, 1 + n * (chunk_index + 1)
+
+    def step(
+        self,
+        poses: np.ndarray,
+        intrinsics: np.ndarray | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> ChunkRecord:
+        """Generate the next chunk.
+
+        Args:
+            poses: ``(frames_per_chunk, 4, 4)`` camera-to-world poses of the next pixel frames, in the session's
+                world (the start frame is the identity), OpenCV axes.
+            intrinsics: ``(4,)`` or ``(frames_per_chunk, 4)`` in frame pixels; None = the latest intrinsics.
+            progress: ``progress(stage, done, total)`` with stages "sample", "cache", "decode".
+
+        Returns:
+            The chunk's :class:`ChunkRecord` (also appended to :attr:`history` when it is kept).
+
+        Raises:
+            Cancelled: :meth:`cancel` was called; the session is unchanged.
+        """
+        state = self._require_started()
+        self._cancel.clear()
+        n = self.frames_per_chunk
+        poses = validate_c2w(np.asarray(poses, dtype=np.float64), name="poses")
+        if poses.shape[0] != n:
+            raise SanaWMInputError(f"poses: expected {n} poses (one per pixel frame of a chunk), found {poses.shape[0]}")
+        intr = state.intrinsics[-1:] if intrinsics is None else as_vec4(intrinsics)
+        if intr.shape[0] not in (1, n):
+            raise SanaWMInputError(f"intrinsics: expected (4,) or ({n}, 4), found {intr.shape}")
+        c2w = np.concatenate([state.c2w, poses])
+        all_intr = np.concatenate([state.intrinsics, np.broadcast_to(intr, (n, 4))])
+
+        k = state.chunks_done
+        a, b = self.chunk_latent_range(k)
+        started = time.perf_counter()
+        conditioner = CameraConditioner(c2w, all_intr, self.bundle.frame_size, self.bundle.latent_grid)
+        model = self.bundle.transformer
+        cond = conditioner.conditioning(a, b).to(dtype=torch.float32, device=self._device)
+        cameras, plucker = cond.camera_conditions[None], cond.chunk_plucker[None].to(model.dtype)
+        caption, mask = self.caption if self.caption is not None else (None, None)
+
+        def call(latents: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep) -> torch.Tensor:
+            if self._cancel.is_set():
+                raise Cancelled(f"chunk {k} cancelled")
+            with torch.inference_mode():
+                return model(latents, frame_t, caption, mask, cameras, plucker, frame_offset=a, mixing=mixing)
+
+        noise = self._noise(a, b)
+        num_cond = 0
+        if k == 0:
+            noise[:, :, :1] = state.first_latent
+            num_cond = 1
+        latents = sample_chunk(
+            lambda x, t: call(x, t, CachedStep(state.cache)),
+            noise,
+            num_condition_frames=num_cond,
+            timesteps=self.settings.timesteps,
+            callback=None if progress is None else lambda i, total, _t: progress("sample", i + 1, total),
+        )
+        sampled = time.perf_counter()
+        saving = CachedStep(state.cache, save=True)
+        call(latents, torch.zeros(1, b - a, device=self._device), saving)
+        next_cache = saving.next_cache()
+        cached = time.perf_counter()
+        if progress is not None:
+            progress("cache", 1, 1)
+
+        self._decoder.restore(state.decoder_state)
+        frames = self._decoder.decode_next(latents)
+        decoder_state = self._decoder.snapshot()
+        done = time.perf_counter()
+        if progress is not None:
+            progress("decode", 1, 1)
+
+        p0 = 0 if k == 0 else state.c2w.shape[0]
+        new_state = SessionSnapshot(
+            chunks_done=k + 1,
+            cache=next_cache,
+            decoder_state=decoder_state,
+            c2w=c2w,
+            intrinsics=all_intr,
+            first_latent=state.first_latent,
+            history_length=len(self.history) + (1 if self.keep_history else 0),
+        )
+        record = ChunkRecord(
+            index=k,
+            latent_range=(a, b),
+            pixel_range=(p0, c2w.shape[0]),
+            latents=latents.detach(),
+            frames=frames,
+            c2w=c2w[p0:],
+            intrinsics=all_intr[p0:],
+            timings={
+                "sample": sampled - started,
+                "cache": cached - sampled,
+                "decode": done - cached,
+                "total": done - started,
+            },
+            snapshot=new_state if self.keep_snapshots else None,
+        )
+        self._state = new_state
+        if self.keep_history:
+            self.history.append(record)
+        log.debug("chunk %d: %.3f s", k, record.timings["total"])
+        return record
+
+    def _noise(self, a: int, b: int) -> torch.Tensor:
+        """``(1, C, b - a, h, w)`` seeded noise of latent frames ``[a, b)``."""
+        w, h = self.bundle.latent_grid
+        shape = (self.bundle.config.in_channels, h, w)
+        return frame_noise(self.settings.seed, a, b, shape, dtype=self.bundle.transformer.dtype, device=self._device)
