@@ -341,6 +341,12 @@ class WorldSession:
 
         k = state.chunks_done
         a, b = self.chunk_latent_range(k)
+        limit = self.bundle.config.rope_max_seq_len
+        if b > limit:
+            raise SessionStateError(
+                f"the stream has reached the model's maximum length ({limit} latent frames, {k} chunks): "
+                "rewind, or start a new stream from a frame of this one"
+            )
         started = time.perf_counter()
         conditioner = CameraConditioner(c2w, all_intr, self.bundle.frame_size, self.bundle.latent_grid)
         model = self.bundle.transformer

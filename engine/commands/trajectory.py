@@ -22,6 +22,7 @@ from engine.camera.formats import FORMATS, detect_format, read_trajectory, write
 from engine.camera.frames import BIDIRECTIONAL_STRIDE, STREAMING_STRIDE, snap_num_frames
 from engine.camera.plot import plot_trajectory
 from engine.camera.trajectory import DEFAULT_FPS, Trajectory
+from engine.commands.arguments import image_size
 from engine.errors import InputFileError, IntrinsicsError, SanaWMInputError, TrajectoryError
 
 DEFAULT_IMAGE_SIZE = (1280, 704)
@@ -76,22 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_camera_options(p: argparse.ArgumentParser, *, with_fov: bool) -> None:
-    p.add_argument("--image-size", type=_image_size, metavar="WxH", help="image size the intrinsics refer to")
+    p.add_argument("--image-size", type=image_size, metavar="WxH", help="image size the intrinsics refer to")
     p.add_argument("--intrinsics", type=Path, help="intrinsics .npy: (4,), (3,3), (F,4) or (F,3,3), in pixels")
     if with_fov:
         p.add_argument("--fov", type=float, help=f"horizontal FOV in degrees (default {DEFAULT_FOV_DEG:g} for from-action)")
         p.add_argument("--fps", type=float, help=f"frames per second (default {DEFAULT_FPS:g})")
     p.add_argument("--allow-any-fov", action="store_true", help="accept FOVs outside the model's 25-120 deg range")
-
-
-def _image_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x704, found {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"expected positive WIDTHxHEIGHT, found {text!r}")
-    return w, h
 
 
 def _load_intrinsics_file(path: Path) -> np.ndarray:

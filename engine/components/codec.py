@@ -71,4 +71,4 @@ def to_uint8(pixels: torch.Tensor) -> np.ndarray:
 
 def from_uint8(frames: np.ndarray) -> torch.Tensor:
     """``(F, H, W, 3)`` uint8 -> float32 in [-1, 1], same layout (``ToTensor() * 2 - 1``)."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
+    return torch.from_numpy(np.require(frames, requirements=["C", "W"])).float() / 127.5 - 1.0

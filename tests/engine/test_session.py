@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.bench.memory import current_rss_bytes
 from engine.bundle import ModelBundle
 from engine.camera.conditioning import CameraConditioner
 from engine.camera.controls import get_mapping
@@ -146,15 +147,10 @@ def test_memory_stays_flat_over_a_long_rollout(bundle):
         if k in (10, 60):
             gc.collect()
             cache_bytes[k] = session.snapshot().cache.nbytes()
-            rss[k] = _rss_bytes()
+            rss[k] = current_rss_bytes()  # after returning freed pages: what is held, not allocator slack
     assert cache_bytes[60] == cache_bytes[10]
     assert rss[60] < 1.02 * rss[10], (rss[10], rss[60])
     assert session.history == []
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096
 
 
 def test_cancel_raises_and_leaves_the_session_unchanged(bundle):
@@ -207,6 +203,18 @@ def test_start_from_a_latent_and_intrinsics_follow_the_crop(bundle):
     other.start(first_latent=latent, intrinsics=[64.0, 64.0, 32.0, 16.0])
     pose = drive(["w"])[0]
     assert torch.equal(session.step(pose).latents, other.step(pose).latents)
+
+
+def test_the_stream_stops_at_the_rope_table_length():
+    small = ModelBundle.random("sana-wm-tiny-test", frame_size=FRAME, spatial_factor=16, rope_max_seq_len=8)
+    session = WorldSession(small)
+    session.start(start_image())
+    poses = drive(["w", "w", "w"])
+    session.step(poses[0])  # frames [0, 4)
+    session.step(poses[1])  # [4, 7)
+    with pytest.raises(SessionStateError, match="maximum length \\(8 latent frames, 2 chunks\\)"):
+        session.step(poses[2])
+    assert session.chunks_done == 2
 
 
 @pytest.mark.parametrize(

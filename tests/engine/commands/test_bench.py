@@ -1,0 +1,31 @@
+"""``sana-wm bench stream`` runs end to end and reports what it measured."""
+
+import json
+
+import pytest
+
+from engine.cli import main
+
+
+def test_bench_stream_writes_a_table_and_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "stream", "--chunks", "6", "--size", "64x32", "--threads", "2", "--quiet", "--json", str(out)])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "hybrid" in table and "all-softmax" in table and "late/early" in table
+    data = json.loads(out.read_text())
+    assert len(data["hybrid_chunk_ms"]) == len(data["all_softmax_chunk_ms"]) == 8
+    hybrid, softmax = data["hybrid_cache_bytes"], data["all_softmax_cache_bytes"]
+    assert len(set(hybrid[2:])) == 1  # the window is full from chunk 2 on: constant state
+    assert all(b > a for a, b in zip(softmax, softmax[1:]))  # full history: grows every chunk
+    assert data["hybrid"]["blocks"] == "3 GDN + 1 softmax" and data["all_softmax"]["blocks"] == "0 GDN + 4 softmax"
+    assert data["hybrid"]["late_over_early"] > 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["--chunks", "1"], "--chunks"), (["--size", "70x32"], "multiples of --spatial-factor")],
+)
+def test_bench_stream_rejects_bad_options(argv, message, capsys):
+    assert main(["bench", "stream", "--quiet", *argv]) == 2
+    assert message in capsys.readouterr().err
