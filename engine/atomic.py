@@ -46,7 +46,42 @@ def _remove(path: str) -> None:
             os.unlink(path)
 
 
-class AtomicFile:
+class _Staged:
+    """What staged files and folders share: a temporary path that is removed unless committed."""
+
+    target: Path
+    tmp: Path
+
+    def _track(self, tmp: str) -> None:
+        self.tmp = Path(tmp)
+        self._cleanup = weakref.finalize(self, _remove, tmp)
+
+    @property
+    def pending(self) -> bool:
+        """True until :meth:`commit` or :meth:`discard` has run."""
+        return self._cleanup.alive
+
+    def commit(self) -> Path:
+        """Move the staged path to ``target`` and return ``target``; on failure the staged path is deleted."""
+        if not self.pending:
+            raise RuntimeError(f"{self.target}: the staged path was already committed or discarded")
+        try:
+            self._rename()
+        except BaseException:
+            self.discard()
+            raise
+        self._cleanup.detach()
+        return self.target
+
+    def discard(self) -> None:
+        """Delete the staged path; idempotent, never raises."""
+        self._cleanup()
+
+    def _rename(self) -> None:
+        raise NotImplementedError
+
+
+class AtomicFile(_Staged):
     """A temporary file next to ``target`` that becomes ``target`` on :meth:`commit` or vanishes on :meth:`discard`.
 
     Creating it creates the target's folder (with parents) and an empty temporary file, so an unwritable
@@ -67,32 +102,13 @@ class AtomicFile:
             os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the final file the usual permissions
         finally:
             os.close(fd)
-        self.tmp = Path(tmp_name)
-        self._cleanup = weakref.finalize(self, _remove, tmp_name)
+        self._track(tmp_name)
 
-    @property
-    def pending(self) -> bool:
-        """True until :meth:`commit` or :meth:`discard` has run."""
-        return self._cleanup.alive
-
-    def commit(self) -> Path:
-        """Rename the temporary file over ``target`` (atomic on one filesystem) and return ``target``."""
-        if not self.pending:
-            raise RuntimeError(f"{self.target}: the staged file was already committed or discarded")
-        try:
-            os.replace(self.tmp, self.target)
-        except BaseException:
-            self.discard()
-            raise
-        self._cleanup.detach()
-        return self.target
-
-    def discard(self) -> None:
-        """Delete the temporary file; idempotent, never raises."""
-        self._cleanup()
+    def _rename(self) -> None:
+        os.replace(self.tmp, self.target)  # atomic on one filesystem
 
 
-class AtomicDir:
+class AtomicDir(_Staged):
     """A temporary folder next to ``target`` that replaces ``target`` on :meth:`commit`, or vanishes on :meth:`discard`.
 
     ``overwrite=False`` (default) refuses an existing ``target`` (``FileExistsError``) both here and at
@@ -105,44 +121,29 @@ class AtomicDir:
         self.overwrite = overwrite
         self._check_target()
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".part", dir=self.target.parent))
-        os.chmod(self.tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
-        self._cleanup = weakref.finalize(self, _remove, str(self.tmp))
+        tmp = tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".part", dir=self.target.parent)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+        self._track(tmp)
 
     def _check_target(self) -> None:
         if not self.overwrite and (self.target.exists() or self.target.is_symlink()):
             raise FileExistsError(f"{self.target}: already exists (pass overwrite to replace it)")
 
-    @property
-    def pending(self) -> bool:
-        """True until :meth:`commit` or :meth:`discard` has run."""
-        return self._cleanup.alive
-
-    def commit(self) -> Path:
-        """Move the finished folder to ``target`` and return ``target``."""
-        if not self.pending:
-            raise RuntimeError(f"{self.target}: the staged folder was already committed or discarded")
-        old: str | None = None
-        try:
-            self._check_target()
-            if self.target.exists() or self.target.is_symlink():
-                old = tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".old", dir=self.target.parent)
-                os.replace(self.target, os.path.join(old, "previous"))
+    def _rename(self) -> None:
+        self._check_target()
+        if not (self.target.exists() or self.target.is_symlink()):
             os.rename(self.tmp, self.target)
-        except BaseException:
-            if old is not None and not self.target.exists():
+            return
+        old = tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".old", dir=self.target.parent)
+        try:
+            os.replace(self.target, os.path.join(old, "previous"))
+            try:
+                os.rename(self.tmp, self.target)
+            except BaseException:
                 os.replace(os.path.join(old, "previous"), self.target)  # put the old one back
-            self.discard()
-            raise
+                raise
         finally:
-            if old is not None:
-                _remove(old)
-        self._cleanup.detach()
-        return self.target
-
-    def discard(self) -> None:
-        """Delete the temporary folder and everything in it; idempotent, never raises."""
-        self._cleanup()
+            _remove(old)
 
 
 @contextlib.contextmanager
@@ -152,19 +153,17 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
     ``suffix`` defaults to the target's own suffix so libraries that pick a format by extension
     (numpy, PIL, PyAV) behave as they would on the final name.
     """
-    staged = AtomicFile(target, suffix=suffix)
-    try:
-        yield staged.tmp
-    except BaseException:
-        staged.discard()
-        raise
-    staged.commit()
+    yield from _staged_context(AtomicFile(target, suffix=suffix))
 
 
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder next to ``target``; on success it becomes ``target``, on error it is deleted."""
-    staged = AtomicDir(target, overwrite=overwrite)
+    yield from _staged_context(AtomicDir(target, overwrite=overwrite))
+
+
+def _staged_context(staged: _Staged) -> Iterator[Path]:
+    """Body of the context managers: yield the staged path, commit on success, discard on any exception."""
     try:
         yield staged.tmp
     except BaseException:

@@ -58,8 +58,9 @@ class FrameSink:
     """Base class of progressive frame writers: validation, size consistency, progress, cancel, abort-on-error.
 
     Subclasses implement :meth:`_start` (first frame seen: open the output), :meth:`_write_frame`,
-    :meth:`_finish` (flush, rename to the final name) and :meth:`_abort` (release and delete temporaries,
-    never raise). The frame size is fixed by the first frame; ``total_frames`` (optional) is only used for
+    :meth:`_finish` (complete the temporary output), :meth:`_commit` (rename it to the final name) and
+    :meth:`_abort` (release and delete temporaries, never raise). States: open -> finished -> closed, or
+    aborted from open or finished. The frame size is fixed by the first frame; ``total_frames`` (optional) is only used for
     progress reports. Not thread-safe: one thread feeds a sink.
     """
 
@@ -86,8 +87,8 @@ class FrameSink:
 
     @property
     def closed(self) -> bool:
-        """True once the sink has been closed or aborted."""
-        return self._state != "open"
+        """True once the sink has been closed (committed) or aborted."""
+        return self._state in ("closed", "aborted")
 
     @property
     def aborted(self) -> bool:
@@ -100,7 +101,7 @@ class FrameSink:
         Every frame must have the size of the first. Any error (bad frames, a full disk, a cancel request)
         aborts the sink before it propagates.
         """
-        self._require_open("write")
+        self._require_state("open", "write")
         try:
             chunk = as_frames(frames, name=f"{self.path.name}: frames")
             size = (int(chunk.shape[2]), int(chunk.shape[1]))
@@ -122,17 +123,35 @@ class FrameSink:
             raise
 
     def close(self) -> Path:
-        """Finish the output and move it to its final name; return that path.
+        """Finish the output and move it to its final name; return that path (:meth:`finish` + :meth:`commit`).
 
         Raises :class:`ExportError` (after aborting) when no frame was written: an empty video or sequence
         is never produced.
         """
-        self._require_open("close")
+        self.finish()
+        return self.commit()
+
+    def finish(self) -> None:
+        """First half of :meth:`close`: complete the output under its temporary name (flush the encoder).
+
+        For exports of several files that should appear together: finish every part, then commit them.
+        """
+        self._require_state("open", "finish")
         try:
             if self.frames_written == 0:
                 raise ExportError(f"{self.path}: expected at least one frame before closing, found none")
             check_cancel(self.cancel_flag, str(self.path))
             self._finish()
+        except BaseException:
+            self.cancel()
+            raise
+        self._state = "finished"
+
+    def commit(self) -> Path:
+        """Second half of :meth:`close`: rename the finished output to its final name; return that path."""
+        self._require_state("finished", "commit")
+        try:
+            self._commit()
         except BaseException:
             self.cancel()
             raise
@@ -142,7 +161,7 @@ class FrameSink:
 
     def cancel(self) -> None:
         """Abort: release the output and delete every temporary file. Idempotent; a no-op after close."""
-        if self._state != "open":
+        if self._state not in ("open", "finished"):
             return
         self._state = "aborted"
         self._abort()
@@ -156,8 +175,10 @@ class FrameSink:
     ) -> None:
         if exc_type is not None:
             self.cancel()
-        elif not self.closed:
+        elif self._state == "open":
             self.close()
+        elif self._state == "finished":
+            self.commit()
 
     # -- subclass hooks ----------------------------------------------------------------------------
 
@@ -168,14 +189,17 @@ class FrameSink:
         raise NotImplementedError
 
     def _finish(self) -> None:
+        """Complete the output under its temporary name."""
+
+    def _commit(self) -> None:
         raise NotImplementedError
 
     def _abort(self) -> None:
         raise NotImplementedError
 
-    def _require_open(self, what: str) -> None:
-        if self._state != "open":
-            raise RuntimeError(f"{self.path}: cannot {what}, the writer is already {self._state}")
+    def _require_state(self, state: str, what: str) -> None:
+        if self._state != state:
+            raise RuntimeError(f"{self.path}: cannot {what}, the writer is {self._state}")
 
 
 def write_all(sink: FrameSink, frames: np.ndarray | Iterable[np.ndarray]) -> Path:

@@ -83,7 +83,7 @@ class PngSequenceWriter(FrameSink):
         Image.fromarray(frame).save(self._staged.tmp / name, format="PNG", compress_level=self.compress_level)
         self.files.append(self.path / name)
 
-    def _finish(self) -> None:
+    def _commit(self) -> None:
         try:
             self._staged.commit()
         except FileExistsError as exc:

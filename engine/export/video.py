@@ -143,6 +143,8 @@ class VideoWriter(FrameSink):
         self._container.mux(self._stream.encode(None))  # flush the encoder's delayed frames
         self._container.close()  # writes the index; with +faststart moves it in front of the media data
         self._container = None
+
+    def _commit(self) -> None:
         self._staged.commit()
 
     def _abort(self) -> None:
