@@ -67,9 +67,10 @@ def test_pdf_is_valid_and_paginated(tmp_path):
 
 def test_camera_notes_describe_the_move_to_the_next_panel(tmp_path):
     c2w = action_to_c2w("w-16,l-16", version="v1")  # 33 poses: 1 s forward, then 1 s turning right
-    result = write_storyboard(tmp_path / "b.png", solid_frames(33), fps=16, trajectory=Trajectory(c2w, action="w-16,l-16"))
+    result = write_storyboard(tmp_path / "b.png", solid_frames(33), fps=16, trajectory=Trajectory(c2w, action="w-16,l-16"),
+                              panel_width=64)
     assert result.notes == ["→ 00:01.00: dolly forward 0.80", "→ 00:02.00: yaw right 19°", "end"]
-    plain = write_storyboard(tmp_path / "c.png", solid_frames(33), fps=16)
+    plain = write_storyboard(tmp_path / "c.png", solid_frames(33), fps=16, panel_width=64)
     assert plain.notes == ["", "", ""]
 
 
@@ -77,7 +78,8 @@ def test_dropped_first_frame_aligns_with_first_pose(tmp_path):
     c2w = action_to_c2w("w-32")
     with pytest.raises(ExportError, match=r"expected at least first_pose \+ frames = 34 poses .*found \(33, 4, 4\)"):
         write_storyboard(tmp_path / "b.png", solid_frames(33), trajectory=c2w, first_pose=1)
-    write_storyboard(tmp_path / "b.png", solid_frames(32), trajectory=c2w, first_pose=1)
+    assert write_storyboard(tmp_path / "b.png", solid_frames(32), trajectory=c2w, first_pose=1,
+                            panel_width=64).notes[-1].startswith("→ 00:01.94: dolly forward")  # to the last frame
 
 
 def test_panel_frames_can_be_given_alone(tmp_path):
