@@ -71,10 +71,10 @@ class PngSequenceWriter(FrameSink):
         self.start = int(start)
         self.compress_level = compress_level
         self.files: list[Path] = []  # final paths of the frames written so far
+        if not overwrite and (self.path.exists() or self.path.is_symlink()):
+            raise ExportError(f"{self.path}: expected a new folder for the PNG sequence, found an existing one (pass overwrite)")
         try:
             self._staged = AtomicDir(self.path, overwrite=overwrite)
-        except FileExistsError as exc:
-            raise ExportError(f"{self.path}: expected a new folder for the PNG sequence, found an existing one (pass overwrite)") from exc
         except OSError as exc:
             raise output_error(self.path, exc) from exc
 

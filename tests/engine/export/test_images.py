@@ -89,3 +89,9 @@ def test_mismatched_frame_size_aborts(tmp_path, make_frames, listing):
     with pytest.raises(ExportError, match=r"frame 1 is 10x8, expected 8x8"):
         seq.write(make_frames(1, 8, 10))
     assert listing(tmp_path) == []
+
+
+def test_unwritable_parent_is_a_typed_error(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ExportError, match=r"file/seq: cannot write here .*expected a writable folder"):
+        PngSequenceWriter(tmp_path / "file" / "seq")

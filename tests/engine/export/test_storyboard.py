@@ -142,3 +142,9 @@ def test_too_tall_sheet_is_refused_with_advice(tmp_path):
     panels = {i: np.zeros((88, 160, 3), np.uint8) for i in range(0, 16 * 600, 16)}
     with pytest.raises(ExportError, match="use a larger every_s"):
         write_storyboard(tmp_path / "b.png", panels, num_frames=16 * 600, columns=1, panel_width=400)
+
+
+def test_unwritable_folder_is_a_typed_error(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ExportError, match=r"cannot write here .*expected a writable folder"):
+        write_storyboard(tmp_path / "file" / "b.png", solid_frames(4), panel_width=64)

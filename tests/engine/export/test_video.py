@@ -238,3 +238,16 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_finish_then_commit_renames_only_at_commit_and_cancel_after_finish_cleans_up(tmp_path, make_frames, listing):
+    video = VideoWriter(tmp_path / "two.mp4", **FAST)
+    video.write(make_frames(3, 32, 32))
+    video.finish()
+    assert not (tmp_path / "two.mp4").exists() and len(listing(tmp_path)) == 1  # complete, still hidden
+    assert video.commit() == tmp_path / "two.mp4" and listing(tmp_path) == ["two.mp4"]
+    other = VideoWriter(tmp_path / "three.mp4", **FAST)
+    other.write(make_frames(3, 32, 32))
+    other.finish()
+    other.cancel()
+    assert listing(tmp_path) == ["two.mp4"]
