@@ -3,6 +3,7 @@
 Every error a user can cause with bad input is a subclass of :class:`SanaWMInputError` (itself a
 ``ValueError``). Messages name the input, what was expected and what was found, so the CLI can print
 them on one line (exit code 2) and the app can show them without losing its state.
+:class:`ExportCancelled` is the one non-input exception here: a user's cancel request, not a mistake.
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ class BundleError(SanaWMInputError):
     """A model bundle folder that lacks a required part (names the folder and the file expected)."""
 
 
+class ExportError(SanaWMInputError):
+    """An export that cannot be written: frames of the wrong dtype, shape or size, a bad option, an
+    output folder that cannot be written to, or a target that already exists."""
+
+
+class ExportCancelled(Exception):
+    """An export stopped on request (a cancel flag was set, or a progress callback raised it).
+
+    Not an input error (not a ``ValueError``): nothing was wrong, the user changed their mind. Whoever
+    raises it may rely on the export having left no partial output behind.
+    """
+
+
 __all__ = [
     "SanaWMInputError",
     "ActionStringError",
@@ -59,4 +73,6 @@ __all__ = [
     "ConfigError",
     "CheckpointError",
     "BundleError",
+    "ExportError",
+    "ExportCancelled",
 ]

@@ -1,0 +1,71 @@
+"""Atomic writes: files and folders appear complete under their final name or not at all."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from engine.atomic import AtomicDir, AtomicFile, atomic_dir, atomic_path, atomic_write_text
+
+
+def names(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_atomic_path_renames_on_success_and_deletes_on_error(tmp_path):
+    with atomic_path(tmp_path / "a.txt") as tmp:
+        assert tmp.suffix == ".txt" and tmp.name.startswith(".a.")
+        tmp.write_text("done")
+    assert names(tmp_path) == ["a.txt"]
+    with pytest.raises(ZeroDivisionError):
+        with atomic_path(tmp_path / "b.txt") as tmp:
+            tmp.write_text("half")
+            1 / 0
+    assert names(tmp_path) == ["a.txt"]
+
+
+def test_atomic_file_explicit_lifetime_commit_discard_and_garbage_collection(tmp_path):
+    staged = AtomicFile(tmp_path / "sub" / "v.mp4")
+    staged.tmp.write_bytes(b"x")
+    assert staged.pending and staged.commit() == tmp_path / "sub" / "v.mp4"
+    assert not staged.pending and names(tmp_path / "sub") == ["v.mp4"]
+    with pytest.raises(RuntimeError, match="already committed"):
+        staged.commit()
+    dropped = AtomicFile(tmp_path / "w.mp4")
+    discarded = AtomicFile(tmp_path / "x.mp4")
+    discarded.discard()
+    discarded.discard()
+    assert names(tmp_path) == [dropped.tmp.name, "sub"]
+    del dropped
+    gc.collect()
+    assert names(tmp_path) == ["sub"]
+
+
+def test_atomic_dir_refuses_existing_target_unless_overwrite(tmp_path):
+    target = tmp_path / "seq"
+    with atomic_dir(target) as tmp:
+        (tmp / "0.png").write_bytes(b"new")
+    assert names(target) == ["0.png"]
+    with pytest.raises(FileExistsError, match="already exists"):
+        AtomicDir(target)
+    with atomic_dir(target, overwrite=True) as tmp:
+        (tmp / "1.png").write_bytes(b"newer")
+    assert names(target) == ["1.png"] and names(tmp_path) == ["seq"]
+
+
+def test_atomic_dir_error_keeps_the_previous_folder_and_removes_the_temporary(tmp_path):
+    target = tmp_path / "seq"
+    target.mkdir()
+    (target / "old.png").write_bytes(b"old")
+    with pytest.raises(OSError):
+        with atomic_dir(target, overwrite=True) as tmp:
+            (tmp / "new.png").write_bytes(b"new")
+            raise OSError("disk full")
+    assert names(tmp_path) == ["seq"] and names(target) == ["old.png"]
+
+
+def test_atomic_write_text_overwrites(tmp_path):
+    atomic_write_text(tmp_path / "t.txt", "one")
+    atomic_write_text(tmp_path / "t.txt", "two")
+    assert (tmp_path / "t.txt").read_text() == "two" and names(tmp_path) == ["t.txt"]
