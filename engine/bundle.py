@@ -1,14 +1,18 @@
 """A model bundle: everything one generation needs, loaded and ready (the DiT, its codec, optional text encoder
-and refiner, the pixel size the model runs at, and defaults).
+and refiner, the pixel size the model runs at, and defaults) — and the embedded bundle's folder format.
 
-Sessions, pipelines, the CLI and the app all take a :class:`ModelBundle`; how a bundle is found and loaded from
-disk (official folders, diffusers folders, the embedded model) is the business of :mod:`engine.weights` and
-:mod:`engine.components`. :meth:`ModelBundle.random` builds a random-weight bundle from a preset for tests and
-benchmarks; it is labelled as such everywhere it is shown.
+Sessions, pipelines, the CLI and the app all take a :class:`ModelBundle`. :func:`load_bundle` finds one: the
+embedded model shipped in ``resources/models/`` (the default), an embedded-format folder (``bundle.json`` +
+``model.safetensors``, written by :func:`save_bundle`), or an official SANA-WM folder
+(:mod:`engine.components.official_bundle`). :meth:`ModelBundle.random` builds a random-weight bundle from a preset
+for tests and benchmarks; it is labelled as such everywhere it is shown.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,15 +20,33 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from engine.atomic import atomic_path, atomic_write_text
 from engine.components.codec import LatentCodec
+from engine.components.patch_codec import PatchDCTCodec
+from engine.errors import BundleError
 from engine.model.config import SanaWMConfig
 from engine.model.transformer import SanaWMTransformer
+
+log = logging.getLogger(__name__)
+
+#: Where the embedded default model lives (shipped with the project, never downloaded).
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+EMBEDDED_MODEL_DIR = RESOURCES / "models" / "sana-wm-tiny"
+BUNDLE_FORMAT = "sana-wm-embedded/1"
+#: The random stand-in used while no embedded model is shipped (clearly labelled wherever it is shown).
+FALLBACK_PRESET = "sana-wm-small"
 
 
 class TextEncoder(Protocol):
     """Prompt -> the DiT's caption input (``(1, L, C_y)`` states and ``(1, L)`` mask)."""
 
-    def encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """A user prompt (with the model's instruction prefix, if it has one)."""
+        ...
+
+    def encode_negative(self, prompt: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+        """The negative prompt of classifier-free guidance (official: no instruction prefix)."""
+        ...
 
 
 @dataclass
@@ -84,8 +106,6 @@ class ModelBundle:
     ) -> ModelBundle:
         """A random-weight bundle of ``preset`` with the zero-parameter :class:`PatchDCTCodec` (no text encoder,
         so ``caption_channels`` is switched off). For plumbing, tests and benchmarks only."""
-        from engine.components.patch_codec import PatchDCTCodec
-
         config = preset if isinstance(preset, SanaWMConfig) else SanaWMConfig.from_preset(preset)
         config = config.replace(caption_channels=None, **overrides)
         torch.manual_seed(seed)
@@ -101,3 +121,104 @@ class ModelBundle:
             default_intrinsics=np.array([focal, focal, width / 2, height / 2]),
             label="random weights: plumbing only",
         )
+
+
+# ----- the embedded bundle format ------------------------------------------------------------------------------
+_CODECS = {"patch-dct": PatchDCTCodec}
+
+
+def _codec_spec(codec: LatentCodec) -> dict[str, Any]:
+    if not isinstance(codec, PatchDCTCodec):
+        raise BundleError(f"save_bundle: codec {codec.name!r} has no embedded-format description")
+    return {"type": codec.name, "latent_channels": codec.latent_channels, "spatial_factor": codec.spatial_factor,
+            "temporal_factor": codec.temporal_factor}  # fmt: skip
+
+
+def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
+    """Write ``bundle`` as an embedded-format folder (``bundle.json`` + ``model.safetensors``, atomically each)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {k: v for k, v in dataclasses.asdict(bundle.config).items() if k != "preset"}
+    meta = {
+        "format": BUNDLE_FORMAT,
+        "name": bundle.name,
+        "label": bundle.label,
+        "preset": bundle.config.preset,
+        "config": config,
+        "codec": _codec_spec(bundle.codec),
+        "frame_size": list(bundle.frame_size),
+        "default_intrinsics": None if bundle.default_intrinsics is None else [float(v) for v in bundle.default_intrinsics],
+        "extras": bundle.extras,
+    }
+    state = {k: v.detach().contiguous().cpu() for k, v in bundle.transformer.state_dict().items()}
+    with atomic_path(folder / "model.safetensors") as tmp:
+        save_file(state, str(tmp))
+    atomic_write_text(folder / "bundle.json", json.dumps(meta, indent=2) + "\n")
+    return folder
+
+
+def load_embedded_bundle(
+    folder: str | Path, *, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+) -> ModelBundle:
+    """Load an embedded-format folder strictly (every weight present and shaped as the config says)."""
+    from engine.weights import load_transformer
+
+    folder = Path(folder)
+    meta_path = folder / "bundle.json"
+    if not meta_path.is_file():
+        raise BundleError(f"{folder}: expected an embedded model bundle with bundle.json, found no such file")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{meta_path}: could not read the bundle description ({exc})") from None
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{meta_path}: expected format {BUNDLE_FORMAT!r}, found {meta.get('format')!r}")
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise BundleError(f"{folder}: expected the model weights in model.safetensors, found no such file")
+    config = SanaWMConfig(**meta["config"], preset=meta.get("preset"))
+    codec_spec = dict(meta["codec"])
+    codec_type = codec_spec.pop("type")
+    if codec_type not in _CODECS:
+        raise BundleError(f"{meta_path}: unknown codec {codec_type!r}; expected one of {', '.join(_CODECS)}")
+    model = load_transformer(weights, config=config, dtype=dtype, device=device).eval()
+    intr = meta.get("default_intrinsics")
+    return ModelBundle(
+        name=meta["name"],
+        transformer=model,
+        codec=_CODECS[codec_type](**codec_spec),
+        frame_size=tuple(meta["frame_size"]),
+        default_intrinsics=None if intr is None else np.asarray(intr, dtype=np.float64),
+        source=folder,
+        label=meta.get("label", ""),
+        extras=meta.get("extras", {}),
+    )
+
+
+def load_bundle(
+    source: str | Path | None = None,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    refiner: bool = True,
+) -> ModelBundle:
+    """The bundle at ``source``: None = the embedded default; a folder with ``bundle.json`` = embedded format;
+    any other folder = an official SANA-WM bundle (with its refiner unless ``refiner=False``)."""
+    if source is None:
+        if (EMBEDDED_MODEL_DIR / "bundle.json").is_file():
+            return load_embedded_bundle(EMBEDDED_MODEL_DIR, dtype=dtype, device=device)
+        log.warning("no embedded model is shipped yet; using random %s weights (plumbing only)", FALLBACK_PRESET)
+        bundle = ModelBundle.random(FALLBACK_PRESET, dtype=dtype)
+        bundle.transformer.to(device)
+        bundle.label = "random weights: plumbing only, the embedded model is not trained yet"
+        return bundle
+    path = Path(source)
+    if not path.exists():
+        raise BundleError(f"--model {path}: expected a model folder, found nothing at that path")
+    if (path / "bundle.json").is_file():
+        return load_embedded_bundle(path, dtype=dtype, device=device)
+    from engine.components.official_bundle import load_official_bundle
+
+    return load_official_bundle(path, dtype=dtype, device=device, refiner=refiner)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from engine import __version__
 from engine.commands import bench as bench_cmd
+from engine.commands import generate as generate_cmd
 from engine.commands import trajectory as trajectory_cmd
 from engine.errors import SanaWMInputError
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show informational log messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    generate_cmd.register(sub)
     trajectory_cmd.register(sub)
     bench_cmd.register(sub)
     return parser

@@ -157,6 +157,18 @@ def apply_crop(intrinsics: np.ndarray, plan: CropPlan) -> np.ndarray:
     return vec
 
 
+def undo_crop(intrinsics: np.ndarray, plan: CropPlan) -> np.ndarray:
+    """The inverse of :func:`apply_crop`: intrinsics of the cropped frame -> pixels of the source image."""
+    vec = as_vec4(intrinsics).copy()
+    sx = plan.resized[0] / plan.src[0]
+    sy = plan.resized[1] / plan.src[1]
+    vec[:, 0] /= sx
+    vec[:, 2] = (vec[:, 2] + plan.offset[0]) / sx
+    vec[:, 1] /= sy
+    vec[:, 3] = (vec[:, 3] + plan.offset[1]) / sy
+    return vec
+
+
 def scale_to_grid(intrinsics: np.ndarray, image_size: tuple[int, int], grid_size: tuple[int, int]) -> np.ndarray:
     """Rescale pixel intrinsics of an ``image_size`` image to a ``grid_size`` grid (both ``(width, height)``),
     e.g. to the latent grid: ``fx, cx *= gw / W`` and ``fy, cy *= gh / H``."""

@@ -87,7 +87,7 @@ class Trajectory:
         """A copy with intrinsics (any official form, fitted to the frames) for an image of ``image_size``."""
         return replace(self, intrinsics=fit_to_frames(intrinsics, self.num_frames), image_size=image_size)
 
-    def sliced(self, stop: int) -> "Trajectory":
-        """The first ``stop`` frames."""
-        intr = None if self.intrinsics is None else self.intrinsics[:stop]
-        return replace(self, c2w=self.c2w[:stop], intrinsics=intr)
+    def sliced(self, stop: int, *, start: int = 0) -> "Trajectory":
+        """Frames ``[start, stop)`` (the first ``stop`` frames by default)."""
+        intr = None if self.intrinsics is None else self.intrinsics[start:stop]
+        return replace(self, c2w=self.c2w[start:stop], intrinsics=intr)

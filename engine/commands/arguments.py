@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import numpy as np
+
+from engine.camera.intrinsics import as_vec4
+from engine.errors import InputFileError
 
 
 def image_size(text: str) -> tuple[int, int]:
@@ -14,3 +20,14 @@ def image_size(text: str) -> tuple[int, int]:
     if w <= 0 or h <= 0:
         raise argparse.ArgumentTypeError(f"expected positive WIDTHxHEIGHT, found {text!r}")
     return w, h
+
+
+def load_intrinsics_file(path: Path) -> np.ndarray:
+    """An official intrinsics ``.npy`` (``(4,)``, ``(3, 3)``, ``(F, 4)`` or ``(F, 3, 3)``) as ``(F, 4)`` rows."""
+    if not path.is_file():
+        raise InputFileError(f"intrinsics file {path}: not found")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputFileError(f"intrinsics file {path}: expected a .npy array, could not read it ({exc})") from None
+    return as_vec4(arr, name=f"intrinsics file {path}")

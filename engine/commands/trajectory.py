@@ -22,7 +22,7 @@ from engine.camera.formats import FORMATS, detect_format, read_trajectory, write
 from engine.camera.frames import BIDIRECTIONAL_STRIDE, STREAMING_STRIDE, snap_num_frames
 from engine.camera.plot import plot_trajectory
 from engine.camera.trajectory import DEFAULT_FPS, Trajectory
-from engine.commands.arguments import image_size
+from engine.commands.arguments import image_size, load_intrinsics_file
 from engine.errors import InputFileError, IntrinsicsError, SanaWMInputError, TrajectoryError
 
 DEFAULT_IMAGE_SIZE = (1280, 704)
@@ -85,16 +85,6 @@ def _add_camera_options(p: argparse.ArgumentParser, *, with_fov: bool) -> None:
     p.add_argument("--allow-any-fov", action="store_true", help="accept FOVs outside the model's 25-120 deg range")
 
 
-def _load_intrinsics_file(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise InputFileError(f"intrinsics file {path}: not found")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputFileError(f"intrinsics file {path}: expected a .npy array, could not read it ({exc})") from None
-    return intr.as_vec4(arr, name=f"intrinsics file {path}")
-
-
 def _read(args: argparse.Namespace) -> Trajectory:
     """Read ``args.input``; ``--image-size`` goes to readers of formats that store no image size (for the
     others it rescales the stored intrinsics afterwards, in :func:`_apply_camera_options`)."""
@@ -110,7 +100,7 @@ def _read_with_intrinsics(args: argparse.Namespace) -> Trajectory:
     traj = _read(args)
     if args.intrinsics is not None:
         size = args.image_size or traj.image_size or DEFAULT_IMAGE_SIZE
-        traj = traj.with_intrinsics(_load_intrinsics_file(args.intrinsics), size)
+        traj = traj.with_intrinsics(load_intrinsics_file(args.intrinsics), size)
     return traj
 
 
@@ -121,7 +111,7 @@ def _apply_camera_options(traj: Trajectory, args: argparse.Namespace, *, default
     if args.intrinsics is not None and fov is not None:
         raise IntrinsicsError("camera options: give either --intrinsics or --fov, not both")
     if args.intrinsics is not None:
-        traj = traj.with_intrinsics(_load_intrinsics_file(args.intrinsics), size)
+        traj = traj.with_intrinsics(load_intrinsics_file(args.intrinsics), size)
     elif fov is not None or (traj.intrinsics is None and default_fov is not None):
         traj = traj.with_intrinsics(intr.from_fov(size[0], size[1], fov_x_deg=fov or default_fov), size)
     elif args.image_size is not None and traj.image_size not in (None, args.image_size) and traj.intrinsics is not None:

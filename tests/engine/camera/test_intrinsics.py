@@ -97,3 +97,10 @@ def test_crop_hand_computed():
 def test_scale_to_latent_grid():
     out = intr.scale_to_grid([640.0, 640.0, 640.0, 352.0], (1280, 704), (40, 22))
     assert np.allclose(out, [[20.0, 20.0, 20.0, 11.0]])
+
+
+@pytest.mark.parametrize("src, target", [((1920, 1080), (1280, 704)), ((640, 480), (320, 176)), ((300, 900), (64, 32))])
+def test_undo_crop_inverts_apply_crop(src, target):
+    plan = intr.plan_resize_crop(src, target)
+    k = np.array([[700.0, 710.0, 300.0, 200.0], [500.0, 500.0, 100.0, 50.0]])
+    assert np.allclose(intr.undo_crop(intr.apply_crop(k, plan), plan), k)

@@ -1,0 +1,201 @@
+"""``sana-wm generate``: the official inference scripts' inputs -> an MP4 (+ trajectory, storyboard, PNGs).
+
+Accepts the official flags (``--image --prompt --action | --camera --intrinsics --translation_speed
+--rotation_speed_deg --num_frames --output_dir --no_refiner --seed --step --cfg_scale --flow_shift --fps``) and
+``--action-version``, ``--model``, ``--mode``, ``--dtype``, ``--device``, ``--demo``. Runs fully offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.camera import intrinsics as intr
+from engine.camera.actions import action_to_c2w
+from engine.camera.controls import MAPPINGS
+from engine.camera.formats import read_trajectory
+from engine.camera.frames import BIDIRECTIONAL_STRIDE, STREAMING_STRIDE, resolve_num_frames
+from engine.camera.trajectory import DEFAULT_FPS, Trajectory
+from engine.commands.arguments import load_intrinsics_file
+from engine.commands.progress import ProgressLine
+from engine.errors import ConfigError, SanaWMInputError
+from engine.export import ExportJob, ExportOptions
+from engine.pipeline import MODES, GenerationRequest, first_output_pose, frame_trajectory, generate
+from engine.preprocess import load_image
+from engine.sampling import CONFIG_FLOW_SHIFT, DEFAULT_CFG_SCALE, DEFAULT_STEPS, SELF_FORCING_TIMESTEPS
+
+log = logging.getLogger(__name__)
+
+#: Official defaults of ``--num_frames`` per script.
+DEFAULT_NUM_FRAMES = {"streaming": 241, "bidirectional": 161}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate a video from an image and a camera path",
+        description="Generate a video from a start image and a camera trajectory (an action string or a c2w "
+        "file), with the embedded model by default or an official SANA-WM bundle from a local folder. "
+        "Writes <output_dir>/<name>_<mode>.mp4 and the trajectory of its frames beside it.",
+    )
+    src = p.add_argument_group("inputs")
+    src.add_argument("--image", type=Path, help="start image")
+    src.add_argument("--demo", help="a shipped demo scene (image, intrinsics, action); see --list-demos")
+    src.add_argument("--list-demos", action="store_true", help="list the demo scenes and exit")
+    src.add_argument("--prompt", default="", help="text prompt (text-conditioned models)")
+    src.add_argument("--negative_prompt", "--negative-prompt", default="", help="negative prompt for CFG")
+    cam = src.add_mutually_exclusive_group()
+    cam.add_argument("--action", help="action DSL, e.g. 'w-80,jw-40,w-40' (keys wasdijkl, none)")
+    cam.add_argument("--camera", type=Path, help="camera trajectory: c2w .npy (F,4,4) or any supported format")
+    src.add_argument("--intrinsics", type=Path, help=".npy intrinsics in pixels of --image: (4,), (3,3), (F,4), (F,3,3)")
+    src.add_argument("--allow-any-fov", action="store_true", help="skip the 25-120 degree FOV check")
+    src.add_argument("--action-version", default="v2", choices=sorted(MAPPINGS), help="key mapping (default v2)")
+    src.add_argument("--translation_speed", "--translation-speed", type=float, help="units per frame")
+    src.add_argument("--rotation_speed_deg", "--rotation-speed-deg", type=float, help="degrees per frame")
+    gen = p.add_argument_group("generation")
+    gen.add_argument("--model", type=Path, help="model folder (official bundle or embedded); default: embedded")
+    gen.add_argument("--mode", choices=MODES, default="streaming", help="default streaming")
+    gen.add_argument("--num_frames", "--num-frames", type=int,
+                     help="frames to generate, snapped to 24k+1 (streaming) or 8k+1 (default 241 / 161)")  # fmt: skip
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--step", type=int, default=DEFAULT_STEPS, help="bidirectional sampling steps (default 60)")
+    gen.add_argument("--denoising_step_list", "--denoising-step-list", default=None,
+                     help="streaming timesteps, e.g. 1000,960,889,727 (the trailing 0 is implied)")  # fmt: skip
+    gen.add_argument("--cfg_scale", "--cfg-scale", type=float, default=DEFAULT_CFG_SCALE, help="bidirectional CFG")
+    gen.add_argument("--flow_shift", "--flow-shift", type=float, default=CONFIG_FLOW_SHIFT, help="bidirectional shift")
+    gen.add_argument("--no_refiner", "--no-refiner", action="store_true", help="skip the stage-2 refiner")
+    gen.add_argument("--dtype", choices=sorted(DTYPES), help="default float32 on CPU, bfloat16 on CUDA")
+    gen.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    out = p.add_argument_group("output")
+    out.add_argument("--output_dir", "--output-dir", type=Path, default=Path("output"), help="default ./output")
+    out.add_argument("--name", help="file stem (default: the image's or demo's name)")
+    out.add_argument("--fps", type=float, default=DEFAULT_FPS, help="video frame rate (default 16)")
+    out.add_argument("--png", action="store_true", help="also write the frames as a PNG sequence")
+    out.add_argument("--storyboard", action="store_true", help="also write a storyboard (PNG + PDF)")
+    out.add_argument("--storyboard-every", type=float, default=1.0, metavar="SECONDS", help="panel spacing")
+    out.add_argument("--overlay", action="store_true", help="draw the held keys on the video")
+    out.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.demos import list_demos, load_demo
+    from engine.bundle import load_bundle
+
+    if args.list_demos:
+        for demo in list_demos():
+            print(f"{demo.name:<20} {demo.title}  (action: {demo.action})")
+        return 0
+    demo = load_demo(args.demo) if args.demo else None
+    if args.image is None and demo is None:
+        raise SanaWMInputError("--image: expected a start image (or --demo NAME), found neither")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dtype = DTYPES[args.dtype] if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    image = load_image(args.image if args.image is not None else demo.image_path, name="--image")
+    bundle = load_bundle(args.model, dtype=dtype, device=device, refiner=not args.no_refiner)
+    if bundle.label:
+        print(f"sana-wm: model {bundle.display_name}", file=sys.stderr)
+
+    trajectory = _trajectory(args, demo)
+    trajectory = _with_intrinsics(args, trajectory, image, bundle, demo)
+    stride = STREAMING_STRIDE if args.mode == "streaming" else BIDIRECTIONAL_STRIDE
+    wanted = args.num_frames if args.num_frames is not None else DEFAULT_NUM_FRAMES[args.mode]
+    num_frames = resolve_num_frames(wanted, trajectory.num_frames, stride)
+    if num_frames < stride + 1:
+        raise SanaWMInputError(
+            f"camera path: {args.mode} generation needs at least {stride + 1} frames, found {trajectory.num_frames}"
+        )
+    trajectory = trajectory.sliced(num_frames)
+    request = GenerationRequest(
+        image=image,
+        trajectory=replace(trajectory, fps=args.fps),
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        mode=args.mode,
+        seed=args.seed,
+        steps=args.step,
+        timesteps=_timesteps(args.denoising_step_list),
+        cfg_scale=args.cfg_scale,
+        flow_shift=args.flow_shift,
+        refine=bundle.refiner is not None and not args.no_refiner,
+    )
+    name = args.name or (demo.name if demo is not None and args.image is None else Path(args.image).stem)
+    video = args.output_dir / f"{name}_{args.mode}.mp4"
+    options = ExportOptions(
+        fps=args.fps, png_sequence=args.png, storyboard=args.storyboard, storyboard_every_s=args.storyboard_every,
+        overlay=args.overlay,
+    )  # fmt: skip
+    bar = ProgressLine(enabled=not args.quiet)
+    job = ExportJob(
+        video,
+        options,
+        trajectory=frame_trajectory(bundle, request),
+        first_pose=first_output_pose(request),
+        prompt=args.prompt or None,
+        title=f"{name} — {bundle.display_name}",
+    )
+    with job:
+        result = generate(bundle, request, job.write, progress=bar.update)
+    bar.close()
+    seconds = result.num_frames / args.fps
+    print(f"wrote {video} ({result.num_frames} frames, {seconds:.1f} s of video) in {result.timings['total']:.1f} s")
+    return 0
+
+
+def _trajectory(args: argparse.Namespace, demo) -> Trajectory:
+    """The camera path from --action / --camera / the demo's suggested action."""
+    action = args.action if args.action is not None else (demo.action if demo is not None and args.camera is None else None)
+    if action is not None:
+        c2w = action_to_c2w(
+            action,
+            version=args.action_version,
+            translation_speed=args.translation_speed,
+            rotation_speed_deg=args.rotation_speed_deg,
+        )
+        return Trajectory(c2w, action=action, action_version=args.action_version)
+    if args.camera is not None:
+        return read_trajectory(args.camera)
+    raise SanaWMInputError("camera: expected --action or --camera (or --demo NAME), found neither")
+
+
+def _with_intrinsics(args, trajectory: Trajectory, image: np.ndarray, bundle, demo) -> Trajectory:
+    """Intrinsics in pixels of ``image``: --intrinsics, else the camera file's, else the demo's, else the model's
+    default field of view; then the official FOV check on the frames the model sees."""
+    size = (image.shape[1], image.shape[0])
+    if args.intrinsics is not None:
+        vec = load_intrinsics_file(args.intrinsics)
+    elif trajectory.intrinsics is not None and trajectory.image_size is not None:
+        vec = intr.scale_to_grid(trajectory.intrinsics, trajectory.image_size, size)
+    elif demo is not None and args.image is None:
+        vec = intr.as_vec4(demo.intrinsics)
+    elif bundle.default_intrinsics is not None:
+        plan = intr.plan_resize_crop(size, bundle.frame_size)
+        vec = intr.undo_crop(bundle.default_intrinsics, plan)
+    else:
+        raise SanaWMInputError(
+            f"--intrinsics: the model {bundle.name!r} has no default field of view; pass a .npy with fx, fy, cx, cy "
+            "in pixels of --image (for example from a calibration, or fx = width / (2 tan(fov_x / 2)))"
+        )
+    vec = intr.fit_to_frames(vec, trajectory.num_frames, name="--intrinsics")
+    plan = intr.plan_resize_crop(size, bundle.frame_size)
+    intr.check_fov(intr.apply_crop(vec, plan), *bundle.frame_size, allow_out_of_range=args.allow_any_fov)
+    return replace(trajectory, intrinsics=vec, image_size=size)
+
+
+def _timesteps(text: str | None) -> tuple[float, ...]:
+    if text is None:
+        return SELF_FORCING_TIMESTEPS
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--denoising_step_list: expected comma-separated numbers, found {text!r}") from None
+    if values and values[-1] == 0:
+        values = values[:-1]
+    return tuple(values)
