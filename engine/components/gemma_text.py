@@ -133,7 +133,7 @@ class GemmaCaptionEncoder:
     # ----- encoding ---------------------------------------------------------------------------------------------
     @torch.inference_mode()
     def _run(self, text: str, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-padded tokens of ``text`` to exactly ``length`` -> hidden states (1, length, C) and mask (1, length)."""
+        """``text`` right-padded to exactly ``length`` tokens -> hidden states (1, length, C), mask (1, length)."""
         tokens = self._tokenizer(
             [text], max_length=length, padding="max_length", padding_side="right", truncation=True, return_tensors="pt"
         )
@@ -163,7 +163,7 @@ class GemmaCaptionEncoder:
         return result
 
     def encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """``prompt`` (with the chi prefix) -> ``caption (1, L, C)`` in ``dtype`` and ``mask (1, L)`` int64 (1 = valid)."""
+        """``prompt`` (chi-prefixed) -> ``caption (1, L, C)`` in ``dtype`` and ``mask (1, L)`` int64 (1 = valid)."""
         if not isinstance(prompt, str):
             raise SanaWMInputError(f"prompt must be a string, got {type(prompt).__name__}")
         return self._encode("prompt", prompt)

@@ -123,7 +123,8 @@ class LTX2VideoCodec:
         """Load a diffusers VAE folder (``config.json`` + safetensors) offline and wrap it."""
         from diffusers import AutoencoderKLLTX2Video
 
-        return cls(load_diffusers_model(AutoencoderKLLTX2Video, Path(folder), dtype=dtype, device=device), tiling=tiling)
+        vae = load_diffusers_model(AutoencoderKLLTX2Video, Path(folder), dtype=dtype, device=device)
+        return cls(vae, tiling=tiling)
 
     # ----- properties -------------------------------------------------------------------------------------------
     @property

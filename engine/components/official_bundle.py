@@ -7,21 +7,16 @@ folder; this module works out which layout it is, checks that every part it will
 anything heavy, and reports a missing part as a :class:`~engine.errors.BundleError` naming the folder and the file
 expected.
 
-Layouts (paths relative to the bundle root; see ``docs/official_bundles.md``):
+Layouts (paths relative to the bundle root; details in ``docs/official_bundles.md``):
 
-==================  ==========================================  =========================================  ====================
-part                ``SANA-WM_bidirectional``                   ``SANA-WM_streaming``                      diffusers pipeline
-==================  ==========================================  =========================================  ====================
-model config        ``config.yaml`` (required)                  ``sana_wm_streaming_1600m_720p.yaml`` or   —
-                                                                ``config.yaml`` (optional)
-Stage-1 DiT         ``dit/<one>.safetensors``                   ``sana_dit/model.pt``                      ``transformer/``
-LTX-2 VAE           ``vae/``                                    ``ltx2_causal_vae/``                       ``vae/``
-Gemma-2 (captions)  ``text_encoder/`` or ``gemma-2-2b-it/``     same                                       ``text_encoder/`` +
-                                                                                                           ``tokenizer/``
-refiner (optional)  ``refiner/{transformer,connectors}/``       ``refiner_diffusers/{transformer,          ``refiner/`` as
-                                                                connectors}/``                             bidirectional
-Gemma-3 (refiner)   ``refiner/text_encoder/``                   ``gemma3_12b/``                            ``refiner/text_encoder/``
-==================  ==========================================  =========================================  ====================
+* ``SANA-WM_bidirectional``: ``config.yaml`` (required), ``dit/<one>.safetensors``, ``vae/``, refiner
+  ``refiner/{transformer,connectors}/`` with Gemma-3 in ``refiner/text_encoder/``;
+* ``SANA-WM_streaming``: ``sana_wm_streaming_1600m_720p.yaml`` or ``config.yaml`` (optional: the Hub repo ships
+  none), ``sana_dit/model.pt``, ``ltx2_causal_vae/``, refiner ``refiner_diffusers/{transformer,connectors}/`` with
+  Gemma-3 in ``gemma3_12b/``;
+* diffusers pipeline: ``model_index.json``, ``transformer/``, ``vae/``, Gemma-2 in ``text_encoder/`` with its
+  tokenizer in ``tokenizer/``, refiner as in the bidirectional layout;
+* Gemma-2 (captions) for the two NVlabs layouts: ``text_encoder/`` or ``gemma-2-2b-it/`` (model + tokenizer).
 
 The refiner is used when its folder exists (and ``refiner=True``); a refiner folder that exists but is incomplete is
 an error, not a silent fallback. The Gemma-2 folder is not part of the Hub releases (NVlabs loads
@@ -179,7 +174,8 @@ def validate_layout(layout: OfficialBundleLayout, *, refiner: bool = True) -> No
     else:
         problems += [f"Stage-1 DiT {path}" for path in _dit_missing(layout)]
     problems += [f"LTX-2 VAE {layout.vae}/{m}" for m in missing_files(layout.vae, "diffusers")]
-    problems += [f"Gemma-2 text encoder {layout.text_encoder}/{m}" for m in missing_files(layout.text_encoder, "transformers")]
+    problems += [f"Gemma-2 text encoder {layout.text_encoder}/{m}"
+                 for m in missing_files(layout.text_encoder, "transformers")]  # fmt: skip
     problems += [f"Gemma-2 tokenizer {layout.tokenizer}/{m}" for m in missing_files(layout.tokenizer, "tokenizer")]
     if refiner and layout.has_refiner:
         problems += [f"refiner {path}" for path in refiner_missing(layout.refiner, layout.refiner_text_encoder)]

@@ -172,7 +172,8 @@ class LTX2Refiner:
         from transformers import AutoTokenizer
 
         kwargs = dict(dtype=self.dtype, device=self.device)
-        transformer = load_diffusers_model(SanaWMLTX2RefinerTransformer3DModel, self.refiner_folder / "transformer", **kwargs)
+        transformer_class = SanaWMLTX2RefinerTransformer3DModel
+        transformer = load_diffusers_model(transformer_class, self.refiner_folder / "transformer", **kwargs)
         connectors = load_diffusers_model(LTX2TextConnectors, self.refiner_folder / "connectors", **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(str(self.gemma_folder), local_files_only=True)
         if tokenizer.pad_token is None:  # §2.6: pad falls back to EOS

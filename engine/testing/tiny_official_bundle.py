@@ -5,20 +5,21 @@ folder discovery, strict loading, the Gemma tokenisation rules, the VAE, the ref
 must be exercised end to end. These bundles have the release's folder names, file names, config formats and
 parameter names, with every network shrunk (spec ``ltx2_vae_refiner.md`` §4):
 
-=====================  =========================================================  ===============================
-part                   module (tiny)                                              parameters
-=====================  =========================================================  ===============================
-Stage-1 DiT            ``sana-wm-tiny-test`` preset, ``caption_channels 32``      ~0.5 M (all randomised)
-LTX-2 VAE              §4.1: 8 latent channels, real 32x / 8x structure           2.16 M (+ random latent stats)
-Gemma-2 text encoder   2 layers, hidden 32, vocab 64                              ~0.02 M
-refiner                §4.4: 2-layer LTX-2 DiT + text connectors                   ~0.05 M
-Gemma-3 (refiner)      2 text layers, hidden 16, tiny vision tower                 ~0.02 M
-=====================  =========================================================  ===============================
+=====================  =====================================================  =================================
+part                   module (tiny)                                          parameters
+=====================  =====================================================  =================================
+Stage-1 DiT            ``sana-wm-tiny-test`` preset, ``caption_channels 32``  453,096 (all randomised)
+LTX-2 VAE              §4.1: 8 latent channels, the real 32x / 8x structure   2,162,221 (+ random latent stats)
+Gemma-2 text encoder   2 layers, hidden 32, vocab 64                          20,768
+refiner                §4.4: 2-layer LTX-2 DiT + text connectors              37,804 + 7,520
+Gemma-3 (refiner)      2 text layers, hidden 16, a 1-layer vision tower       20,032
+=====================  =====================================================  =================================
 
 Both text encoders share one word-level tokenizer (``<pad> <eos> <bos> <unk>``, words ``w0 .. w56``, Gemma-3's
 three image tokens at 61-63) that adds ``<bos>`` like Gemma's; any other word maps to ``<unk>``. Frames are 96x64
 pixels (3x2 latent cells), recorded in the ``sana_wm_explorer`` section of the config so the loader picks the size
-up. The folder is about 9 MB (the VAE is most of it).
+up. A bundle is 11 MB (the fp32 VAE is 8.6 MB of it) and builds in ~0.15 s once diffusers and transformers are
+imported.
 """
 
 from __future__ import annotations
