@@ -17,8 +17,8 @@ engine needs on top of it:
   and reproduces the one-shot *causal* decode of the concatenated latents (tested to float rounding).
 
 Streaming design — a per-layer cache, not prefix re-decoding. Re-decoding a causal prefix window is exact only when
-the window covers the decoder's temporal receptive field (about 40 latent frames for the LTX-2 decoder: every causal
-conv looks 2 frames back at its own frame rate), i.e. ~14x the work of a 3-latent chunk. Instead the decoder's own
+the window covers the decoder's temporal receptive field (about 38 latent frames for the LTX-2.0 decoder: each of its
+45 causal convs looks 2 frames back at its own frame rate), i.e. ~14x the work of a 3-latent chunk. Instead the decoder's own
 modules run with two substitutions while a chunk is decoded:
 
 * every ``LTX2VideoCausalConv3d`` takes its left context (``k_t - 1`` frames of its input) from the previous call of
@@ -29,8 +29,10 @@ modules run with two substitutions while a chunk is decoded:
 So a chunk costs what decoding it alone costs, latent 0 yields one frame and every later latent 8, and the stream
 state is the set of per-conv contexts. :meth:`LTX2StreamDecoder.snapshot` returns that state without copying: the
 decoder never changes a stored tensor in place, it replaces them, so a snapshot stays valid while the stream moves
-on. Its size is ``sum over convs of (k_t - 1) * C_in * h * w`` elements at each conv's resolution (a few hundred MB
-in bf16 for the 720p LTX-2 decoder), which callers keeping many snapshots should budget for.
+on. Its size is ``sum over convs of (k_t - 1) * C_in * h * w`` elements at each conv's resolution: 595 MB in bf16
+for the 720p LTX-2.0 decoder (45 causal convs, measured on the meta device). Callers that keep many snapshots
+should keep them sparse or move them off the GPU with :meth:`StreamState.to` (a restored state on another device
+is moved back chunk by chunk as it is used).
 
 A decoder configured non-causal (the bidirectional release's ``vae/``, ``decoder_causal False``) can still be
 streamed: the stream runs it causally (diffusers' ``decode(causal=True)`` semantics, §1.5 pitfall 3), which is not
@@ -219,6 +221,15 @@ class StreamState:
     contexts: Mapping[str, torch.Tensor]
     latent_frames: int
 
+    def to(self, device: str | torch.device) -> StreamState:
+        """A copy with the contexts on ``device`` (e.g. ``"cpu"`` to park a snapshot off the GPU)."""
+        moved = {name: t.to(device) for name, t in self.contexts.items()}
+        return StreamState(MappingProxyType(moved), self.latent_frames)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.contexts.values())
+
 
 def _upsample(module: Any, hidden: torch.Tensor, trim: bool) -> torch.Tensor:
     """diffusers 0.42.1 ``LTX2VideoUpsampler3d.forward`` with the drop of the ``stride_t - 1`` leading frames made
@@ -265,7 +276,7 @@ class LTX2StreamDecoder:
                 if previous is None:
                     context = hidden[:, :, :1].repeat(1, 1, keep, 1, 1)  # diffusers' causal padding
                 else:
-                    context = previous.contexts[name]
+                    context = previous.contexts[name].to(hidden.device)  # no-op unless parked elsewhere
                 hidden = torch.cat([context, hidden], dim=2)
                 new[name] = hidden[:, :, -keep:].clone()
                 return module.conv(hidden)

@@ -101,9 +101,11 @@ class OfficialBundleLayout:
 
 
 def _gemma2_folder(root: Path) -> Path:
-    for name in GEMMA2_FOLDERS:
-        if (root / name / "config.json").is_file():
-            return root / name
+    """The first candidate holding a config, else the first that exists (so errors name the user's folder)."""
+    for test in (lambda p: (p / "config.json").is_file(), Path.is_dir):
+        for name in GEMMA2_FOLDERS:
+            if test(root / name):
+                return root / name
     return root / GEMMA2_FOLDERS[0]
 
 
@@ -158,6 +160,16 @@ def _dit_missing(layout: OfficialBundleLayout) -> list[str]:
     return [] if len(found) == 1 else [str(layout.root / "dit" / "<name>.safetensors")]
 
 
+def _part_problems(label: str, folder: Path, *kinds: str, also: str = "") -> list[str]:
+    """What is missing for one part: the whole folder (with the files it should hold) or single files in it."""
+    missing = [name for kind in kinds for name in missing_files(folder, kind)]
+    if not missing:
+        return []
+    if not folder.is_dir():
+        return [f"{label} folder {folder}/{also} holding {', '.join(missing)}"]
+    return [f"{label} {folder}/{name}" for name in missing]
+
+
 def validate_layout(layout: OfficialBundleLayout, *, refiner: bool = True) -> None:
     """Check that every part the loader will read is present.
 
@@ -173,10 +185,14 @@ def validate_layout(layout: OfficialBundleLayout, *, refiner: bool = True) -> No
         problems.append(f"exactly one Stage-1 checkpoint in {layout.root / 'dit'} (found {found})")
     else:
         problems += [f"Stage-1 DiT {path}" for path in _dit_missing(layout)]
-    problems += [f"LTX-2 VAE {layout.vae}/{m}" for m in missing_files(layout.vae, "diffusers")]
-    problems += [f"Gemma-2 text encoder {layout.text_encoder}/{m}"
-                 for m in missing_files(layout.text_encoder, "transformers")]  # fmt: skip
-    problems += [f"Gemma-2 tokenizer {layout.tokenizer}/{m}" for m in missing_files(layout.tokenizer, "tokenizer")]
+    problems += _part_problems("LTX-2 VAE", layout.vae, "diffusers")
+    if layout.tokenizer == layout.text_encoder:
+        elsewhere = layout.kind != "diffusers" and layout.text_encoder.parent == layout.root
+        also = f" (or {'/ or '.join(GEMMA2_FOLDERS[1:])}/)" if elsewhere else ""
+        problems += _part_problems("Gemma-2 text encoder", layout.text_encoder, "transformers", "tokenizer", also=also)
+    else:
+        problems += _part_problems("Gemma-2 text encoder", layout.text_encoder, "transformers")
+        problems += _part_problems("Gemma-2 tokenizer", layout.tokenizer, "tokenizer")
     if refiner and layout.has_refiner:
         problems += [f"refiner {path}" for path in refiner_missing(layout.refiner, layout.refiner_text_encoder)]
     if problems:

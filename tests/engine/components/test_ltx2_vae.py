@@ -121,6 +121,9 @@ def test_snapshot_restore_branches_and_rewinds_exactly(causal_codec) -> None:
     stream.restore(state)
     stream.decode_next_pixels(z[:, :, 4:7])
     torch.testing.assert_close(stream.decode_next_pixels(other), branch, rtol=0, atol=0)
+    stream.restore(state.to("cpu"))  # a parked copy restores too
+    torch.testing.assert_close(stream.decode_next_pixels(z[:, :, 4:7]), straight, rtol=0, atol=0)
+    assert state.nbytes > 0 and state.latent_frames == 4
     stream.restore(None)  # a fresh stream again
     torch.testing.assert_close(stream.decode_next_pixels(z[:, :, :4]), first, rtol=0, atol=0)
     with pytest.raises(SanaWMInputError, match="StreamState"):

@@ -84,7 +84,7 @@ MISSING = [
     ("streaming", "sana_dit/model.pt", "sana_dit/model.pt"),
     ("streaming", "ltx2_causal_vae/diffusion_pytorch_model.safetensors",
      "ltx2_causal_vae/diffusion_pytorch_model.safetensors"),
-    ("streaming", "gemma-2-2b-it/config.json", "text_encoder/config.json"),  # not found under either name
+    ("streaming", "gemma-2-2b-it/config.json", "gemma-2-2b-it/config.json"),
     ("streaming", "refiner_diffusers/connectors/config.json", "refiner_diffusers/connectors/config.json"),
     ("streaming", "gemma3_12b/tokenizer_config.json", "gemma3_12b/tokenizer_config.json"),
     ("diffusers", "transformer/diffusion_pytorch_model.safetensors",
