@@ -38,7 +38,7 @@ import torch
 
 from engine.bundle import ModelBundle
 from engine.components.gemma_text import GemmaCaptionEncoder
-from engine.components.local_models import enforce_offline, missing_files, read_json
+from engine.components.local_models import enforce_offline, missing_files
 from engine.components.ltx2_vae import LTX2VideoCodec
 from engine.components.refiner import LTX2Refiner, refiner_missing
 from engine.errors import BundleError, CheckpointError

@@ -21,6 +21,7 @@ in diffusers and the refiner was trained for block mode.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -83,6 +84,7 @@ class _ProgressBar:
             self.callback(self.done, self.total)
 
 
+@functools.cache
 def _pipeline_class() -> type:
     """``SanaWMLTX2Refiner`` with its prompt encoding and progress bar routed to the owning :class:`LTX2Refiner`."""
     from diffusers.pipelines.sana_wm.refiner import SanaWMLTX2Refiner
