@@ -17,9 +17,9 @@ engine needs on top of it:
   and reproduces the one-shot *causal* decode of the concatenated latents (tested to float rounding).
 
 Streaming design — a per-layer cache, not prefix re-decoding. Re-decoding a causal prefix window is exact only when
-the window covers the decoder's temporal receptive field (about 38 latent frames for the LTX-2.0 decoder: each of its
-45 causal convs looks 2 frames back at its own frame rate), i.e. ~14x the work of a 3-latent chunk. Instead the decoder's own
-modules run with two substitutions while a chunk is decoded:
+the window covers the decoder's temporal receptive field (about 38 latent frames for the LTX-2.0 decoder: each of
+its 45 causal convs looks 2 frames back at its own frame rate), i.e. ~14x the work of a 3-latent chunk. Instead the
+decoder's own modules run with two substitutions while a chunk is decoded:
 
 * every ``LTX2VideoCausalConv3d`` takes its left context (``k_t - 1`` frames of its input) from the previous call of
   the stream instead of replicating its first frame, and stores the last ``k_t - 1`` frames of ``[context, input]``
