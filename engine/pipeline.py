@@ -139,7 +139,8 @@ def generate(
         latents, written = _bidirectional(bundle, request, frame, c2w, intrinsics, progress), 0
     generated = time.perf_counter()
     if request.refine:
-        latents = bundle.refiner.refine(latents, request.prompt, seed=request.seed, progress=progress)
+        report = None if progress is None else (lambda done, total: progress("refine", done, total))
+        latents = bundle.refiner.refine(latents, request.prompt, seed=request.seed, progress=report)
     if written == 0:  # not streamed: decode the whole clip now
         frames = bundle.codec.decode(latents)
         if progress is not None:

@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     demo = load_demo(args.demo) if args.demo else None
     if args.image is None and demo is None:
         raise SanaWMInputError("--image: expected a start image (or --demo NAME), found neither")
+    _quiet_libraries()
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = DTYPES[args.dtype] if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
     image = load_image(args.image if args.image is not None else demo.image_path, name="--image")
@@ -147,6 +148,22 @@ def run(args: argparse.Namespace) -> int:
     seconds = result.num_frames / args.fps
     print(f"wrote {video} ({result.num_frames} frames, {seconds:.1f} s of video) in {result.timings['total']:.1f} s")
     return 0
+
+
+def _quiet_libraries() -> None:
+    """The command draws its own progress line: switch off the libraries' download/loading bars and chatter."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        import diffusers.utils.logging as diffusers_logging
+        import transformers.utils.logging as transformers_logging
+    except ImportError:  # pragma: no cover - both are dependencies
+        return
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()
 
 
 def _trajectory(args: argparse.Namespace, demo) -> Trajectory:
