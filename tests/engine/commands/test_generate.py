@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import av
@@ -79,21 +78,11 @@ def test_storyboard_png_sequence_and_overlay(bundles, image, tmp_path):
     assert len(list((tmp_path / "street_streaming_frames").glob("*.png"))) == 48
 
 
-def test_runs_with_the_network_blocked(bundles, image, tmp_path, monkeypatch):
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("network access blocked by the test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+def test_runs_with_the_network_blocked(bundles, image, tmp_path, blocked_network):
     assert generate("--image", str(image), "--model", str(bundles["bidirectional"]), "--mode", "bidirectional",
                     "--action", "w-16", "--step", "2", "--output_dir", str(tmp_path), "--intrinsics",
                     str(_intrinsics(tmp_path, [150.0, 150.0, 100.0, 60.0]))) == 0  # fmt: skip
-    assert attempts == []
+    assert blocked_network == []
 
 
 def test_a_failure_midway_leaves_no_video(bundles, image, tmp_path, monkeypatch):
