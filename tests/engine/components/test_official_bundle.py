@@ -33,7 +33,7 @@ def test_tiny_bundles_load_with_every_part(tiny_bundles, layout) -> None:
     assert bundle.extras["kind"] == layout and bundle.source == root
     assert isinstance(bundle.codec, LTX2VideoCodec) and bundle.codec.causal is (layout == "streaming")
     assert isinstance(bundle.text_encoder, GemmaCaptionEncoder) and isinstance(bundle.refiner, LTX2Refiner)
-    assert bundle.frame_size == TINY_FRAME_SIZE and bundle.latent_grid == (2, 3)
+    assert bundle.frame_size == TINY_FRAME_SIZE and bundle.latent_grid == (3, 2)
     assert bundle.default_intrinsics is None
     if layout != "diffusers":
         assert bundle.name == f"sana-wm-tiny-{layout}" and bundle.label == LABEL
