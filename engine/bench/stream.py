@@ -73,6 +73,7 @@ class StreamRun:
             "generated_fps_late": round(frames_per_s, 1),
             "peak_rss_mb_at_n_10": round(self.peak_rss_at(tenth - 1) / 2**20, 1),
             "peak_rss_mb_at_n": round(self.peak_rss_at(self.chunks - 1) / 2**20, 1),
+            "peak_rss_n_over_n_10": round(self.peak_rss_at(self.chunks - 1) / max(self.peak_rss_at(tenth - 1), 1), 3),
             "cache_mb_at_n_10": round(self.cache_bytes[tenth - 1] / 2**20, 3),
             "cache_mb_at_n": round(self.cache_bytes[-1] / 2**20, 3),
         }
@@ -167,13 +168,14 @@ def format_table(result: StreamBenchmark) -> str:
     rows = [result.hybrid.summary()] + ([result.all_softmax.summary()] if result.all_softmax else [])
     n = result.hybrid.chunks
     header = (f"{'variant':<12} {'blocks':<20} {'softmax window':<20} {'early ms':>9} {'late ms':>9} {'late/early':>10} "
-              f"{'RSS@N/10 MB':>12} {'RSS@N MB':>9} {'cache@N/10 MB':>14} {'cache@N MB':>11} {'fps late':>9}")  # fmt: skip
+              f"{'RSS@N/10 MB':>12} {'RSS@N MB':>9} {'RSS ratio':>9} {'cache@N/10 MB':>14} {'cache@N MB':>11} {'fps late':>9}")  # fmt: skip
     lines = [f"streaming rollout: {n} chunks of 24 frames, preset {result.hybrid.preset}, "
              f"{result.hybrid.frame_size[0]}x{result.hybrid.frame_size[1]}, {torch.get_num_threads()} threads", header]  # fmt: skip
     for r in rows:
         lines.append(
             f"{r['variant']:<12} {r['blocks']:<20} {r['window']:<20} {r['early_ms']:>9.1f} {r['late_ms']:>9.1f} "
             f"{r['late_over_early']:>10.3f} {r['peak_rss_mb_at_n_10']:>12.1f} {r['peak_rss_mb_at_n']:>9.1f} "
+            f"{r['peak_rss_n_over_n_10']:>9.3f} "
             f"{r['cache_mb_at_n_10']:>14.3f} {r['cache_mb_at_n']:>11.3f} {r['generated_fps_late']:>9.1f}"
         )
     if result.all_softmax is not None:
