@@ -3,7 +3,8 @@
 Two modes, as the official scripts (spec streaming §4-5, ``ltx2_vae_refiner.md`` §2.7):
 
 * ``streaming`` — the distilled streaming model through :class:`engine.session.WorldSession`, chunk by chunk
-  (``F = 24k + 1`` frames). Without the refiner every chunk's frames go to the sink as soon as they are decoded;
+  (``F = 24k + 1`` frames), with the noise of the whole clip drawn up front from the seed as the official script
+  does (on the model's device and dtype; CPU and CUDA generators give different numbers). Without the refiner every chunk's frames go to the sink as soon as they are decoded;
   the first pixel frame (the reconstruction of the input image) is dropped, so ``24k`` frames come out.
 * ``bidirectional`` — the whole latent volume denoised jointly (``F = 8k + 1``; 60 steps, CFG 5 by default), then
   decoded; all ``F`` frames come out.
@@ -38,6 +39,7 @@ from engine.sampling import (
     SELF_FORCING_TIMESTEPS,
     TextConditioning,
     sample_bidirectional,
+    seeded_noise,
 )
 from engine.session import StreamSettings, WorldSession
 
@@ -174,7 +176,11 @@ def _streaming(bundle, request, frame, c2w, intrinsics, sink, progress) -> tuple
     )
     text = _text(bundle, request.prompt, None)
     caption = None if text is None else (text.caption, text.mask)
-    session.start(frame, intrinsics=intrinsics[0], prompt=request.prompt, caption=caption)
+    w, h = bundle.latent_grid
+    num_latents = (c2w.shape[0] - 1) // bundle.codec.temporal_factor + 1
+    noise = seeded_noise((1, bundle.config.in_channels, num_latents, h, w), request.seed,
+                         dtype=bundle.transformer.dtype, device=next(bundle.transformer.parameters()).device)  # fmt: skip
+    session.start(frame, intrinsics=intrinsics[0], prompt=request.prompt, caption=caption, noise=noise)
     n = session.frames_per_chunk
     num_chunks = (c2w.shape[0] - 1) // n
     latents, written = [], 0

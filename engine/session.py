@@ -45,7 +45,7 @@ from engine.sampling import SELF_FORCING_TIMESTEPS, frame_noise, sample_chunk
 
 log = logging.getLogger(__name__)
 
-#: Keyword arguments of :meth:`WorldSession.step` progress callbacks: ``(stage, done, total)``.
+#: :meth:`WorldSession.step` progress callback: ``progress(stage, done, total)``.
 Progress = Callable[[str, int, int], None]
 
 
@@ -144,6 +144,7 @@ class WorldSession:
         self.start_frame: np.ndarray | None = None
         self._state: SessionSnapshot | None = None
         self._decoder = bundle.codec.stream_decoder()
+        self._fixed_noise: torch.Tensor | None = None
         self._cancel = threading.Event()
 
     # ----- set-up -------------------------------------------------------------------------------------------------
@@ -180,6 +181,7 @@ class WorldSession:
         prompt: str = "",
         caption: tuple[torch.Tensor, torch.Tensor] | None = None,
         seed: int | None = None,
+        noise: torch.Tensor | None = None,
     ) -> None:
         """Begin a new stream (forgets the previous one).
 
@@ -193,6 +195,10 @@ class WorldSession:
             prompt: text prompt (encoded with the bundle's text encoder when the model is text-conditioned).
             caption: pre-encoded ``(states (1, L, C_y), mask (1, L))`` instead of ``prompt``.
             seed: noise seed (default: the settings' seed).
+            noise: ``(1, C, T, h, w)`` noise for a stream of known length, drawn up front as the official script
+                does (:func:`engine.sampling.seeded_noise`); chunk ``[a, b)`` uses ``noise[:, :, a:b]`` and the stream
+                cannot go past ``T``. None = per-frame seeded noise (:func:`engine.sampling.frame_noise`) for streams
+                of any length.
         """
         if (image is None) == (first_latent is None):
             raise SanaWMInputError("start: give exactly one of image or first_latent")
@@ -215,6 +221,7 @@ class WorldSession:
             self.settings = replace(self.settings, seed=int(seed))
         self.prompt = prompt
         self.caption = self._encode_caption(prompt, caption)
+        self._fixed_noise = None if noise is None else self._check_noise(noise)
         self._decoder = self.bundle.codec.stream_decoder()
         self.history = []
         self._state = SessionSnapshot(
@@ -419,8 +426,21 @@ class WorldSession:
         log.debug("chunk %d: %.3f s", k, record.timings["total"])
         return record
 
+    def _check_noise(self, noise: torch.Tensor) -> torch.Tensor:
+        w, h = self.bundle.latent_grid
+        c = self.bundle.config.in_channels
+        if noise.ndim != 5 or tuple(noise.shape[:2]) != (1, c) or tuple(noise.shape[3:]) != (h, w):
+            raise SanaWMInputError(f"noise: expected shape (1, {c}, T, {h}, {w}), found {tuple(noise.shape)}")
+        return noise.to(dtype=self.bundle.transformer.dtype, device=self._device)
+
     def _noise(self, a: int, b: int) -> torch.Tensor:
-        """``(1, C, b - a, h, w)`` seeded noise of latent frames ``[a, b)``."""
+        """``(1, C, b - a, h, w)`` noise of latent frames ``[a, b)``: the fixed tensor's slice, or per-frame draws."""
+        if self._fixed_noise is not None:
+            if b > self._fixed_noise.shape[2]:
+                raise SessionStateError(
+                    f"the noise given to start() covers {self._fixed_noise.shape[2]} latent frames; chunk needs [{a}, {b})"
+                )
+            return self._fixed_noise[:, :, a:b].clone()
         w, h = self.bundle.latent_grid
         shape = (self.bundle.config.in_channels, h, w)
         return frame_noise(self.settings.seed, a, b, shape, dtype=self.bundle.transformer.dtype, device=self._device)

@@ -12,6 +12,7 @@ from engine.camera.trajectory import Trajectory
 from engine.errors import ConfigError, SanaWMInputError
 from engine.pipeline import GenerationRequest, first_output_pose, frame_trajectory, generate
 from engine.preprocess import fit_image
+from engine.sampling import seeded_noise
 from engine.session import StreamSettings, WorldSession
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (90, 160, 3), dtype=np.uint8)
@@ -54,7 +55,8 @@ def test_streaming_equals_a_session_driven_by_hand(bundle):
     generate(bundle, req, sink)
     framed = frame_trajectory(bundle, req)
     session = WorldSession(bundle, StreamSettings(seed=3))
-    session.start(fit_image(IMAGE, (64, 32))[0], intrinsics=framed.intrinsics[0])
+    noise = seeded_noise((1, 8, 7, 2, 4), 3, dtype=torch.float32)  # the whole clip's noise, drawn up front
+    session.start(fit_image(IMAGE, (64, 32))[0], intrinsics=framed.intrinsics[0], noise=noise)
     c2w = relative_to_first(req.trajectory.c2w)
     frames = [session.step(c2w[1 + 24 * k : 25 + 24 * k], framed.intrinsics[1 + 24 * k : 25 + 24 * k]).frames
               for k in range(2)]  # fmt: skip

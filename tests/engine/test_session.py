@@ -193,6 +193,22 @@ def test_same_seed_same_world_other_seed_other_world(bundle):
     assert (a.history[1].latents - c.history[1].latents).abs().max() > 1e-3
 
 
+def test_noise_drawn_up_front_is_sliced_per_chunk_like_the_official_sampler(bundle):
+    w, h = bundle.latent_grid
+    noise = torch.randn(1, 8, 7, h, w, generator=torch.Generator().manual_seed(0))
+    poses = drive(["w", "w", "w"])
+    a = WorldSession(bundle)
+    a.start(start_image(), noise=noise)
+    b = WorldSession(bundle)
+    b.start(start_image(), noise=torch.cat([noise[:, :, :4], torch.randn(1, 8, 3, h, w)], 2))
+    assert torch.equal(a.step(poses[0]).latents, b.step(poses[0]).latents)  # chunk 0 reads frames [0, 4) only
+    assert not torch.equal(a.step(poses[1]).latents, b.step(poses[1]).latents)
+    with pytest.raises(SessionStateError, match="covers 7 latent frames"):
+        a.step(poses[2])
+    with pytest.raises(SanaWMInputError, match="noise: expected shape"):
+        WorldSession(bundle).start(start_image(), noise=torch.zeros(1, 8, 7, h + 1, w))
+
+
 def test_start_from_a_latent_and_intrinsics_follow_the_crop(bundle):
     session = WorldSession(bundle)
     image = start_image()  # 80 x 40 -> resized to cover 64 x 32 (no crop needed: same aspect)
