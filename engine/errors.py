@@ -29,6 +29,11 @@ class FOVOutOfRangeError(IntrinsicsError):
     """A field of view outside the range the model was trained on (override explicitly to accept)."""
 
 
+class IntrinsicsEstimationError(IntrinsicsError):
+    """Intrinsics could not be estimated from the image: the Pi3 code is not importable, the Pi3X weights folder is
+    missing or unreadable, or the network's output is not a ray map (says how to fix it, or to pass --intrinsics)."""
+
+
 class TrajectoryFormatError(SanaWMInputError):
     """A trajectory file that cannot be read or written in the requested format."""
 
@@ -68,6 +73,7 @@ __all__ = [
     "TrajectoryError",
     "IntrinsicsError",
     "FOVOutOfRangeError",
+    "IntrinsicsEstimationError",
     "TrajectoryFormatError",
     "InputFileError",
     "ConfigError",
