@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     cam.add_argument("--action", help="action DSL, e.g. 'w-80,jw-40,w-40' (keys wasdijkl, none)")
     cam.add_argument("--camera", type=Path, help="camera trajectory: c2w .npy (F,4,4) or any supported format")
     src.add_argument("--intrinsics", type=Path, help=".npy intrinsics in pixels of --image: (4,), (3,3), (F,4), (F,3,3)")
+    src.add_argument("--pi3x", type=Path, metavar="FOLDER",
+                     help="estimate missing intrinsics with Pi3X weights from this local folder (needs the Pi3 code)")  # fmt: skip
+    src.add_argument("--pi3-code", type=Path, metavar="FOLDER", help="a checkout of the Pi3 code (if not installed)")
     src.add_argument("--allow-any-fov", action="store_true", help="skip the 25-120 degree FOV check")
     src.add_argument("--action-version", default="v2", choices=sorted(MAPPINGS), help="key mapping (default v2)")
     src.add_argument("--translation_speed", "--translation-speed", type=float, help="units per frame")
@@ -105,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"sana-wm: model {bundle.display_name}", file=sys.stderr)
 
     trajectory = _trajectory(args, demo)
-    trajectory = _with_intrinsics(args, trajectory, image, bundle, demo)
+    trajectory = _with_intrinsics(args, trajectory, image, bundle, demo, device)
     stride = STREAMING_STRIDE if args.mode == "streaming" else BIDIRECTIONAL_STRIDE
     wanted = args.num_frames if args.num_frames is not None else DEFAULT_NUM_FRAMES[args.mode]
     num_frames = resolve_num_frames(wanted, trajectory.num_frames, stride)
@@ -182,14 +185,20 @@ def _trajectory(args: argparse.Namespace, demo) -> Trajectory:
     raise SanaWMInputError("camera: expected --action or --camera (or --demo NAME), found neither")
 
 
-def _with_intrinsics(args, trajectory: Trajectory, image: np.ndarray, bundle, demo) -> Trajectory:
-    """Intrinsics in pixels of ``image``: --intrinsics, else the camera file's, else the demo's, else the model's
-    default field of view; then the official FOV check on the frames the model sees."""
+def _with_intrinsics(args, trajectory: Trajectory, image: np.ndarray, bundle, demo, device) -> Trajectory:
+    """Intrinsics in pixels of ``image``: --intrinsics, else the camera file's, else a Pi3X estimate (--pi3x), else
+    the demo's, else the model's default field of view; then the official FOV check on the frames the model sees."""
     size = (image.shape[1], image.shape[0])
     if args.intrinsics is not None:
         vec = load_intrinsics_file(args.intrinsics)
     elif trajectory.intrinsics is not None and trajectory.image_size is not None:
         vec = intr.scale_to_grid(trajectory.intrinsics, trajectory.image_size, size)
+    elif args.pi3x is not None:
+        from engine.components.pi3x_intrinsics import estimate_intrinsics
+
+        vec = intr.as_vec4(estimate_intrinsics(image, args.pi3x, pi3_code=args.pi3_code, device=device))
+        intr.check_fov(vec, *size, allow_out_of_range=args.allow_any_fov)  # the official check, uncropped image
+        log.info("Pi3X intrinsics: %s", np.round(vec[0], 2).tolist())
     elif demo is not None and args.image is None:
         vec = intr.as_vec4(demo.intrinsics)
     elif bundle.default_intrinsics is not None:
@@ -198,7 +207,8 @@ def _with_intrinsics(args, trajectory: Trajectory, image: np.ndarray, bundle, de
     else:
         raise SanaWMInputError(
             f"--intrinsics: the model {bundle.name!r} has no default field of view; pass a .npy with fx, fy, cx, cy "
-            "in pixels of --image (for example from a calibration, or fx = width / (2 tan(fov_x / 2)))"
+            "in pixels of --image (for example from a calibration, or fx = width / (2 tan(fov_x / 2))), or estimate "
+            "them with --pi3x FOLDER (local Pi3X weights)"
         )
     vec = intr.fit_to_frames(vec, trajectory.num_frames, name="--intrinsics")
     plan = intr.plan_resize_crop(size, bundle.frame_size)

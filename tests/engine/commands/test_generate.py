@@ -137,3 +137,14 @@ def test_bad_inputs_give_one_line_and_exit_code_2(bundles, image, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("sana-wm: error: ") and message in err[-1], err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_missing_intrinsics_are_estimated_with_pi3x(bundles, image, tmp_path, no_pi3, weights, pi3_checkout):
+    """The fake Pi3X (tests/engine/conftest.py) sees a 70 x 50 degree camera: the video's intrinsics follow."""
+    assert generate("--image", str(image), "--model", str(bundles["streaming"]), "--action", "w-48", "--no_refiner",
+                    "--output_dir", str(tmp_path), "--pi3x", str(weights), "--pi3-code", str(pi3_checkout)) == 0  # fmt: skip
+    poses = np.load(tmp_path / "street_streaming.npz")
+    fx, fy = poses["intrinsics"][0, :2]
+    # the 200x120 image is resized to 107x64 (scale 64/120, widths rounded) and centre-cropped to the 96x64 frame
+    assert fx == pytest.approx(200 / (2 * np.tan(np.radians(35.0))) * 107 / 200, rel=1e-4)
+    assert fy == pytest.approx(120 / (2 * np.tan(np.radians(25.0))) * 64 / 120, rel=1e-4)
