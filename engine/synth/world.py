@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -78,6 +79,17 @@ class SceneObject:
         object.__setattr__(self, "position", np.asarray(self.position, dtype=np.float64).reshape(3))
         object.__setattr__(self, "rotation", np.asarray(self.rotation, dtype=np.float64).reshape(3, 3))
         object.__setattr__(self, "size", np.asarray(self.size, dtype=np.float64).reshape(3))
+
+    @property
+    def half_extents(self) -> tuple[float, float] | None:
+        """Half-sizes ``(x, z)`` of the rectangular footprint of box-like objects (boxes, buildings, square
+        pillars), or ``None`` for objects whose footprint is the circle of :attr:`radius`."""
+        if self.kind == "box" or (self.kind == "pillar" and self.variant == 1):
+            return float(self.size[0]) / 2 * (1.35 if self.kind == "pillar" else 1.0), float(self.size[2]) / 2 * (
+                1.35 if self.kind == "pillar" else 1.0)
+        if self.kind == "building":  # walls, plus the roof overhang and parapet
+            return float(self.size[0]) / 2 + 0.3, float(self.size[2]) / 2 + 0.3
+        return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,20 +180,37 @@ class World:
         return -self.terrain.elevation_at(x, z)
 
     def obstacles(self) -> np.ndarray:
-        """``(N, 3)`` rows ``[x, z, radius]`` of every object (empty ``(0, 3)`` when there are none)."""
+        """``(N, 3)`` rows ``[x, z, radius]`` of every object's bounding circle (``(0, 3)`` without objects)."""
         if not self.objects:
             return np.zeros((0, 3))
-        return np.array([[o.position[0], o.position[2], o.radius] for o in self.objects])
+        return self._footprints[:, :3].copy()
 
     def clearance(self, x: np.ndarray | float, z: np.ndarray | float) -> np.ndarray:
-        """Horizontal distance from ``(x, z)`` to the nearest object's collision circle (inf without objects)."""
+        """Horizontal distance from ``(x, z)`` to the nearest object footprint (negative inside one; inf
+        without objects). Footprints are rectangles for box-like objects and circles of ``radius`` otherwise."""
         x = np.asarray(x, dtype=np.float64)
         z = np.asarray(z, dtype=np.float64)
-        obs = self.obstacles()
-        if len(obs) == 0:
+        if not self.objects:
             return np.full(np.broadcast(x, z).shape, np.inf)
-        d = np.hypot(x[..., None] - obs[:, 0], z[..., None] - obs[:, 1]) - obs[:, 2]
-        return d.min(axis=-1)
+        fp = self._footprints  # (N, 7): cx, cz, radius, hx, hz, cos, sin (hx = 0: circle)
+        dx = x[..., None] - fp[:, 0]
+        dz = z[..., None] - fp[:, 1]
+        circle = np.hypot(dx, dz) - fp[:, 2]
+        lx = np.abs(dx * fp[:, 5] + dz * fp[:, 6]) - fp[:, 3]
+        lz = np.abs(-dx * fp[:, 6] + dz * fp[:, 5]) - fp[:, 4]
+        rect = np.hypot(np.maximum(lx, 0.0), np.maximum(lz, 0.0)) + np.minimum(np.maximum(lx, lz), 0.0)
+        return np.where(fp[:, 3] > 0, rect, circle).min(axis=-1)
+
+    @cached_property
+    def _footprints(self) -> np.ndarray:
+        rows = []
+        for o in self.objects:
+            half = o.half_extents
+            ax = o.rotation[[0, 2], 0]  # the object's local x axis in the ground plane
+            ax = ax / max(np.linalg.norm(ax), 1e-12)
+            hx, hz = half if half is not None else (0.0, 0.0)
+            rows.append([o.position[0], o.position[2], o.radius, hx, hz, ax[0], ax[1]])
+        return np.array(rows)
 
 
 # ---------------------------------------------------------------------------------------------------------
