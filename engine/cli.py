@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import __version__
+from engine.commands import synth as synth_cmd
 from engine.commands import trajectory as trajectory_cmd
 from engine.errors import SanaWMInputError
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show informational log messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     trajectory_cmd.register(sub)
+    synth_cmd.register(sub)
     return parser
 
 
