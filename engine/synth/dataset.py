@@ -327,18 +327,23 @@ def _record_from_file(path: Path, index: int, spec: ClipSpec) -> dict | None:
 # -- generation ------------------------------------------------------------------------------------------------
 
 _WORKER: ClipMaker | None = None  # one per worker process (set by _init_worker)
+_WORKER_ERROR: Exception | None = None  # why the worker could not start (raised by its first job)
 
 
 def _init_worker(config: DatasetConfig, single_thread: bool) -> None:
-    global _WORKER
+    global _WORKER, _WORKER_ERROR
     if single_thread:
         os.environ["LP_NUM_THREADS"] = "1"  # read by llvmpipe when the context is created
-    _WORKER = ClipMaker(config)
+    try:
+        _WORKER = ClipMaker(config)
+    except Exception as exc:  # an initializer that raises makes the pool respawn workers forever
+        _WORKER_ERROR = exc
 
 
 def _work(job: tuple[int, str]) -> dict:
     index, path = job
-    assert _WORKER is not None
+    if _WORKER is None:
+        raise _WORKER_ERROR or RuntimeError("synth worker was not initialised")
     clip = _WORKER.make(index)
     write_clip(clip, path, codec=_WORKER.config.frames_codec, quality=_WORKER.config.jpeg_quality)
     return _clip_record(clip)

@@ -332,7 +332,8 @@ class Renderer:
         resources: list = []
 
         meshes: list[_GpuMesh] = []
-        for mesh, prog in ((terrain, self.terrain_prog), (objects, self.object_prog)):
+        # objects first: they hide terrain more often than the reverse, and early depth tests skip hidden fragments
+        for mesh, prog in ((objects, self.object_prog), (terrain, self.terrain_prog)):
             if mesh.num_triangles == 0:
                 continue
             vbo = ctx.buffer(mesh.vertices.tobytes())

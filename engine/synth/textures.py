@@ -174,7 +174,7 @@ def _facade(rng, s):
 
 
 def _concrete(rng, s):
-    col = _lerp(_shift((0.52, 0.52, 0.50), rng), _shift((0.72, 0.71, 0.68), rng), fbm(s, 4, rng, octaves=6))
+    col = _lerp(_shift((0.52, 0.52, 0.50), rng, 0.02), _shift((0.72, 0.71, 0.68), rng, 0.02), fbm(s, 4, rng, octaves=6))
     stains = _smooth(0.6, 0.9, fbm(s, 4, rng, octaves=3))
     col *= (1.0 - 0.25 * stains)[..., None]
     # formwork seams every 1.5 m (two per repeat)

@@ -89,7 +89,7 @@ class PathConfig:
     segment_frames: tuple[int, int] = (6, 24)
     clearance: float = 0.8
     min_view_distance: float = 2.5
-    max_pitch_deg: float = 40.0
+    max_pitch_deg: float = 30.0
     max_tries: int = 40
     min_excursion_m: float = 0.25
     min_excursion_deg: float = 10.0

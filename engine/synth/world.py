@@ -260,7 +260,7 @@ _THEMES: dict[str, _ThemeSpec] = {
     "town": _ThemeSpec(("paving", "asphalt"), ((1, 1, 1), (1, 1, 1)), 0.0, 0.0, 0.0, 14.0, ("clear", "overcast", "golden")),
     "snow": _ThemeSpec(("snow", "rock"), ((0.82, 0.84, 0.88), (0.95, 0.95, 1.0)), 10.0, -0.25, 0.3, 45.0, ("overcast", "clear", "hazy")),
     "ruins": _ThemeSpec(("grass", "gravel"), ((0.95, 0.95, 0.8), (1, 1, 1)), 8.0, -0.05, 0.2, 20.0, ("golden", "clear", "hazy")),
-    "industrial": _ThemeSpec(("concrete", "asphalt"), ((0.8, 0.8, 0.8), (1, 1, 1)), 11.0, 0.0, 0.05, 10.0, ("overcast", "hazy", "clear")),
+    "industrial": _ThemeSpec(("concrete", "asphalt"), ((0.66, 0.67, 0.7), (1, 1, 1)), 11.0, 0.1, 0.05, 10.0, ("overcast", "clear", "golden")),
 }
 
 

@@ -27,10 +27,12 @@ void main() {
         // two scales of the same tileable texture: large cloud banks, detail, no visible repetition
         float density = 0.65 * texture(u_clouds, p).r + 0.35 * texture(u_clouds, p * 3.7 + 0.31).r;
         // toward the horizon the layer is seen edge-on: fade its texture to its mean (no streaks)
-        density = mix(0.5, density, smoothstep(0.03, 0.35, up));
+        density = mix(0.5, density, smoothstep(0.05, 0.5, up));
         float cover = smoothstep(1.0 - u_cloud_cover, 1.0 - u_cloud_cover + 0.3, density);
         cover *= smoothstep(0.0, 0.12, up);
-        float light = 0.75 + 0.25 * smoothstep(0.4, 0.9, density) + 0.3 * pow(max(s, 0.0), 8.0);
+        // a full deck (overcast) is lit nearly evenly; broken clouds show brighter tops
+        float relief = 0.25 * (1.0 - 0.7 * u_cloud_cover);
+        float light = 1.0 - relief + relief * smoothstep(0.4, 0.9, density) + 0.3 * pow(max(s, 0.0), 8.0);
         c = mix(c, u_cloud_color * light, cover * 0.9);
     }
     f_color = vec4(tonemap(c), 1.0);
