@@ -59,3 +59,16 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
     assert not (tmp_path / "index.json").exists()
     code, _, stderr = run(capsys, "synth", "demos", "--out", str(tmp_path), "--only", "atlantis")
     assert code == EXIT_INPUT_ERROR and "atlantis" in stderr
+
+
+def test_missing_gl_is_one_line_naming_the_packages(tmp_path, capsys, monkeypatch):
+    import engine.synth.renderer as renderer_module
+
+    def no_egl():
+        raise renderer_module.RendererUnavailableError(
+            f"could not create a headless OpenGL 3.3 context with EGL (test); apt-get install {renderer_module.EGL_PACKAGES}")
+
+    monkeypatch.setattr(renderer_module, "create_context", no_egl)
+    code, _, stderr = run(capsys, "synth", "preview", "--out", str(tmp_path / "p.png"), "--size", "64x36", "--frames", "9")
+    assert code == 1 and stderr.count("\n") == 1 and "libegl1" in stderr
+    assert not (tmp_path / "p.png").exists()

@@ -112,3 +112,17 @@ def test_bad_configs_and_files_are_typed_errors(tmp_path):
         read_clip(tmp_path / "x.npz")
     with pytest.raises(InputFileError, match="index"):
         read_index(tmp_path)
+
+
+def test_a_worker_that_cannot_start_reports_why_on_its_first_job(monkeypatch):
+    from engine.synth.renderer import RendererUnavailableError
+
+    def broken(config):
+        raise RendererUnavailableError("no EGL here")
+
+    monkeypatch.setattr(dataset, "ClipMaker", broken)
+    monkeypatch.setattr(dataset, "_WORKER", None)
+    monkeypatch.setattr(dataset, "_WORKER_ERROR", None)
+    dataset._init_worker(DatasetConfig(seed=3, **SMALL), single_thread=False)  # must not raise (pool would respawn)
+    with pytest.raises(RendererUnavailableError, match="no EGL"):
+        dataset._work((0, "unused.npz"))
