@@ -392,6 +392,7 @@ def generate_dataset(out_dir: str | os.PathLike, config: DatasetConfig, *, worke
         else:
             todo.append((i, str(path)))
     skipped = len(records)
+    log.info("synth dataset %s: %d clips kept, %d to render with %d worker(s)", out, skipped, len(todo), workers)
     start = time.perf_counter()
 
     def report() -> None:

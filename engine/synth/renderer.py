@@ -31,7 +31,7 @@ import numpy as np
 from engine.camera.intrinsics import as_vec4
 from engine.camera.poses import se3_inverse, validate_c2w
 from engine.errors import ConfigError, IntrinsicsError
-from engine.synth.meshes import VERTEX_ATTRIBUTES, VERTEX_FORMAT, Mesh, scene_meshes
+from engine.synth.meshes import VERTEX_ATTRIBUTES, VERTEX_FORMAT, scene_meshes
 from engine.synth.shaders import load_shader
 from engine.synth.textures import NUM_VARIANTS, TEXTURE_KINDS, TEXTURE_METRES, TEXTURE_SIZE, cloud_texture, texture_stack
 from engine.synth.world import World
@@ -175,6 +175,7 @@ class Renderer:
             raise ConfigError(f"renderer supersample: expected 1..4, found {supersample}")
         self._mgl = moderngl
         self.ctx = ctx if ctx is not None else create_context()
+        log.info("synth renderer: %s (OpenGL %s)", self.ctx.info.get("GL_RENDERER"), self.ctx.info.get("GL_VERSION"))
         self.msaa = min(msaa, self.ctx.max_samples) if msaa else 0
         self.supersample = supersample
         self.shadow_size = shadow_size

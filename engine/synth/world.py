@@ -382,10 +382,12 @@ def _box(p: _Placer, x: float, z: float, size: tuple[float, float, float], mater
 
 
 def _pillar(p: _Placer, x: float, z: float, diameter: float, height: float, material: Material, square: bool,
-            yaw: float = 0.0) -> SceneObject:
+            yaw: float = 0.0, plain: bool = False) -> SceneObject:
+    """A column (round or square, with base and capital) or, ``plain``, a capped cylinder (barrel, bollard)."""
     y = p.ground_y(x, z, diameter * 0.6) + 0.02
+    variant = 2 if plain else int(square)
     return SceneObject("pillar", (x, y, z), yaw_rotation(yaw), (diameter, height, diameter), (material,),
-                       radius=0.5 * diameter * (1.42 if square else 1.0) + 0.1, variant=int(square))
+                       radius=0.5 * diameter * (1.42 if square else 1.0) + 0.1, variant=variant)
 
 
 def _building(p: _Placer, x: float, z: float, bays: tuple[int, int], floors: int, walls: Material,
@@ -583,8 +585,8 @@ def _clutter(theme: str, p: _Placer) -> None:
             p.add(_bush(p, x, z, 2 * size, tint))
         elif theme in ("town", "industrial") and u < 0.4:
             paint = Material("painted", _PAINT[int(rng.integers(len(_PAINT)))])
-            p.add(_pillar(p, x, z, 0.6, 0.9, paint, square=False) if u < 0.2 else _pillar(p, x, z, 0.25, 0.9, paint, square=False))
-            p.objects[-1] = _replace_variant(p.objects[-1], 2)
+            diameter = 0.6 if u < 0.2 else 0.25  # barrel or bollard
+            p.add(_pillar(p, x, z, diameter, 0.9, paint, square=False, plain=True))
         elif theme in ("town", "industrial", "ruins", "desert") and u < 0.75:
             tex = {"ruins": "blocks", "desert": "planks"}.get(theme, "planks")
             p.add(_box(p, x, z, (1.2 * size, size, 1.2 * size), Material(tex, _tint(rng, (1, 0.95, 0.9))), rng.uniform(0, 6.3)))
@@ -592,9 +594,6 @@ def _clutter(theme: str, p: _Placer) -> None:
             tint = {"desert": (1.0, 0.9, 0.78), "snow": (0.95, 0.95, 1.0)}.get(theme, (1.0, 1.0, 1.0))
             p.add(_rock(p, x, z, 1.6 * size, tint))
 
-
-def _replace_variant(obj: SceneObject, variant: int) -> SceneObject:
-    return SceneObject(obj.kind, obj.position, obj.rotation, obj.size, obj.materials, obj.radius, variant)
 
 
 def make_world(seed: int, theme: str | None = None) -> World:
