@@ -296,9 +296,9 @@ def sample_clip(world: World, rng: np.random.Generator, config: PathConfig = Pat
         rotation_speed_deg=base.rotation_speed_deg * float(rng.uniform(*config.turn_scale)),
     )
     wants_return = rng.random() < config.return_probability
-    for _ in range(config.max_tries):
+    for attempt in range(config.max_tries):
         start = sample_start(world, rng, eye)
-        if wants_return:
+        if wants_return and attempt < config.max_tries // 2:  # then explore: short clips may not fit a return
             prefix_len = int(rng.integers(0, steps // 4 + 1))
             prefix = _explore_segments(rng, prefix_len, config) if prefix_len else []
             out_len = (steps - prefix_len) // 2
