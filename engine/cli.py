@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from engine import __version__
 from engine.commands import bench as bench_cmd
 from engine.commands import generate as generate_cmd
+from engine.commands import synth as synth_cmd
 from engine.commands import trajectory as trajectory_cmd
 from engine.errors import SanaWMInputError
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     generate_cmd.register(sub)
     trajectory_cmd.register(sub)
+    synth_cmd.register(sub)
     bench_cmd.register(sub)
     return parser
 
