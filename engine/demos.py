@@ -1,8 +1,9 @@
 """Demo scenes shipped in ``resources/demos/``: a start frame, its intrinsics, a suggested action and a title.
 
-Layout: ``resources/demos/<name>/scene.json`` with ``{"title": str, "image": "image.png", "action": str,
-"action_version": "v2", "intrinsics": [fx, fy, cx, cy]}`` (intrinsics in pixels of the image) beside the image.
-``sana-wm generate --demo NAME`` and the explorer's start panel read them.
+Layout (written by ``sana-wm synth demos``, :mod:`engine.synth.demos`): ``resources/demos/<name>/image.png`` and
+``scene.json`` with at least ``{"title": str, "action": str, "action_version": "v2", "intrinsics": [fx, fy, cx, cy]}``
+(intrinsics in pixels of the image; an optional ``"image"`` names another image file). ``sana-wm generate --demo
+NAME`` and the explorer's start panel read them.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def load_demo(name: str, folder: Path | None = None) -> Demo:
         return Demo(
             name=name,
             title=str(meta["title"]),
-            image_path=scene.parent / meta["image"],
+            image_path=scene.parent / meta.get("image", "image.png"),
             action=str(meta["action"]),
             action_version=str(meta.get("action_version", "v2")),
             intrinsics=np.asarray(meta["intrinsics"], dtype=np.float64),
