@@ -148,3 +148,17 @@ def test_missing_intrinsics_are_estimated_with_pi3x(bundles, image, tmp_path, no
     # the 200x120 image is resized to 107x64 (scale 64/120, widths rounded) and centre-cropped to the 96x64 frame
     assert fx == pytest.approx(200 / (2 * np.tan(np.radians(35.0))) * 107 / 200, rel=1e-4)
     assert fy == pytest.approx(120 / (2 * np.tan(np.radians(25.0))) * 64 / 120, rel=1e-4)
+
+
+def test_shipped_demo_scenes_run_and_are_listed(bundles, tmp_path, capsys):
+    assert main(["generate", "--list-demos"]) == 0
+    listing = capsys.readouterr().out
+    assert len(listing.strip().splitlines()) >= 6 and "meadow_stroll" in listing
+    assert generate("--demo", "meadow_stroll", "--model", str(bundles["streaming"]), "--num_frames", "25",
+                    "--no_refiner", "--output_dir", str(tmp_path)) == 0  # fmt: skip
+    assert probe(tmp_path / "meadow_stroll_streaming.mp4")[0] == 24
+
+
+def test_an_unknown_demo_lists_the_known_ones(capsys):
+    assert generate("--demo", "atlantis") == 2
+    assert "meadow_stroll" in capsys.readouterr().err
