@@ -11,15 +11,21 @@ See ``docs/training.md``.
 """
 
 from engine.train.data import Clip, ClipFolder, TrainingBatch, TrainingData, read_raw_clip
+from engine.train.loop import StepReport, TrainConfig, TrainingDiverged, TrainResult, train
 from engine.train.objective import ObjectiveConfig, flow_matching_loss, sample_schedule
 
 __all__ = [
     "Clip",
     "ClipFolder",
     "ObjectiveConfig",
+    "StepReport",
+    "TrainConfig",
+    "TrainResult",
     "TrainingBatch",
     "TrainingData",
+    "TrainingDiverged",
     "flow_matching_loss",
     "read_raw_clip",
     "sample_schedule",
+    "train",
 ]

@@ -49,12 +49,12 @@ def write_dataset(folder: Path, clips: list[Clip]) -> Path:
     return folder
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def clip_factory() -> Callable[..., Clip]:
     return make_clip
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def dataset_writer() -> Callable[[Path, list[Clip]], Path]:
     return write_dataset
 
