@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from engine import __version__
 from engine.commands import bench as bench_cmd
 from engine.commands import generate as generate_cmd
+from engine.commands import train as train_cmd
 from engine.commands import trajectory as trajectory_cmd
 from engine.errors import SanaWMInputError
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate_cmd.register(sub)
     trajectory_cmd.register(sub)
     bench_cmd.register(sub)
+    train_cmd.register(sub)
     return parser
 
 
