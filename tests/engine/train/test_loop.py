@@ -131,6 +131,18 @@ def test_the_run_folder_records_the_config_the_loss_and_a_loadable_bundle_of_the
     assert record.frames.shape == (25, 32, 48, 3)
 
 
+def test_bf16_autocast_trains_and_changes_the_numerics(tmp_path, clips, straight_run):
+    _, fp32 = straight_run
+    config = TrainConfig(**{**CONFIG.__dict__, "steps": 2, "bf16": True})
+    out = tmp_path / "bf16"
+    train(config, clips, out)
+    bf16_loss = [r["loss"] for r in read_loss_csv(out / "loss.csv")]
+    fp32_loss = [r["loss"] for r in read_loss_csv(fp32.out_dir / "loss.csv")][:2]
+    assert all(math.isfinite(v) for v in bf16_loss)
+    assert bf16_loss[0] == fp32_loss[0]  # the zero-initialised output layer: v = 0 in any precision
+    assert bf16_loss[1] != pytest.approx(fp32_loss[1], rel=1e-7)  # after one step autocast shows
+
+
 def test_occupied_folders_missing_checkpoints_and_changed_settings_are_refused(tmp_path, clips, straight_run):
     out, _ = straight_run
     with pytest.raises(ConfigError, match="already holds a training run"):
