@@ -108,6 +108,8 @@ def test_clip_folder_reads_raw_npz_in_index_order_and_points_to_the_jpeg_hook(tm
     decoded = ClipFolder(folder, reader=lambda path: clips[0])  # the hook: any Path -> clip callable
     assert np.array_equal(decoded[0].frames, clips[0].frames)
 
+    (folder / "index.json").write_text(json.dumps({"fps": 16}))  # no list: every clips/*.npz by name
+    assert [p.name for p in ClipFolder(folder).paths] == ["clip_000000.npz", "clip_000001.npz"]
     (folder / "index.json").write_text(json.dumps({"clips": ["clips/missing.npz"]}))
     with pytest.raises(InputFileError, match="missing"):
         ClipFolder(folder)

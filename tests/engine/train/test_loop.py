@@ -81,9 +81,19 @@ def test_a_run_killed_after_a_checkpoint_resumes_bit_for_bit(tmp_path, clips, st
         assert all(torch.equal(state[name], b["optimizer"]["state"][key][name]) for name in state)
     assert [r["loss"] for r in read_loss_csv(out / "loss.csv")] == [r["loss"] for r in read_loss_csv(straight / "loss.csv")]
 
-    longer = train(CONFIG.__class__(**{**CONFIG.__dict__, "steps": 5}), clips, out, resume=True)  # extend the run
+    longer = train(TrainConfig(**{**CONFIG.__dict__, "steps": 5}), clips, out, resume=True)  # extend the run
     assert longer.steps == 5 and [r["step"] for r in read_loss_csv(out / "loss.csv")] == [1, 2, 3, 4, 5]
     assert [run["start_step"] for run in json.loads((out / "config.json").read_text())["runs"]] == [0, 2, 4]
+
+
+def test_two_steps_then_resume_with_more_steps_equals_a_straight_run_on_a_constant_schedule(tmp_path, clips):
+    constant = TrainConfig(**{**CONFIG.__dict__, "lr_schedule": "constant"})  # cosine depends on the total steps
+    straight = train(constant, clips, tmp_path / "straight")
+    train(TrainConfig(**{**constant.__dict__, "steps": 2}), clips, tmp_path / "pieces")
+    pieces = train(constant, clips, tmp_path / "pieces", resume=True)
+    a, b = load_checkpoint(straight.last_checkpoint), load_checkpoint(pieces.last_checkpoint)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
 
 
 def test_a_checkpoint_holds_weights_ema_optimizer_rng_data_position_and_config(straight_run, clips):

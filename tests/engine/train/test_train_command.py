@@ -45,6 +45,13 @@ def test_train_writes_config_loss_log_checkpoints_and_a_loadable_bundle(tmp_path
     assert main(["train", "--data", str(dataset), "--out", str(out), "--resume", "--lr", "1", "--quiet"]) == 2
     assert "only checkpoint_every" in capsys.readouterr().err
 
+    # a recorded config.json starts a new run with the same settings (flags still override)
+    again = tmp_path / "again"
+    assert main(["train", "--data", str(dataset), "--out", str(again), "--config", str(out / "config.json"),
+                 "--steps", "1", "--quiet"]) == 0  # fmt: skip
+    replayed = json.loads((again / "config.json").read_text())["train"]
+    assert replayed == {**train, "steps": 1}
+
 
 @pytest.mark.parametrize(
     "extra, message",
