@@ -115,7 +115,9 @@ def read_raw_clip(path: Path) -> Clip:
                 )
             missing = {"c2w", "intrinsics"} - keys
             if missing:
-                raise InputFileError(f"{path}: expected keys frames, c2w, intrinsics; missing {', '.join(sorted(missing))}")
+                raise InputFileError(
+                    f"{path}: expected keys frames, c2w, intrinsics; missing {', '.join(sorted(missing))}"
+                )
             return as_clip({k: data[k] for k in ("frames", "c2w", "intrinsics")}, name=path.name)
     except (OSError, ValueError) as exc:
         if isinstance(exc, SanaWMInputError):

@@ -164,7 +164,9 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown training config field(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown training config field(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+            )
         values = dict(values)
         if isinstance(values.get("objective"), dict):
             obj_known = {f.name for f in dataclasses.fields(ObjectiveConfig)}

@@ -78,7 +78,8 @@ class ObjectiveConfig:
         if not 0.0 <= self.context_noise < 1.0:
             problems.append(f"context_noise must be in [0, 1), got {self.context_noise}")
         if self.timestep_sampling not in TIMESTEP_SAMPLINGS:
-            problems.append(f"timestep_sampling must be one of {', '.join(TIMESTEP_SAMPLINGS)}, got {self.timestep_sampling!r}")
+            choices = ", ".join(TIMESTEP_SAMPLINGS)
+            problems.append(f"timestep_sampling must be one of {choices}, got {self.timestep_sampling!r}")
         if not self.logit_std > 0:
             problems.append(f"logit_std must be positive, got {self.logit_std}")
         if not self.shift > 0:

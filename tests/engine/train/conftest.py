@@ -26,10 +26,10 @@ def make_clip(seed: int, num_frames: int = 49, frame_size: tuple[int, int] = FRA
     width, height = frame_size
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
     phase = rng.uniform(0, 2 * np.pi, 3)
-    frames = np.stack([
-        np.stack([128 + 100 * np.sin(0.25 * xx + 0.15 * f + phase[c]) * np.cos(0.2 * yy + phase[c]) for c in range(3)], -1)
-        for f in range(num_frames)
-    ]).astype(np.uint8)  # fmt: skip
+    def wave(f: int, c: int) -> np.ndarray:
+        return 128 + 100 * np.sin(0.25 * xx + 0.15 * f + phase[c]) * np.cos(0.2 * yy + phase[c])
+
+    frames = np.stack([np.stack([wave(f, c) for c in range(3)], -1) for f in range(num_frames)]).astype(np.uint8)
     start = pose_from_rt(rot_y(rng.uniform(-1, 1)), rng.normal(size=3))
     c2w = np.stack([start @ pose_from_rt(rot_y(0.01 * f), np.array([0.0, 0.0, 0.05 * f])) for f in range(num_frames)])
     focal = rng.uniform(0.8, 1.2) * width

@@ -73,13 +73,15 @@ def test_a_run_killed_after_a_checkpoint_resumes_bit_for_bit(tmp_path, clips, st
     result = train(CONFIG, clips, out, resume=True)
     assert result.steps == 4 and result.samples_seen == 8
 
-    a, b = load_checkpoint(straight / "checkpoints/step_0000004.pt"), load_checkpoint(out / "checkpoints/step_0000004.pt")
+    a = load_checkpoint(straight / "checkpoints/step_0000004.pt")
+    b = load_checkpoint(out / "checkpoints/step_0000004.pt")
     for part in ("model", "ema"):
         assert a[part].keys() == b[part].keys()
         assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
     for key, state in a["optimizer"]["state"].items():
         assert all(torch.equal(state[name], b["optimizer"]["state"][key][name]) for name in state)
-    assert [r["loss"] for r in read_loss_csv(out / "loss.csv")] == [r["loss"] for r in read_loss_csv(straight / "loss.csv")]
+    losses = [[r["loss"] for r in read_loss_csv(run / "loss.csv")] for run in (out, straight)]
+    assert losses[0] == losses[1]
 
     longer = train(TrainConfig(**{**CONFIG.__dict__, "steps": 5}), clips, out, resume=True)  # extend the run
     assert longer.steps == 5 and [r["step"] for r in read_loss_csv(out / "loss.csv")] == [1, 2, 3, 4, 5]
