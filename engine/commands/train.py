@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     io = p.add_argument_group("run")
     io.add_argument("--data", type=Path, required=True, help="dataset folder (index.json + clips/)")
-    io.add_argument("--out", type=Path, required=True, help="run folder (created; must be new unless --resume)")
+    io.add_argument("--out", type=Path, required=True, help="run folder (created; must hold no checkpoints unless --resume)")
     io.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     io.add_argument("--config", type=Path, help="start from a recorded config.json (flags still override it)")
     io.add_argument("--quiet", action="store_true", help="no progress line")

@@ -73,9 +73,8 @@ class Clip:
 
 
 def as_clip(item: Any, name: str = "clip") -> Clip:
-    """Validate a clip given as a :class:`Clip`, a mapping or an object with ``frames``, ``c2w``, ``intrinsics``."""
-    if isinstance(item, Clip):
-        return item
+    """Validate a clip given as a :class:`Clip`, a mapping or an object with ``frames``, ``c2w``, ``intrinsics``
+    (uint8 frames, ``1 + 8k`` of them, one rigid pose per frame, intrinsics fitted to the frames)."""
     get = item.__getitem__ if isinstance(item, Mapping) else lambda key: getattr(item, key)
     try:
         frames, c2w, intrinsics = get("frames"), get("c2w"), get("intrinsics")

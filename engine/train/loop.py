@@ -347,7 +347,8 @@ def train(
     Args:
         config: the run's settings.
         clips: training clips (see :mod:`engine.train.data`), e.g. a :class:`~engine.train.data.ClipFolder`.
-        out_dir: run folder; must not hold a run unless ``resume``.
+        out_dir: run folder; must not hold checkpoints unless ``resume`` (a folder whose run stopped before its
+            first checkpoint is started afresh).
         progress: called after every step with a :class:`StepReport`. An exception raised from it stops the run
             (the checkpoints written so far stay; ``resume=True`` continues from the last one).
         resume: continue from the newest checkpoint in ``out_dir``; only the fields in
@@ -362,8 +363,9 @@ def train(
     model_config = config.model_config()
     existing = list_checkpoints(out_dir)
     if resume and not existing:
-        raise ConfigError(f"--resume: no checkpoint in {out_dir / 'checkpoints'} to continue from")
-    if not resume and (existing or (out_dir / "config.json").exists()):
+        raise ConfigError(f"--resume: no checkpoint in {out_dir / 'checkpoints'} to continue from (a run stopped "
+                          "before its first checkpoint starts again without --resume)")  # fmt: skip
+    if not resume and existing:
         raise ConfigError(f"--out {out_dir}: already holds a training run; pass --resume to continue it or choose "
                           "another folder")  # fmt: skip
     codec = PatchDCTCodec(model_config.in_channels, config.spatial_factor)

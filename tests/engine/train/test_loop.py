@@ -163,6 +163,8 @@ def test_occupied_folders_missing_checkpoints_and_changed_settings_are_refused(t
         train(TrainConfig(**{**CONFIG.__dict__, "lr": 0.1}), clips, out, resume=True)
     with pytest.raises(ConfigError, match="no checkpoint"):
         train(CONFIG, clips, tmp_path, resume=True)
+    (tmp_path / "config.json").write_text("{}")  # a run killed before its first checkpoint: start again
+    assert train(TrainConfig(**{**CONFIG.__dict__, "steps": 1}), clips, tmp_path).steps == 1
 
 
 def test_a_non_finite_loss_stops_the_run_with_advice(tmp_path, clips, monkeypatch):
