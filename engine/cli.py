@@ -15,6 +15,7 @@ from engine import __version__
 from engine.commands import bench as bench_cmd
 from engine.commands import generate as generate_cmd
 from engine.commands import synth as synth_cmd
+from engine.commands import train as train_cmd
 from engine.commands import trajectory as trajectory_cmd
 from engine.errors import SanaWMInputError
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     trajectory_cmd.register(sub)
     synth_cmd.register(sub)
     bench_cmd.register(sub)
+    train_cmd.register(sub)
     return parser
 
 

@@ -44,9 +44,11 @@ class UCPETransforms:
         """Ray matrices from ``(B, T, 20)`` camera conditions at latent-grid resolution (built by the camera
         layer's :func:`engine.camera.conditioning.ucpe_transforms`), plus this call's camera RoPE factors.
 
-        The geometry runs in fp32 (the reference runs it in the conditions' dtype; on CPU only fp32/fp64 work).
+        The geometry runs in fp32 (the reference runs it in the conditions' dtype; on CPU only fp32/fp64 work),
+        also under autocast (bf16 training), which would otherwise run its matmuls in bf16.
         """
-        rays = ucpe_transforms(camera_conditions.float(), (width, height))
+        with torch.autocast(camera_conditions.device.type, enabled=False):
+            rays = ucpe_transforms(camera_conditions.float(), (width, height))
         return cls(p=rays.P, p_t=rays.P_T, p_inv=rays.P_inv, rope=camera_rope)
 
 

@@ -1,0 +1,202 @@
+"""The training objective: chunk-causal flow matching with diffusion forcing and clean-context batches.
+
+Flow convention as in :mod:`engine.sampling`: ``x_t = (1 - σ) x0 + σ ε``, the model predicts ``v ≈ ε - x0``,
+timesteps ``t = 1000 σ``. The model runs over the whole window with the chunk-causal mixer
+(:class:`~engine.model.temporal.ChunkCausalMixer` on ``teacher_chunk_starts(T)``, softmax window = the
+streaming session's :class:`~engine.model.chunks.AttentionWindow`), so every chunk is trained on exactly the
+context a cached streaming rollout gives it; one forward trains all chunks of the window at once.
+
+Per-frame timesteps (:func:`sample_schedule`):
+
+* latent frame 0 is the conditioning image: always clean (``t = 0``) and never in the loss, as in inference;
+* **diffusion forcing**: every chunk draws its own σ (the frames of a chunk share it), so a chunk learns to
+  denoise whatever mix of cleaner and noisier context precedes it — one forward covers many context conditions;
+* **clean context** (with probability ``clean_context_prob`` per sample): all chunks but the last are clean at
+  ``t = 0`` and only the last chunk is in the loss. This is exactly the streaming condition, where the cache of
+  earlier chunks is written by a ``t = 0`` pass over clean (generated) latents; diffusion forcing alone would
+  spend most samples on noisy contexts that inference never shows;
+* optional **context noise**: the clean context frames (not frame 0, which is a real encoded image at inference)
+  get a little noise, ``σ ~ U(0, context_noise)``, while their timestep *label* stays 0. At inference the context
+  is the model's own imperfect output presented at ``t = 0``; training on slightly perturbed "clean" context
+  makes the next chunk less sensitive to those errors (a cheap guard against drift).
+
+Timestep sampling (:func:`sample_sigmas`): ``u`` is logit-normal (default; Esser et al. 2024 found it the best
+simple density for rectified flow: it concentrates on mid-range σ where predicting ``v`` is hardest, instead of
+the near-trivial ends) or uniform, then shifted with ``σ = s u / (1 + (s - 1) u)``. A shift ``s > 1`` moves
+training towards high noise, where the few-step streaming sampler evaluates the model (σ = 1, .96, .889, .727
+before its final ``x0`` estimate); the default ``s = 3`` puts half the samples above σ = 0.75 and still covers
+low noise for the 60-step bidirectional sampler. σ is quantised to the integer timesteps the model sees (it
+truncates ``t``), so inputs and labels agree exactly.
+
+The loss is the mean squared error of ``v`` over the frames in the loss (all channels and cells).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from engine.errors import ConfigError
+from engine.model.chunks import AttentionWindow, chunk_bounds, teacher_chunk_starts
+from engine.model.temporal import ChunkCausalMixer
+from engine.sampling import NUM_TRAIN_TIMESTEPS, shift_sigma
+from engine.train.data import TrainingBatch
+
+TIMESTEP_SAMPLINGS = ("logit-normal", "uniform")
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Settings of :func:`flow_matching_loss` (see the module docstring for why each exists).
+
+    Attributes:
+        clean_context_prob: probability that a sample uses clean context (all chunks but the last at ``t = 0``).
+        context_noise: largest σ of the perturbation of clean context frames (0 = off); their label stays 0.
+        timestep_sampling: ``"logit-normal"`` or ``"uniform"`` density of ``u`` before the shift.
+        logit_mean, logit_std: parameters of the logit-normal density.
+        shift: flow shift ``s`` applied to ``u`` (1 = none).
+        window_chunks, window_sink: the softmax window (:class:`AttentionWindow`); train with the one the
+            streaming session uses (2 cached chunks with the image chunk as sink).
+    """
+
+    clean_context_prob: float = 0.5
+    context_noise: float = 0.0
+    timestep_sampling: str = "logit-normal"
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    shift: float = 3.0
+    window_chunks: int = 2
+    window_sink: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0.0 <= self.clean_context_prob <= 1.0:
+            problems.append(f"clean_context_prob must be in [0, 1], got {self.clean_context_prob}")
+        if not 0.0 <= self.context_noise < 1.0:
+            problems.append(f"context_noise must be in [0, 1), got {self.context_noise}")
+        if self.timestep_sampling not in TIMESTEP_SAMPLINGS:
+            choices = ", ".join(TIMESTEP_SAMPLINGS)
+            problems.append(f"timestep_sampling must be one of {choices}, got {self.timestep_sampling!r}")
+        if not self.logit_std > 0:
+            problems.append(f"logit_std must be positive, got {self.logit_std}")
+        if not self.shift > 0:
+            problems.append(f"shift must be positive, got {self.shift}")
+        if self.window_chunks < -1:
+            problems.append(f"window_chunks must be -1 (all) or >= 0, got {self.window_chunks}")
+        if problems:
+            raise ConfigError("invalid objective: " + "; ".join(problems))
+
+    @property
+    def window(self) -> AttentionWindow:
+        return AttentionWindow(self.window_chunks, sink=self.window_sink)
+
+
+@dataclass
+class FrameSchedule:
+    """Per-frame noise of one batch, all ``(B, T)`` except ``clean_context (B,)``.
+
+    ``timesteps`` are the model's input labels (integers in [0, 1000]); ``sigmas`` the noise actually mixed in
+    (``timesteps / 1000``, except perturbed clean-context frames); ``loss_mask`` marks the frames in the loss.
+    """
+
+    timesteps: torch.Tensor
+    sigmas: torch.Tensor
+    loss_mask: torch.Tensor
+    clean_context: torch.Tensor
+
+
+@dataclass
+class LossOutput:
+    """``loss`` (scalar, differentiable), ``stats`` (floats for logging) and the ``schedule`` used."""
+
+    loss: torch.Tensor
+    stats: dict[str, float]
+    schedule: FrameSchedule
+
+
+def sample_sigmas(count: int, config: ObjectiveConfig, generator: torch.Generator) -> torch.Tensor:
+    """``(count,)`` float32 noise levels in ``[0.001, 1]`` on the integer timestep grid (see the module docstring)."""
+    if config.timestep_sampling == "logit-normal":
+        u = torch.sigmoid(config.logit_mean + config.logit_std * torch.randn(count, generator=generator))
+    else:
+        u = torch.rand(count, generator=generator)
+    sigma = shift_sigma(u.double(), config.shift)
+    steps = torch.clamp(torch.floor(sigma * NUM_TRAIN_TIMESTEPS), 1, NUM_TRAIN_TIMESTEPS)
+    return (steps / NUM_TRAIN_TIMESTEPS).float()
+
+
+def sample_schedule(
+    batch_size: int, num_frames: int, config: ObjectiveConfig, generator: torch.Generator
+) -> FrameSchedule:
+    """Per-frame timesteps of a batch of ``num_frames``-frame windows (chunks: ``teacher_chunk_starts``).
+
+    Random draws, in this order: one σ per (sample, chunk), one clean-context coin per sample, one context-noise
+    level per (sample, frame); the same generator state therefore always gives the same schedule.
+    """
+    bounds = chunk_bounds(teacher_chunk_starts(num_frames), num_frames)
+    chunk_sigma = sample_sigmas(batch_size * len(bounds), config, generator).view(batch_size, len(bounds))
+    clean = torch.rand(batch_size, generator=generator) < config.clean_context_prob  # (B,)
+    jitter = torch.rand(batch_size, num_frames, generator=generator) * config.context_noise  # (B, T)
+
+    labels = torch.zeros(batch_size, num_frames)
+    for c, (a, b) in enumerate(bounds):
+        labels[:, a:b] = chunk_sigma[:, c : c + 1]
+    context = torch.zeros(batch_size, num_frames, dtype=torch.bool)  # clean-context frames (frame 0 excluded)
+    context[:, 1 : bounds[-1][0]] = clean[:, None]
+    labels[context] = 0.0
+    labels[:, 0] = 0.0  # the image latent
+    sigmas = torch.where(context, jitter, labels)
+    timesteps = torch.round(labels * NUM_TRAIN_TIMESTEPS)  # exact integers (σ is on the grid)
+    return FrameSchedule(timesteps=timesteps, sigmas=sigmas, loss_mask=timesteps > 0, clean_context=clean)
+
+
+def flow_matching_loss(
+    model: torch.nn.Module,
+    batch: TrainingBatch,
+    config: ObjectiveConfig,
+    generator: torch.Generator,
+    *,
+    autocast: Any = None,
+) -> LossOutput:
+    """The chunk-causal flow-matching loss of one batch.
+
+    Args:
+        model: a :class:`~engine.model.SanaWMTransformer` without text conditioning.
+        batch: ``latents (B, C, T, h, w)`` clean windows with their camera tensors (on the model's device).
+        config: objective settings.
+        generator: CPU generator for the schedule and the noise ``ε (B, C, T, h, w)`` (drawn on the CPU so a
+            seed gives the same numbers on every device).
+        autocast: a context manager around the forward (e.g. ``torch.autocast("cpu", torch.bfloat16)``).
+
+    Returns:
+        :class:`LossOutput`; ``stats`` holds ``loss``, ``sigma_mean`` (over frames in the loss),
+        ``clean_context`` (fraction of samples) and ``frames_in_loss`` (per sample, mean).
+    """
+    x0 = batch.latents.float()  # (B, C, T, h, w)
+    b, _, t, _, _ = x0.shape
+    schedule = sample_schedule(b, t, config, generator)
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device)  # (B, C, T, h, w)
+    sigma = schedule.sigmas.to(x0.device)[:, None, :, None, None]
+    noisy = (1.0 - sigma) * x0 + sigma * noise
+    mixer = ChunkCausalMixer(teacher_chunk_starts(t), t, config.window)
+    with autocast or contextlib.nullcontext():
+        velocity = model(
+            noisy,
+            schedule.timesteps.to(x0.device),
+            camera_conditions=batch.camera_conditions,
+            chunk_plucker=batch.chunk_plucker,
+            mixing=mixer,
+        )
+    per_frame = (velocity.float() - (noise - x0)).pow(2).mean(dim=(1, 3, 4))  # (B, T)
+    mask = schedule.loss_mask.to(x0.device)
+    loss = (per_frame * mask).sum() / mask.sum()
+    stats = {
+        "loss": float(loss.detach()),
+        "sigma_mean": float(schedule.sigmas[schedule.loss_mask].mean()),
+        "clean_context": float(schedule.clean_context.float().mean()),
+        "frames_in_loss": float(schedule.loss_mask.sum(dim=1).float().mean()),
+    }
+    return LossOutput(loss=loss, stats=stats, schedule=schedule)

@@ -1,0 +1,74 @@
+"""``sana-wm train`` (engine/commands/train.py) on a tiny dataset folder: the run folder, resume, input errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.bundle import load_embedded_bundle
+from engine.cli import main
+from engine.train.curves import read_loss_csv
+
+TINY = ["--preset", "sana-wm-tiny-test", "--batch", "2", "--warmup", "1", "--threads", "1", "--quiet"]
+
+
+@pytest.fixture
+def dataset(tmp_path, clip_factory, dataset_writer):
+    return dataset_writer(tmp_path / "data", [clip_factory(i) for i in range(2)])
+
+
+def test_train_writes_config_loss_log_checkpoints_and_a_loadable_bundle(tmp_path, dataset, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(dataset), "--out", str(out), *TINY, "--steps", "3", "--checkpoint-every", "2",
+            "--window", "4", "--override", "depth=2", "--clean-context-prob", "1", "--seed", "9"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "trained 3 steps (6 samples)" in printed and str(out / "bundle") in printed
+
+    record = json.loads((out / "config.json").read_text())
+    train = record["train"]
+    assert train["frame_size"] == [48, 32]  # taken from the data
+    assert train["model_overrides"] == {"depth": 2} and record["model"]["depth"] == 2
+    assert train["window_latent_frames"] == 4 and train["seed"] == 9 and train["data"] == str(dataset)
+    assert train["objective"]["clean_context_prob"] == 1.0 and record["data"]["clips"] == 2
+    assert record["runs"][0]["environment"]["threads"] == 1
+    assert [r["step"] for r in read_loss_csv(out / "loss.csv")] == [1, 2, 3]
+    assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_0000002.pt", "step_0000003.pt"]
+    bundle = load_embedded_bundle(out / "bundle")
+    assert bundle.config.depth == 2 and bundle.frame_size == (48, 32) and bundle.extras["training"]["steps"] == 3
+
+    # resume with the recorded settings and more steps; a changed setting is refused with exit code 2
+    assert main(["train", "--data", str(dataset), "--out", str(out), "--resume", "--steps", "4", "--quiet"]) == 0
+    assert [r["step"] for r in read_loss_csv(out / "loss.csv")] == [1, 2, 3, 4]
+    assert main(["train", "--data", str(dataset), "--out", str(out), "--resume", "--lr", "1", "--quiet"]) == 2
+    assert "only checkpoint_every" in capsys.readouterr().err
+
+    # a recorded config.json starts a new run with the same settings (flags still override)
+    again = tmp_path / "again"
+    assert main(["train", "--data", str(dataset), "--out", str(again), "--config", str(out / "config.json"),
+                 "--steps", "1", "--quiet"]) == 0  # fmt: skip
+    replayed = json.loads((again / "config.json").read_text())["train"]
+    assert replayed == {**train, "steps": 1}
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--window", "5"], "1 + 3k latent frames"),
+        (["--size", "64x32"], "expected the training frame size 64x32"),
+        (["--override", "depth"], "expected FIELD=VALUE"),
+        (["--override", "width=3"], "unknown SanaWMConfig field"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(tmp_path, dataset, capsys, extra, message):
+    argv = ["train", "--data", str(dataset), "--out", str(tmp_path / "run"), *TINY, "--steps", "1", *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_folder_without_an_index_is_not_a_dataset(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert "index.json" in capsys.readouterr().err
