@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from engine.atomic import atomic_path
+from engine.commands.arguments import image_size
 from engine.errors import ConfigError
 from engine.synth.dataset import FRAME_CODECS, QUALITIES, DatasetConfig, Progress
 from engine.synth.world import THEMES
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     m = ssub.add_parser("demos", help="write demo scenes (image.png + scene.json per scene)")
     m.add_argument("--out", type=Path, required=True, help="output folder (one sub-folder per scene)")
-    m.add_argument("--size", type=_size, default=(1280, 704), metavar="WxH", help="image size (default 1280x704)")
+    m.add_argument("--size", type=image_size, default=(1280, 704), metavar="WxH", help="image size (default 1280x704)")
     m.add_argument("--only", action="append", metavar="NAME", help="write only this demo (repeatable)")
     m.set_defaults(handler=run_demos)
 
@@ -54,20 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _add_clip_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     p.add_argument("--frames", type=int, default=49, help="frames per clip, 1 + 8k (default 49)")
-    p.add_argument("--size", type=_size, default=(320, 176), metavar="WxH", help="frame size (default 320x176)")
+    p.add_argument("--size", type=image_size, default=(320, 176), metavar="WxH", help="frame size (default 320x176)")
     p.add_argument("--theme", action="append", choices=THEMES, help="restrict to these themes (repeatable; default all)")
     p.add_argument("--quality", choices=sorted(QUALITIES), default="default",
                    help="anti-aliasing: fast (none), default (4x MSAA), high (4x MSAA + 2x2 supersampling)")
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 320x176, found {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"expected positive WIDTHxHEIGHT, found {text!r}")
-    return w, h
 
 
 def _config(args: argparse.Namespace, clips: int) -> DatasetConfig:

@@ -50,21 +50,17 @@ def fbm(size: int, cells: int, rng: np.random.Generator, *, octaves: int = 5, ga
 
     Octaves whose lattice would exceed the image resolution are skipped (they would only alias).
     """
-    total = np.zeros((size, size))
-    weight_sum = 0.0
-    weight = 1.0
-    for octave in range(octaves):
-        c = cells * (2**octave)
-        if c > size:
-            break
-        total += weight * value_noise(size, c, rng)
-        weight_sum += weight
-        weight *= gain
-    return total / weight_sum
+    return _octaves(size, cells, rng, octaves, gain, lambda n: n)
 
 
 def ridged(size: int, cells: int, rng: np.random.Generator, *, octaves: int = 4) -> np.ndarray:
     """Tileable ridged noise in ``[0, 1]`` (``1 - |2n - 1|`` per octave): sharp crests for cracks and veins."""
+    return _octaves(size, cells, rng, octaves, 0.5, lambda n: (1.0 - np.abs(2.0 * n - 1.0)) ** 2)
+
+
+def _octaves(size: int, cells: int, rng: np.random.Generator, octaves: int, gain: float, shape) -> np.ndarray:
+    """Weighted mean of ``shape(value_noise)`` over octaves at doubling frequency (skipping octaves finer than the
+    image, which would only alias)."""
     total = np.zeros((size, size))
     weight_sum = 0.0
     weight = 1.0
@@ -72,9 +68,9 @@ def ridged(size: int, cells: int, rng: np.random.Generator, *, octaves: int = 4)
         c = cells * (2**octave)
         if c > size:
             break
-        total += weight * (1.0 - np.abs(2.0 * value_noise(size, c, rng) - 1.0)) ** 2
+        total += weight * shape(value_noise(size, c, rng))
         weight_sum += weight
-        weight *= 0.5
+        weight *= gain
     return total / weight_sum
 
 
