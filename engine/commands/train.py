@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine.commands.arguments import image_size
 from engine.errors import ConfigError, InputFileError
 from engine.model.config import PRESETS
 from engine.synth.dataset import read_clip
-from engine.train.data import ClipFolder
+from engine.train.data import ClipFolder, read_raw_clip
 from engine.train.loop import LR_SCHEDULES, StepReport, TrainConfig, train
 from engine.train.objective import TIMESTEP_SAMPLINGS
 
@@ -97,6 +99,14 @@ def _parse_override(text: str) -> tuple[str, Any]:
         return key.strip(), value
 
 
+def read_training_clip(path: Path):
+    """A clip archive with JPEG-compressed frames (the ``sana-wm synth`` default) goes through the synth reader;
+    one with raw ``frames`` needs only ``frames``, ``c2w`` and ``intrinsics``."""
+    with np.load(path, allow_pickle=False) as data:
+        compressed = "frames_jpeg" in data.files
+    return read_clip(path) if compressed else read_raw_clip(path)
+
+
 def _read_config(path: Path, what: str) -> TrainConfig:
     if not path.is_file():
         raise InputFileError(f"{what} {path}: not found")
@@ -170,7 +180,7 @@ def _duration(seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    clips = ClipFolder(args.data, reader=read_clip)
+    clips = ClipFolder(args.data, reader=read_training_clip)
     config = resolve_config(args, clips)
     progress = TrainProgress(enabled=not args.quiet)
     try:

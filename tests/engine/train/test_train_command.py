@@ -72,3 +72,16 @@ def test_bad_options_exit_2_with_one_line(tmp_path, dataset, capsys, extra, mess
 def test_a_folder_without_an_index_is_not_a_dataset(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--quiet"]) == 2
     assert "index.json" in capsys.readouterr().err
+
+
+def test_trains_on_a_sana_wm_synth_dataset_with_jpeg_frames(tmp_path):
+    """The real pipeline: ``sana-wm synth dataset`` (JPEG frames by default) -> ``sana-wm train`` -> a bundle."""
+    from engine.bundle import load_embedded_bundle
+    from engine.cli import main
+
+    data, run = tmp_path / "synth", tmp_path / "run"
+    assert main(["synth", "dataset", "--out", str(data), "--clips", "2", "--frames", "25", "--size", "64x32",
+                 "--quality", "fast"]) == 0  # fmt: skip
+    assert main(["train", "--data", str(data), "--out", str(run), "--preset", "sana-wm-tiny-test", "--size", "64x32",
+                 "--steps", "1", "--batch", "1", "--window", "4", "--threads", "1", "--quiet"]) == 0  # fmt: skip
+    assert load_embedded_bundle(run / "bundle").frame_size == (64, 32)
