@@ -1,1 +1,6 @@
-"""See ../shared/DESIGN.md for this package's role; filled in by later issues."""
+"""Evaluation against ground truth (docs/eval.md).
+
+* :mod:`engine.eval.metrics` — PSNR, luma SSIM and per-frame image statistics (numpy/torch, no scikit-image);
+* :mod:`engine.eval.protocol` — held-out worlds, rollouts, horizon / revisit / drift scores and baselines,
+  used by ``sana-wm eval`` (:mod:`engine.commands.eval`).
+"""

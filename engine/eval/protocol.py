@@ -1,0 +1,300 @@
+"""The evaluation protocol of ``sana-wm eval``: roll a model out on held-out procedural worlds and score it
+against ground-truth renders of the same poses (see docs/eval.md).
+
+Per scene (world seed ``seed + i``, ``i < scenes``):
+
+1. **Long path**: an explore path (:func:`engine.synth.trajectories.sample_clip`, no return) long enough for the
+   largest horizon and the drift check, rounded up to whole chunks. The start frame is the ground-truth render
+   of its first pose; every model is started from it and driven along the path's poses (relative to the first).
+2. **Horizons**: PSNR and SSIM of generated frames against the renders at ``round(h * fps)`` (16, 80, 320 at
+   16 fps), averaged over ``±window`` frames around each and over scenes.
+3. **Revisit**: a return path (out and back, :attr:`ClipPlan.revisits`); at the pair ``(i, j)`` farthest apart the
+   generated frame ``j`` is compared with the generated frame ``i`` (self-consistency: does the model remember
+   what it showed?) and with the render at ``j``.
+4. **Drift**: per-frame luma and saturation mean/std (:func:`engine.eval.metrics.frame_stats`) over
+   ``drift_seconds``; a frame is in range when all four lie within ``[min - margin, max + margin]`` of the
+   scene's ground-truth renders; reported as the fraction of frames in range.
+
+Rows: the model, and the baselines "repeat first frame" (the start image for every frame) and "untrained model"
+(:meth:`ModelBundle.random` of the model's preset, frame size and codec patch size).
+
+**Held-out seeds.** Training worlds (:mod:`engine.synth.dataset`) use seeds drawn as ``uint32 >> 1``, i.e. in
+``[0, 2**31)``; held-out world seeds start at :data:`HELD_OUT_SEED_BASE` = ``2**31``, so they can never meet.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from engine.bundle import ModelBundle
+from engine.camera.poses import relative_to_first
+from engine.camera.trajectory import DEFAULT_FPS
+from engine.errors import ConfigError
+from engine.eval.metrics import frame_stats, psnr, ssim
+from engine.session import StreamSettings, WorldSession
+from engine.synth.trajectories import ClipPlan, PathConfig, sample_clip
+from engine.synth.world import World, make_world
+
+log = logging.getLogger(__name__)
+
+#: First held-out world seed (training world seeds are below it; see the module docstring).
+HELD_OUT_SEED_BASE = 2**31
+#: PSNR of identical frames is infinite; tables and averages cap it here.
+PSNR_CAP_DB = 100.0
+CHUNK_FRAMES = 24
+
+#: ``progress(stage, done, total)``.
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What ``sana-wm eval`` measures. ``seed`` is an offset added to :data:`HELD_OUT_SEED_BASE`."""
+
+    scenes: int = 4
+    seed: int = 0
+    horizons_s: tuple[float, ...] = (1.0, 5.0, 20.0)
+    window: int = 2
+    drift_seconds: float = 60.0
+    drift_margin: float = 10.0
+    revisit_frames: int = 97
+    fps: float = DEFAULT_FPS
+    session_seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.scenes < 1:
+            raise ConfigError(f"scenes: expected at least 1, found {self.scenes}")
+        if self.seed < 0:
+            raise ConfigError(f"seed: expected a non-negative offset, found {self.seed}")
+        if not self.horizons_s or min(self.horizons_s) <= 0:
+            raise ConfigError(f"horizons: expected positive seconds, found {self.horizons_s}")
+        if self.drift_seconds < 0 or self.window < 0:
+            raise ConfigError("drift seconds and window: expected non-negative values")
+        if self.revisit_frames < 25:
+            raise ConfigError(f"revisit frames: expected at least 25, found {self.revisit_frames}")
+
+    def horizon_frames(self) -> list[int]:
+        return [max(1, round(h * self.fps)) for h in self.horizons_s]
+
+    def path_frames(self) -> int:
+        """Frames of the long path: covers every horizon window and the drift span, in whole chunks (1 + 24 k)."""
+        need = max(max(self.horizon_frames()) + self.window, round(self.drift_seconds * self.fps)) + 1
+        return 1 + CHUNK_FRAMES * math.ceil((need - 1) / CHUNK_FRAMES)
+
+    def world_seeds(self) -> list[int]:
+        return [HELD_OUT_SEED_BASE + self.seed + i for i in range(self.scenes)]
+
+
+@dataclass
+class Scene:
+    """One held-out world with its two paths and their ground-truth renders (uint8 ``(F, H, W, 3)``)."""
+
+    world_seed: int
+    world: World
+    path: ClipPlan
+    truth: np.ndarray
+    revisit_path: ClipPlan
+    revisit_truth: np.ndarray
+
+    @property
+    def revisit_pair(self) -> tuple[int, int] | None:
+        pairs = self.revisit_path.revisits
+        if len(pairs) == 0:
+            return None
+        i, j = pairs[int(np.argmax(pairs[:, 1] - pairs[:, 0]))]
+        return int(i), int(j)
+
+
+@dataclass
+class RowResult:
+    """Scores of one model or baseline, averaged over scenes (NaN where no scene had a revisit)."""
+
+    name: str
+    label: str
+    horizons: dict[str, dict[str, float]]  # "1s" -> {"psnr": dB, "ssim": ...}
+    revisit_self_psnr: float
+    revisit_self_ssim: float
+    revisit_truth_psnr: float
+    revisit_truth_ssim: float
+    drift_in_range: float
+    seconds: float
+
+
+@dataclass
+class EvalResult:
+    model: str
+    frame_size: tuple[int, int]
+    config: EvalConfig
+    world_seeds: list[int]
+    rows: list[RowResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["psnr_cap_db"] = PSNR_CAP_DB
+        return out
+
+    def to_markdown(self) -> str:
+        hs = list(self.rows[0].horizons) if self.rows else []
+        head = ["", *[f"PSNR {h}" for h in hs], *[f"SSIM {h}" for h in hs],
+                "revisit PSNR self / GT", "revisit SSIM self / GT", f"in range {self.config.drift_seconds:g} s"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in self.rows:
+            cells = [r.name, *[f"{r.horizons[h]['psnr']:.2f}" for h in hs], *[f"{r.horizons[h]['ssim']:.3f}" for h in hs],
+                     f"{r.revisit_self_psnr:.2f} / {r.revisit_truth_psnr:.2f}",
+                     f"{r.revisit_self_ssim:.3f} / {r.revisit_truth_ssim:.3f}", f"{100 * r.drift_in_range:.0f}%"]
+            lines.append("| " + " | ".join(cells) + " |")
+        w, h = self.frame_size
+        lines.append("")
+        lines.append(f"{self.model}; {len(self.world_seeds)} held-out worlds (seeds {self.world_seeds[0]}..."
+                     f"{self.world_seeds[-1]}), {w}x{h}, PSNR in dB (capped at {PSNR_CAP_DB:g}), SSIM on luma, "
+                     f"±{self.config.window} frames around each horizon.")
+        return "\n".join(lines)
+
+
+# ----- scenes and rollouts ----------------------------------------------------------------------------------------
+def make_scenes(config: EvalConfig, frame_size: tuple[int, int], renderer, progress: Progress | None = None) -> list[Scene]:
+    """Build and render the held-out scenes (deterministic in ``config``)."""
+    scenes = []
+    for k, seed in enumerate(config.world_seeds()):
+        world = make_world(seed)
+        rng = np.random.default_rng([seed, 0xE7A1])
+        path = sample_clip(world, rng, PathConfig(num_frames=config.path_frames(), size=frame_size, return_probability=0.0))
+        revisit = sample_clip(world, rng, PathConfig(num_frames=config.revisit_frames, size=frame_size,
+                                                     return_probability=1.0))
+        truth = renderer.render(world, path.c2w, path.intrinsics, frame_size)
+        revisit_truth = renderer.render(world, revisit.c2w, revisit.intrinsics, frame_size)
+        scenes.append(Scene(seed, world, path, truth, revisit, revisit_truth))
+        if progress:
+            progress("render", k + 1, config.scenes)
+    return scenes
+
+
+def rollout(bundle: ModelBundle, start: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray, *, seed: int = 42,
+            progress: Progress | None = None) -> np.ndarray:
+    """Generate ``(F, H, W, 3)`` uint8 frames along world poses ``c2w (F, 4, 4)`` (``F = 1 + 24 k``) from ``start``
+    (frame 0 is the model's reconstruction of it)."""
+    n = c2w.shape[0]
+    if (n - 1) % CHUNK_FRAMES or n < 1 + CHUNK_FRAMES:
+        raise ConfigError(f"rollout: expected 1 + 24 k poses, found {n}")
+    session = WorldSession(bundle, StreamSettings(seed=seed), keep_snapshots=False, keep_history=False)
+    session.start(start, intrinsics=intrinsics[0])
+    rel = relative_to_first(c2w)
+    frames = []
+    chunks = (n - 1) // CHUNK_FRAMES
+    for k in range(chunks):
+        sl = slice(1 + CHUNK_FRAMES * k, 1 + CHUNK_FRAMES * (k + 1))
+        frames.append(session.step(rel[sl], intrinsics[sl]).frames)
+        if progress:
+            progress("chunk", k + 1, chunks)
+    return np.concatenate(frames)
+
+
+def repeat_first_frame(start: np.ndarray, num_frames: int) -> np.ndarray:
+    """The "repeat first frame" baseline: the start image for every frame."""
+    return np.repeat(np.asarray(start)[None], num_frames, axis=0)
+
+
+# ----- scoring ------------------------------------------------------------------------------------------------
+def _capped(values) -> float:
+    return float(np.mean(np.minimum(np.asarray(values, dtype=np.float64), PSNR_CAP_DB)))
+
+
+def horizon_scores(generated: np.ndarray, truth: np.ndarray, frame: int, window: int) -> tuple[float, float]:
+    """Mean (capped) PSNR and SSIM over frames ``frame - window .. frame + window`` (clipped to the stream)."""
+    lo, hi = max(0, frame - window), min(len(truth), frame + window + 1)
+    if lo >= hi or hi > len(generated):
+        raise ConfigError(f"horizon frame {frame}: outside the {len(generated)} generated frames")
+    return _capped(psnr(generated[lo:hi], truth[lo:hi])), float(np.mean(ssim(generated[lo:hi], truth[lo:hi])))
+
+
+def drift_in_range(generated: np.ndarray, truth: np.ndarray, margin: float) -> float:
+    """Fraction of generated frames whose luma/saturation mean and std all lie within the truth's range ± margin."""
+    ref = frame_stats(truth)
+    got = frame_stats(generated)
+    ok = (got >= ref.min(0) - margin) & (got <= ref.max(0) + margin)
+    return float(ok.all(axis=1).mean())
+
+
+def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
+              generate: Callable[[Scene, ClipPlan, np.ndarray], np.ndarray]) -> RowResult:
+    """Score one model (``generate(scene, path, start) -> frames``) on every scene."""
+    started = time.perf_counter()
+    hp = {f"{h:g}s": ([], []) for h in config.horizons_s}
+    rev = ([], [], [], [])
+    drift = []
+    n_drift = round(config.drift_seconds * config.fps) + 1
+    for scene in scenes:
+        gen = generate(scene, scene.path, scene.truth[0])
+        for key, frame in zip(hp, config.horizon_frames()):
+            p, s = horizon_scores(gen, scene.truth, frame, config.window)
+            hp[key][0].append(p)
+            hp[key][1].append(s)
+        if config.drift_seconds > 0:
+            drift.append(drift_in_range(gen[:n_drift], scene.truth[:n_drift], config.drift_margin))
+        pair = scene.revisit_pair
+        if pair is not None:
+            i, j = pair
+            rgen = generate(scene, scene.revisit_path, scene.revisit_truth[0])
+            rev[0].append(min(psnr(rgen[j], rgen[i]), PSNR_CAP_DB))
+            rev[1].append(ssim(rgen[j], rgen[i]))
+            rev[2].append(min(psnr(rgen[j], scene.revisit_truth[j]), PSNR_CAP_DB))
+            rev[3].append(ssim(rgen[j], scene.revisit_truth[j]))
+    mean = lambda v: float(np.mean(v)) if v else math.nan  # noqa: E731
+    return RowResult(
+        name=name,
+        label=label,
+        horizons={k: {"psnr": mean(p), "ssim": mean(s)} for k, (p, s) in hp.items()},
+        revisit_self_psnr=mean(rev[0]),
+        revisit_self_ssim=mean(rev[1]),
+        revisit_truth_psnr=mean(rev[2]),
+        revisit_truth_ssim=mean(rev[3]),
+        drift_in_range=mean(drift),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def untrained_like(bundle: ModelBundle) -> ModelBundle:
+    """The "untrained model" baseline: random weights of ``bundle``'s preset, frame size and codec patch size."""
+    preset = bundle.config.preset or bundle.config
+    factor = getattr(bundle.codec, "spatial_factor", 16)
+    return ModelBundle.random(preset, frame_size=bundle.frame_size, spatial_factor=factor)
+
+
+def evaluate(bundle: ModelBundle, config: EvalConfig = EvalConfig(), *, baselines: bool = True, renderer=None,
+             progress: Progress | None = None) -> EvalResult:
+    """Run the whole protocol (module docstring) for ``bundle`` (and the baselines unless ``baselines=False``)."""
+    started = time.perf_counter()
+    own_renderer = renderer is None
+    if own_renderer:
+        from engine.synth.renderer import Renderer
+
+        renderer = Renderer()
+    try:
+        scenes = make_scenes(config, bundle.frame_size, renderer, progress)
+    finally:
+        if own_renderer:
+            renderer.release()
+
+    def model_rows(b: ModelBundle, stage: str) -> Callable[[Scene, ClipPlan, np.ndarray], np.ndarray]:
+        def generate(scene: Scene, path: ClipPlan, start: np.ndarray) -> np.ndarray:
+            chunk_progress = (lambda _s, d, t: progress(f"{stage} {scene.world_seed - HELD_OUT_SEED_BASE}", d, t)) if progress else None
+            return rollout(b, start, path.c2w, path.intrinsics, seed=config.session_seed, progress=chunk_progress)
+        return generate
+
+    result = EvalResult(bundle.display_name, bundle.frame_size, config, config.world_seeds())
+    result.rows.append(score_row("model", bundle.label or bundle.name, config, scenes, model_rows(bundle, "model")))
+    if baselines:
+        result.rows.append(score_row("repeat first frame", "the start image for every frame", config, scenes,
+                                     lambda scene, path, start: repeat_first_frame(start, path.num_frames)))
+        untrained = untrained_like(bundle)
+        result.rows.append(score_row("untrained model", untrained.label, config, scenes,
+                                     model_rows(untrained, "untrained")))
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,106 @@
+"""The eval protocol on a tiny setup: all rows, finite numbers, and the repeat baseline checked by hand."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine.bundle import ModelBundle
+from engine.errors import ConfigError
+from engine.eval.metrics import psnr, ssim
+from engine.eval.protocol import (
+    HELD_OUT_SEED_BASE,
+    PSNR_CAP_DB,
+    EvalConfig,
+    drift_in_range,
+    evaluate,
+    horizon_scores,
+    make_scenes,
+    repeat_first_frame,
+    rollout,
+)
+from engine.synth.renderer import Renderer
+
+SIZE = (64, 32)
+TINY = EvalConfig(scenes=1, horizons_s=(1.0, 2.0), window=1, drift_seconds=2.0, revisit_frames=49)
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    torch.set_num_threads(1)
+    r = Renderer(msaa=0, shadow_size=512)
+    yield r
+    r.release()
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return ModelBundle.random("sana-wm-tiny-test", frame_size=SIZE, spatial_factor=16)
+
+
+@pytest.fixture(scope="module")
+def result(bundle, renderer):
+    torch.set_num_threads(1)
+    return evaluate(bundle, TINY, renderer=renderer)
+
+
+def test_held_out_world_seeds_are_outside_the_training_range():
+    assert EvalConfig(scenes=3, seed=5).world_seeds() == [HELD_OUT_SEED_BASE + 5 + i for i in range(3)]
+    assert HELD_OUT_SEED_BASE >= 2**31  # training world seeds are uint32 >> 1
+
+
+def test_path_covers_horizons_and_drift_in_whole_chunks():
+    cfg = EvalConfig()
+    n = cfg.path_frames()
+    assert (n - 1) % 24 == 0 and n >= 960 + 1 and n > 320 + cfg.window
+    assert cfg.horizon_frames() == [16, 80, 320]
+    assert TINY.path_frames() == 49
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ConfigError, match="scenes"):
+        EvalConfig(scenes=0)
+    with pytest.raises(ConfigError, match="horizons"):
+        EvalConfig(horizons_s=())
+
+
+def test_eval_gives_every_row_with_finite_numbers(result):
+    assert [r.name for r in result.rows] == ["model", "repeat first frame", "untrained model"]
+    for row in result.rows:
+        assert list(row.horizons) == ["1s", "2s"]
+        values = [v for h in row.horizons.values() for v in h.values()]
+        values += [row.revisit_self_psnr, row.revisit_self_ssim, row.revisit_truth_psnr, row.revisit_truth_ssim]
+        assert all(math.isfinite(v) for v in values), row
+        assert 0.0 <= row.drift_in_range <= 1.0
+    table = result.to_markdown()
+    assert table.count("\n| ") == 3 and "PSNR 1s" in table and "revisit" in table
+    data = result.as_dict()
+    assert data["rows"][0]["horizons"]["1s"]["psnr"] > 0 and data["world_seeds"] == TINY.world_seeds()
+
+
+def test_repeat_first_frame_row_equals_a_hand_computation(result, renderer):
+    scene = make_scenes(TINY, SIZE, renderer)[0]
+    truth = scene.truth
+    row = result.rows[1]
+    for key, frame in zip(["1s", "2s"], [16, 32]):
+        idx = range(frame - 1, frame + 2)
+        expected_psnr = np.mean([min(psnr(truth[0], truth[t]), PSNR_CAP_DB) for t in idx])
+        expected_ssim = np.mean([ssim(truth[0], truth[t]) for t in idx])
+        assert row.horizons[key]["psnr"] == pytest.approx(expected_psnr)
+        assert row.horizons[key]["ssim"] == pytest.approx(expected_ssim)
+    assert row.revisit_self_psnr == PSNR_CAP_DB and row.revisit_self_ssim == pytest.approx(1.0)
+
+
+def test_repeat_first_frame_on_a_static_camera_is_perfect(renderer):
+    scene = make_scenes(TINY, SIZE, renderer)[0]
+    still = np.repeat(scene.path.c2w[:1], 25, axis=0)
+    truth = renderer.render(scene.world, still, scene.path.intrinsics[0], SIZE)
+    gen = repeat_first_frame(truth[0], 25)
+    assert horizon_scores(gen, truth, 16, 2) == (PSNR_CAP_DB, pytest.approx(1.0))
+    assert drift_in_range(gen, truth, margin=0.0) == 1.0
+
+
+def test_rollout_needs_whole_chunks(bundle):
+    with pytest.raises(ConfigError, match="1 \\+ 24 k"):
+        rollout(bundle, np.zeros((32, 64, 3), np.uint8), np.repeat(np.eye(4)[None], 30, 0), np.ones((30, 4)))
