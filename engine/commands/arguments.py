@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from engine.atomic import atomic_write_text
 from engine.camera.intrinsics import as_vec4
 from engine.errors import InputFileError
 
@@ -31,3 +34,14 @@ def load_intrinsics_file(path: Path) -> np.ndarray:
     except (OSError, ValueError) as exc:
         raise InputFileError(f"intrinsics file {path}: expected a .npy array, could not read it ({exc})") from None
     return as_vec4(arr, name=f"intrinsics file {path}")
+
+
+def write_json_result(target: Path | None, data: Any) -> None:
+    """``--json PATH``: write ``data`` atomically; ``-`` prints it; None does nothing."""
+    if target is None:
+        return
+    text = json.dumps(data, indent=2)
+    if str(target) == "-":
+        print(text)
+    else:
+        atomic_write_text(target, text + "\n")

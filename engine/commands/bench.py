@@ -7,15 +7,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
-from engine.atomic import atomic_write_text
 from engine.bench.stream import benchmark_stream, format_table
-from engine.commands.arguments import image_size
+from engine.commands.arguments import image_size, write_json_result
 from engine.errors import ConfigError
 from engine.model.chunks import AttentionWindow
 from engine.model.config import PRESETS
@@ -69,10 +67,5 @@ def run_stream(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(file=sys.stderr)
     print(format_table(result))
-    if args.json is not None:
-        text = json.dumps(result.as_dict(), indent=2)
-        if str(args.json) == "-":
-            print(text)
-        else:
-            atomic_write_text(args.json, text + "\n")
+    write_json_result(args.json, result.as_dict())
     return 0

@@ -6,7 +6,6 @@ Prints the markdown table (the one in the README); ``--json`` / ``--markdown`` a
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -14,6 +13,7 @@ import torch
 from engine.atomic import atomic_write_text
 from engine.bundle import load_bundle
 from engine.commands.progress import ProgressLine
+from engine.commands.arguments import write_json_result
 from engine.errors import ConfigError
 from engine.eval.protocol import EvalConfig, evaluate
 
@@ -69,10 +69,5 @@ def run_eval(args: argparse.Namespace) -> int:
     print(table)
     if args.markdown is not None:
         atomic_write_text(args.markdown, table + "\n")
-    if args.json is not None:
-        text = json.dumps(result.as_dict(), indent=2)
-        if str(args.json) == "-":
-            print(text)
-        else:
-            atomic_write_text(args.json, text + "\n")
+    write_json_result(args.json, result.as_dict())
     return 0
