@@ -102,12 +102,14 @@ def run(args: argparse.Namespace) -> int:
     _quiet_libraries()
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = DTYPES[args.dtype] if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    # everything that can be checked without the model first: bad input fails fast, before any loading
     image = load_image(args.image if args.image is not None else demo.image_path, name="--image")
+    trajectory = _trajectory(args, demo)
+    timesteps = _timesteps(args.denoising_step_list)
     bundle = load_bundle(args.model, dtype=dtype, device=device, refiner=not args.no_refiner)
     if bundle.label:
         print(f"sana-wm: model {bundle.display_name}", file=sys.stderr)
 
-    trajectory = _trajectory(args, demo)
     trajectory = _with_intrinsics(args, trajectory, image, bundle, demo, device)
     stride = STREAMING_STRIDE if args.mode == "streaming" else BIDIRECTIONAL_STRIDE
     wanted = args.num_frames if args.num_frames is not None else DEFAULT_NUM_FRAMES[args.mode]
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode,
         seed=args.seed,
         steps=args.step,
-        timesteps=_timesteps(args.denoising_step_list),
+        timesteps=timesteps,
         cfg_scale=args.cfg_scale,
         flow_shift=args.flow_shift,
         refine=bundle.refiner is not None and not args.no_refiner,
