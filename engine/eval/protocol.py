@@ -261,8 +261,9 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
 
 
 def untrained_like(bundle: ModelBundle) -> ModelBundle:
-    """The "untrained model" baseline: random weights of ``bundle``'s preset, frame size and codec patch size."""
-    preset = bundle.config.preset or bundle.config
+    """The "untrained model" baseline: random weights of exactly ``bundle``'s architecture (its config, overrides
+    included), frame size and codec patch size."""
+    preset = bundle.config
     factor = getattr(bundle.codec, "spatial_factor", 16)
     return ModelBundle.random(preset, frame_size=bundle.frame_size, spatial_factor=factor)
 

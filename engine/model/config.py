@@ -247,6 +247,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         mlp_ratio=2.0,
         sdpa_bf16=False,
     ),
+    # The architecture of the shipped embedded model (resources/models/sana-wm-tiny, docs/embedded_model.md):
+    # 4 blocks x 192 (3 Gated DeltaNet + 1 softmax), heads of 64; sized so that it trains on 2 CPU cores in
+    # about an hour and streams far above real time there.
+    "sana-wm-tiny": dict(
+        depth=4,
+        hidden_size=192,
+        num_heads=3,
+        head_dim=64,
+        in_channels=32,
+        out_channels=32,
+        caption_channels=None,
+        mlp_ratio=3.0,
+        sdpa_bf16=False,
+    ),
     # The size class of the embedded CPU model (shared/notes/cpu_budget.md): 8 blocks x 256, heads of 64.
     # Text conditioning is off by default; override caption_channels to turn it on.
     "sana-wm-small": dict(

@@ -19,6 +19,7 @@ from engine.eval.protocol import (
     make_scenes,
     repeat_first_frame,
     rollout,
+    untrained_like,
 )
 from engine.synth.renderer import Renderer
 
@@ -104,3 +105,14 @@ def test_repeat_first_frame_on_a_static_camera_is_perfect(renderer):
 def test_rollout_needs_whole_chunks(bundle):
     with pytest.raises(ConfigError, match="1 \\+ 24 k"):
         rollout(bundle, np.zeros((32, 64, 3), np.uint8), np.repeat(np.eye(4)[None], 30, 0), np.ones((30, 4)))
+
+
+def test_untrained_baseline_has_the_exact_architecture_of_the_model():
+    """A preset with overrides (like the shipped sana-wm-tiny) must not fall back to the bare preset's shape."""
+    model = ModelBundle.random("sana-wm-tiny-test", frame_size=SIZE, hidden_size=96, num_heads=3, seed=1)
+    baseline = untrained_like(model)
+    assert baseline.config == model.config
+    assert baseline.config.hidden_size == 96
+    assert baseline.frame_size == model.frame_size
+    weights = dict(baseline.transformer.named_parameters())
+    assert any(not torch.equal(p, weights[n]) for n, p in model.transformer.named_parameters())
