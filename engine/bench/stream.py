@@ -3,7 +3,8 @@
 The hybrid SANA-WM DiT keeps constant time and memory per chunk: Gated-DeltaNet blocks carry history in
 fixed-size states and softmax blocks attend to a fixed window (image chunk + last chunk). The comparison run makes
 every block a softmax block with full-history K/V, so its attention cost and cache grow with every chunk: per-chunk
-time grows linearly and the total quadratically. Both runs use random weights of the same preset (speed and memory
+time grows linearly and the total quadratically. Both runs use the same architecture (a random-weight preset, or
+``--model`` for a real bundle; the all-softmax run always has random weights: speed and memory
 do not depend on the values), the same poses and the same frame size; history and snapshots are off so only the
 engine's working state is measured.
 """
@@ -139,7 +140,7 @@ class StreamBenchmark:
 
 
 def benchmark_stream(
-    preset: str,
+    preset: str | ModelBundle,
     chunks: int,
     *,
     frame_size: tuple[int, int],
@@ -148,17 +149,27 @@ def benchmark_stream(
     compare_softmax: bool = True,
     progress: Callable[[str, int, int, float], None] | None = None,
 ) -> StreamBenchmark:
-    """The hybrid model with ``window``, then (optionally) the all-softmax model with full history."""
+    """The hybrid model with ``window``, then (optionally) the all-softmax model with full history.
+
+    ``preset`` is a preset name (random weights at ``frame_size``) or a loaded bundle (e.g. the shipped embedded
+    model; its own frame size and codec are used, and the all-softmax comparison gets random weights of its
+    architecture with every block softmax: speed and memory do not depend on the weights)."""
 
     def report(variant: str):
         return None if progress is None else (lambda done, total, ms: progress(variant, done, total, ms))
 
-    hybrid_bundle = ModelBundle.random(preset, frame_size=frame_size, spatial_factor=spatial_factor)
+    if isinstance(preset, ModelBundle):
+        hybrid_bundle, config = preset, preset.config
+        frame_size = preset.frame_size
+        spatial_factor = getattr(preset.codec, "spatial_factor", spatial_factor)
+    else:
+        hybrid_bundle = ModelBundle.random(preset, frame_size=frame_size, spatial_factor=spatial_factor)
+        config = hybrid_bundle.config
     hybrid = run_stream(hybrid_bundle, chunks, window, "hybrid", progress=report("hybrid"))
     del hybrid_bundle
     softmax = None
     if compare_softmax:
-        softmax_bundle = ModelBundle.random(preset, frame_size=frame_size, spatial_factor=spatial_factor, softmax_every_n=1)
+        softmax_bundle = ModelBundle.random(config, frame_size=frame_size, spatial_factor=spatial_factor, softmax_every_n=1)
         softmax = run_stream(softmax_bundle, chunks, AttentionWindow.full(), "all-softmax", progress=report("all-softmax"))
     return StreamBenchmark(hybrid, softmax)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from engine.bench.stream import benchmark_stream, format_table
+from engine.bundle import load_bundle
 from engine.commands.arguments import image_size, write_json_result
 from engine.errors import ConfigError
 from engine.model.chunks import AttentionWindow
@@ -29,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report early vs. late chunk time, peak RSS at N/10 and N, and the cache size; then the same rollout "
         "with every block softmax and full-history K/V (quadratic total cost).",
     )
-    s.add_argument("--preset", default="sana-wm-tiny-test", choices=sorted(PRESETS), help="model size")
+    s.add_argument("--preset", default="sana-wm-tiny-test", choices=sorted(PRESETS), help="model size (random weights)")
+    s.add_argument("--model", metavar="FOLDER", help="benchmark a model folder instead of a random preset "
+                   "('embedded' = the shipped default model); its own frame size is used")
     s.add_argument("--chunks", type=int, default=60, help="chunks to generate (default 60 = 90 s of video)")
     s.add_argument("--size", type=image_size, default=(320, 176), metavar="WxH", help="frame size (default 320x176)")
     s.add_argument("--spatial-factor", type=int, default=16, help="pixels per latent cell (default 16)")
@@ -55,8 +58,11 @@ def run_stream(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"\r{variant}: chunk {done}/{total} ({ms:.0f} ms)   ", end="", file=sys.stderr, flush=True)
 
+    model = args.preset
+    if args.model:
+        model = load_bundle(None if args.model == "embedded" else args.model, refiner=False)
     result = benchmark_stream(
-        args.preset,
+        model,
         args.chunks,
         frame_size=args.size,
         spatial_factor=args.spatial_factor,

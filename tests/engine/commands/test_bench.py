@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from engine.bundle import ModelBundle, save_bundle
 from engine.cli import main
 
 
@@ -20,6 +21,17 @@ def test_bench_stream_writes_a_table_and_json(tmp_path, capsys):
     assert all(b > a for a, b in zip(softmax, softmax[1:]))  # full history: grows every chunk
     assert data["hybrid"]["blocks"] == "3 GDN + 1 softmax" and data["all_softmax"]["blocks"] == "0 GDN + 4 softmax"
     assert data["hybrid"]["late_over_early"] > 0
+
+
+def test_bench_stream_runs_a_model_folder_at_its_own_frame_size(tmp_path, capsys):
+    folder = save_bundle(ModelBundle.random("sana-wm-tiny-test", frame_size=(96, 64), seed=3), tmp_path / "model")
+    out = tmp_path / "bench.json"
+    code = main(["bench", "stream", "--model", str(folder), "--chunks", "3", "--no-softmax-baseline", "--quiet",
+                 "--json", str(out)])  # fmt: skip
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["frame_size"] == [96, 64] and data["preset"] == "sana-wm-tiny-test"
+    assert len(data["hybrid_chunk_ms"]) == 3 and "all_softmax" not in data
 
 
 @pytest.mark.parametrize(
