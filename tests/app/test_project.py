@@ -1,0 +1,126 @@
+"""Project: the explorer's document model — chunks at the cursor, rewind, fork into takes, switch, discard, refine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.project import Project, StartSettings
+from engine.bundle import ModelBundle
+from engine.errors import SanaWMInputError
+from engine.session import WorldSession
+
+
+@pytest.fixture(scope="module")
+def session() -> WorldSession:
+    bundle = ModelBundle.random("sana-wm-tiny-test", frame_size=(96, 64), spatial_factor=16)
+    session = WorldSession(bundle)
+    session.start(np.full((64, 96, 3), 100, np.uint8))
+    return session
+
+
+def poses(shift: float) -> np.ndarray:
+    c2w = np.tile(np.eye(4), (24, 1, 1))
+    c2w[:, 0, 3] = shift * np.arange(1, 25) / 24
+    return c2w
+
+
+def new_project(session: WorldSession, chunks: int) -> tuple[Project, list]:
+    """A project with ``chunks`` chunks generated straight from the start (the session is rewound first)."""
+    session.rewind(-1)
+    project = Project(StartSettings(image=np.zeros((64, 96, 3), np.uint8)))
+    records = [session.step(poses(0.1 * k)) for k in range(chunks)]
+    for record in records:
+        project.add_chunk(record)
+    return project, records
+
+
+def test_add_chunk_appends_at_the_cursor_and_marks_dirty(session):
+    project, records = new_project(session, 3)
+    assert project.cursor == 3 and len(project.current.chunks) == 3 and project.dirty
+    assert [e.record for e in project.live_chunks] == records
+    assert project.frames().shape == (25 + 24 + 24, 64, 96, 3)
+    c2w, intr = project.trajectory()
+    assert c2w.shape == (73, 4, 4) and intr.shape == (73, 4)
+    np.testing.assert_array_equal(project.frames(chunks=(1, 2)), records[1].frames)
+
+
+def test_add_chunk_refuses_a_chunk_that_does_not_follow_the_cursor(session):
+    project, records = new_project(session, 2)
+    with pytest.raises(SanaWMInputError, match="expected chunk 2 after the cursor, found chunk 1"):
+        project.add_chunk(records[1])
+
+
+def test_rewind_moves_the_cursor_and_keeps_later_chunks(session):
+    project, _ = new_project(session, 3)
+    project.rewind(0)
+    assert project.cursor == 1 and len(project.live_chunks) == 1 and len(project.current.chunks) == 3
+    project.rewind(-1)
+    assert project.cursor == 0 and project.live_chunks == []
+    with pytest.raises(SanaWMInputError, match=r"rewind: expected a chunk in \[-1, 2\], found 3"):
+        project.rewind(3)
+
+
+def test_generating_after_a_rewind_forks_a_take_that_shares_the_earlier_chunks(session):
+    project, records = new_project(session, 3)
+    project.rewind(0)
+    session.rewind(0)
+    fork = session.step(poses(-0.3))
+    entry = project.add_chunk(fork)
+    assert project.current_id == 1 and project.current.name == "Take 2"
+    assert project.current.parent == 0 and project.current.fork_chunk == 1
+    assert project.current.chunks[0] is project.branches[0].chunks[0]  # shared by reference, not copied
+    assert project.current.chunks[1] is entry and project.cursor == 2
+    assert len(project.branches[0].chunks) == 3  # the old take is kept whole
+    assert not np.array_equal(project.frames(chunks=(1, 2)), project.frames(0, (1, 2)))
+
+
+def test_switch_selects_a_take_with_its_cursor_at_the_end(session):
+    project, _ = new_project(session, 3)
+    project.rewind(1)
+    session.rewind(1)
+    project.add_chunk(session.step(poses(0.5)))
+    project.switch(0)
+    assert project.current_id == 0 and project.cursor == 3
+    project.switch(1)
+    assert project.cursor == 3 and project.current.fork_chunk == 2
+    with pytest.raises(SanaWMInputError, match=r"no branch with id 7 \(have \[0, 1\]\)"):
+        project.switch(7)
+
+
+def test_discard_forgets_other_takes_but_never_the_current_one(session):
+    project, _ = new_project(session, 2)
+    project.rewind(0)
+    session.rewind(0)
+    project.add_chunk(session.step(poses(0.2)))
+    with pytest.raises(SanaWMInputError, match="switch to another branch"):
+        project.discard(1)
+    project.dirty = False
+    project.discard(0)
+    assert list(project.branches) == [1] and project.dirty
+    with pytest.raises(SanaWMInputError, match="no branch with id 0"):
+        project.discard(0)
+
+
+def test_set_refined_replaces_what_is_shown_but_keeps_the_preview(session):
+    project, records = new_project(session, 2)
+    refined = np.full_like(records[1].frames, 7)
+    project.set_refined(1, refined)
+    entry = project.current.chunks[1]
+    assert entry.refined and not project.current.chunks[0].refined
+    np.testing.assert_array_equal(entry.frames, refined)
+    assert entry.record.frames is records[1].frames
+    np.testing.assert_array_equal(project.frames(chunks=(1, 2)), refined)
+    with pytest.raises(SanaWMInputError, match="refined frames: expected shape"):
+        project.set_refined(0, refined)
+
+
+def test_frames_and_trajectory_of_an_empty_take_or_a_bad_range_are_errors(session):
+    project = Project(StartSettings(image=np.zeros((4, 4, 3), np.uint8)))
+    with pytest.raises(SanaWMInputError, match="no generated chunks yet"):
+        project.frames()
+    with pytest.raises(SanaWMInputError, match="no generated chunks yet"):
+        project.trajectory()
+    project, _ = new_project(session, 2)
+    with pytest.raises(SanaWMInputError, match=r"expected a range inside \[0, 2\], found \[1, 3\)"):
+        project.frames(chunks=(1, 3))
