@@ -124,3 +124,42 @@ def test_frames_and_trajectory_of_an_empty_take_or_a_bad_range_are_errors(sessio
     project, _ = new_project(session, 2)
     with pytest.raises(SanaWMInputError, match=r"expected a range inside \[0, 2\], found \[1, 3\)"):
         project.frames(chunks=(1, 3))
+
+
+def test_rename_strips_the_name_and_refuses_an_empty_one(session):
+    project, _ = new_project(session, 1)
+    project.rename(0, "  The long walk ")
+    assert project.current.name == "The long walk"
+    with pytest.raises(SanaWMInputError, match="non-empty take name"):
+        project.rename(0, "   ")
+    with pytest.raises(SanaWMInputError, match="no branch with id 4"):
+        project.rename(4, "x")
+
+
+def test_every_change_bumps_the_revision(session):
+    project, _ = new_project(session, 2)
+    before = project.revision
+    assert before == 2  # one per chunk added
+    project.rewind(0)
+    project.rename(0, "a")
+    project.set_refined(0, project.current.chunks[0].record.frames.copy())
+    assert project.revision == before + 3
+    project.frames()
+    assert project.revision == before + 3  # reading changes nothing
+
+
+def test_snapshot_at_is_the_state_after_that_chunk(session):
+    project, records = new_project(session, 2)
+    assert project.snapshot_at(1) is records[1].snapshot and project.snapshot_at(1).chunks_done == 2
+
+
+def test_restored_checks_the_current_take_and_cursor_and_numbers_new_takes_after_the_largest_id(session):
+    project, _ = new_project(session, 2)
+    branches = {0: project.branches[0], 3: project.branches[0]}
+    restored = Project.restored(project.start, branches, 3, 1)
+    assert restored.current_id == 3 and restored.cursor == 1 and restored.next_id == 4 and not restored.dirty
+    assert Project.restored(project.start, branches, 0, 2, next_id=9).next_id == 9
+    with pytest.raises(SanaWMInputError, match=r"current branch: expected one of \[0, 3\], found 1"):
+        Project.restored(project.start, branches, 1, 0)
+    with pytest.raises(SanaWMInputError, match="cursor: expected 0..2 on branch 0, found 3"):
+        Project.restored(project.start, branches, 0, 3)
