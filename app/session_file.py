@@ -102,7 +102,7 @@ class _TensorWriter:
         # a private contiguous CPU copy: safetensors refuses tensors that share storage (views of one buffer)
         self._pending[key] = tensor.detach().to("cpu", copy=True).contiguous()
         ref = f"{self._entry}/{key}"
-        if not tensor.is_contiguous():
+        if tuple(tensor.stride()) != _dense_strides(tensor.shape):  # size-1 dims make is_contiguous() too lenient
             self.strides[ref] = list(tensor.stride())
         self._refs[id(value)] = ref
         self._alive.append(value)
@@ -110,6 +110,14 @@ class _TensorWriter:
 
     def payload(self) -> bytes:
         return save_safetensors(self._pending)
+
+
+def _dense_strides(shape: torch.Size) -> tuple[int, ...]:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
 
 
 class _TensorReader:
