@@ -146,6 +146,10 @@ class Project:
         None when the session kept no snapshot."""
         return self.current.chunks[chunk_index].record.snapshot
 
+    def entries(self, branch_id: int | None = None, chunks: tuple[int, int] | None = None) -> list[ChunkEntry]:
+        """The chunk entries of a branch (default: the current one, all chunks), or of chunks ``[a, b)``."""
+        return self._entries(branch_id, chunks)
+
     def _entries(self, branch_id: int | None, chunks: tuple[int, int] | None) -> list[ChunkEntry]:
         branch = self.branches[self.current_id if branch_id is None else branch_id]
         if chunks is None:
