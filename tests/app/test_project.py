@@ -163,3 +163,9 @@ def test_restored_checks_the_current_take_and_cursor_and_numbers_new_takes_after
         Project.restored(project.start, branches, 1, 0)
     with pytest.raises(SanaWMInputError, match="cursor: expected 0..2 on branch 0, found 3"):
         Project.restored(project.start, branches, 0, 3)
+
+
+def test_entries_are_the_take_entries_themselves(session):
+    project, records = new_project(session, 3)
+    assert [e.record for e in project.entries()] == records
+    assert project.entries(chunks=(1, 3)) == project.current.chunks[1:3]
