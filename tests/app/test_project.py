@@ -35,6 +35,13 @@ def new_project(session: WorldSession, chunks: int) -> tuple[Project, list]:
     return project, records
 
 
+def fork(project: Project, session: WorldSession, after: int, shift: float):
+    """Rewind both to chunk ``after`` and generate one chunk there (which forks a new take)."""
+    project.rewind(after)
+    session.rewind(after)
+    return project.add_chunk(session.step(poses(shift)))
+
+
 def test_add_chunk_appends_at_the_cursor_and_marks_dirty(session):
     project, records = new_project(session, 3)
     assert project.cursor == 3 and len(project.current.chunks) == 3 and project.dirty
@@ -63,10 +70,7 @@ def test_rewind_moves_the_cursor_and_keeps_later_chunks(session):
 
 def test_generating_after_a_rewind_forks_a_take_that_shares_the_earlier_chunks(session):
     project, records = new_project(session, 3)
-    project.rewind(0)
-    session.rewind(0)
-    fork = session.step(poses(-0.3))
-    entry = project.add_chunk(fork)
+    entry = fork(project, session, 0, -0.3)
     assert project.current_id == 1 and project.current.name == "Take 2"
     assert project.current.parent == 0 and project.current.fork_chunk == 1
     assert project.current.chunks[0] is project.branches[0].chunks[0]  # shared by reference, not copied
@@ -77,9 +81,7 @@ def test_generating_after_a_rewind_forks_a_take_that_shares_the_earlier_chunks(s
 
 def test_switch_selects_a_take_with_its_cursor_at_the_end(session):
     project, _ = new_project(session, 3)
-    project.rewind(1)
-    session.rewind(1)
-    project.add_chunk(session.step(poses(0.5)))
+    fork(project, session, 1, 0.5)
     project.switch(0)
     assert project.current_id == 0 and project.cursor == 3
     project.switch(1)
@@ -90,9 +92,7 @@ def test_switch_selects_a_take_with_its_cursor_at_the_end(session):
 
 def test_discard_forgets_other_takes_but_never_the_current_one(session):
     project, _ = new_project(session, 2)
-    project.rewind(0)
-    session.rewind(0)
-    project.add_chunk(session.step(poses(0.2)))
+    fork(project, session, 0, 0.2)
     with pytest.raises(SanaWMInputError, match="switch to another branch"):
         project.discard(1)
     project.dirty = False
