@@ -167,8 +167,8 @@ class Timeline(QWidget):
     def __init__(self, parent: QWidget | None = None, *, thumb_height: int = 54) -> None:
         super().__init__(parent)
         self.project: Project | None = None
-        self._pixmaps: dict[tuple[int, bool], QPixmap] = {}
-        self._start_key: int | None = None
+        self._pixmaps: dict[int, tuple[np.ndarray, QPixmap]] = {}  # id(entry) -> (frames, thumbnail)
+        self._start_image: np.ndarray | None = None
         self._start_pixmap: QPixmap | None = None
         self._anchor: int | None = None
         self._pressed_chunk: int | None = None
@@ -225,7 +225,7 @@ class Timeline(QWidget):
         """Show another project (a new session, a loaded file) and forget the old one's thumbnails."""
         self.project = project
         self._pixmaps.clear()
-        self._start_key = None
+        self._start_image = None
         self.strip.selection = None
         self._anchor = None
         self.refresh()
@@ -249,6 +249,7 @@ class Timeline(QWidget):
         else:
             chunks = project.current.chunks
             self._fit_tiles(chunks[0].frames[0] if chunks else project.start.image)
+            self._prune_thumbnails(project)
             self.strip.set_tiles(self._start_thumbnail(project), [self._thumbnail(e) for e in chunks],
                                  [e.refined for e in chunks], project.cursor)  # fmt: skip
             if self.strip.selection is not None and self.strip.selection[1] > len(chunks):
@@ -298,21 +299,27 @@ class Timeline(QWidget):
         if width != self.strip.thumb_width:
             self.strip.thumb_width = width
             self._pixmaps.clear()
-            self._start_key = None
+            self._start_image = None
 
     def _thumbnail(self, entry: ChunkEntry) -> QPixmap:
-        key = (id(entry), entry.refined)
-        pixmap = self._pixmaps.get(key)
-        if pixmap is None:
-            frames = entry.frames
-            pixmap = self._pixmaps[key] = frame_pixmap(frames[len(frames) // 2], self.strip.thumb_size)
-        return pixmap
+        """Cached per chunk entry; the cache keeps the frames it was made from and is valid only while the entry
+        still shows those very frames (a refine swaps them; a new entry may reuse a discarded one's id)."""
+        frames = entry.frames
+        cached = self._pixmaps.get(id(entry))
+        if cached is None or cached[0] is not frames:
+            cached = self._pixmaps[id(entry)] = (frames, frame_pixmap(frames[len(frames) // 2], self.strip.thumb_size))
+        return cached[1]
 
     def _start_thumbnail(self, project: Project) -> QPixmap:
-        if self._start_key != id(project.start.image):
-            self._start_key = id(project.start.image)
+        if self._start_image is not project.start.image:
+            self._start_image = project.start.image
             self._start_pixmap = frame_pixmap(project.start.image, self.strip.thumb_size)
         return self._start_pixmap
+
+    def _prune_thumbnails(self, project: Project) -> None:
+        alive = {id(e) for branch in project.branches.values() for e in branch.chunks}
+        for key in set(self._pixmaps) - alive:
+            del self._pixmaps[key]
 
     def _fill_discard_menu(self) -> None:
         self.discard_menu.clear()

@@ -172,3 +172,18 @@ def test_an_empty_project_and_no_project(timeline):
     assert timeline.strip.count == 0 and "cursor after the start image" in timeline.info.text()
     timeline.set_project(None)
     assert timeline.takes.count() == 0 and timeline.info.text() == "No session" and not timeline.rename_button.isEnabled()
+
+
+def test_thumbnails_are_cached_until_their_frames_change_and_dropped_with_their_take(timeline):
+    project = timeline.project
+    entry = project.current.chunks[2]
+    first = timeline._thumbnail(entry)
+    timeline.refresh()
+    assert timeline._thumbnail(entry) is first  # no re-scaling on every refresh
+    project.set_refined(2, np.zeros_like(entry.record.frames))
+    assert timeline._thumbnail(entry) is not first
+    forked = project.branches[1].chunks[1]
+    timeline._thumbnail(forked)
+    project.discard(1)
+    timeline.refresh()
+    assert id(forked) not in timeline._pixmaps
