@@ -71,7 +71,7 @@ class BackgroundJob(QObject):
 
 
 STAGE_LABELS = {"encode": "Encoding video", "png": "Writing frames", "storyboard": "Drawing storyboard",
-                "trajectory": "Writing camera path"}  # fmt: skip
+                "trajectory": "Writing camera path", "save": "Saving session"}  # fmt: skip
 
 
 class _ProgressRelay(QObject):

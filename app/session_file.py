@@ -59,6 +59,7 @@ from app.project import Branch, ChunkEntry, Project, StartSettings
 from engine import __version__ as ENGINE_VERSION
 from engine.atomic import atomic_path
 from engine.errors import SanaWMInputError
+from engine.export.progress import CancelFlag, ProgressCallback, check_cancel, report
 from engine.model.chunks import AttentionWindow
 from engine.model.stream_cache import StreamCache
 from engine.session import ChunkRecord, SessionSnapshot, StreamSettings, WorldSession
@@ -273,11 +274,21 @@ def _stream_out(settings: StreamSettings | None) -> dict[str, Any] | None:
             "chunk_latent_frames": settings.chunk_latent_frames, "seed": settings.seed}  # fmt: skip
 
 
-def save_project(project: Project, path: str | os.PathLike, *, preview_format: str = "jpeg") -> Path:
-    """Write ``project`` to ``path`` (a ``.swm`` file) atomically: an error leaves any older file as it was.
+def save_project(
+    project: Project,
+    path: str | os.PathLike,
+    *,
+    preview_format: str = "jpeg",
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+) -> Path:
+    """Write ``project`` to ``path`` (a ``.swm`` file) atomically: an error or a cancel leaves any older file as it
+    was and no temporary file.
 
-    ``preview_format``: ``"jpeg"`` (default; see the module docstring) or ``"png"`` (lossless, larger). Does not
-    touch ``project.dirty`` (the caller decides whether this was the user's save or an autosave).
+    ``preview_format``: ``"jpeg"`` (default; see the module docstring) or ``"png"`` (lossless, larger).
+    ``progress`` / ``cancel`` as in :mod:`engine.export.progress` (stage ``"save"``, one unit per chunk entry), so
+    the app can save a large session with :func:`app.jobs.run_with_progress`. Does not touch ``project.dirty``
+    (the caller decides whether this was the user's save or an autosave).
     """
     if preview_format not in PREVIEW_FORMATS:
         raise SessionFileError(f"preview_format: expected one of {', '.join(PREVIEW_FORMATS)}, found {preview_format!r}")
@@ -309,7 +320,9 @@ def save_project(project: Project, path: str | os.PathLike, *, preview_format: s
         with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
             image = np.ascontiguousarray(project.start.image)
             archive.writestr("image.png", _encode_image(image, "png"))
-            for name, entry in entries.values():
+            for done, (name, entry) in enumerate(entries.values()):
+                check_cancel(cancel, str(path))
+                report(progress, "save", done, len(entries))
                 tensors.begin(name)
                 record = entry.record
                 spec = {
@@ -331,6 +344,8 @@ def save_project(project: Project, path: str | os.PathLike, *, preview_format: s
                     _write_frames(archive, f"chunks/{name}/refined", entry.refined_frames, "png")
             manifest["strides"] = tensors.strides
             archive.writestr("manifest.json", json.dumps(manifest, indent=1), zipfile.ZIP_DEFLATED)
+            check_cancel(cancel, str(path))
+        report(progress, "save", len(entries), len(entries))
     except OSError as exc:
         raise SessionFileError(f"{path}: cannot write the session file ({exc.strerror or exc})") from None
     log.info("saved %s (%d chunk entries)", path, len(entries))

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import zipfile
 
 import numpy as np
@@ -28,6 +29,7 @@ from app.session_file import (  # noqa: E402
     save_project,
 )
 from engine.bundle import ModelBundle  # noqa: E402
+from engine.errors import ExportCancelled  # noqa: E402
 from engine.session import StreamSettings, WorldSession  # noqa: E402
 
 
@@ -356,3 +358,19 @@ def test_recovery_lists_autosaves_of_dead_apps_but_not_of_running_ones(qtbot, sa
     assert not crashed.exists() and not crashed.with_suffix(".lock").exists()
     running.close()
     assert find_recovery(tmp_path / "nothing-here") == []
+
+
+def test_save_reports_progress_and_a_cancel_leaves_no_file(saved, tmp_path):
+    project, _, _ = saved
+    reports = []
+    save_project(project, tmp_path / "p.swm", progress=reports.append)
+    assert [(r.stage, r.done, r.total) for r in reports] == [("save", k, 5) for k in range(6)]
+    cancel = threading.Event()
+
+    def stop_at_two(report):
+        if report.done == 2:
+            cancel.set()
+
+    with pytest.raises(ExportCancelled):
+        save_project(project, tmp_path / "q.swm", progress=stop_at_two, cancel=cancel)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.swm"]
