@@ -202,3 +202,27 @@ def test_cancel_in_the_progress_dialog_stops_the_export_and_leaves_no_file(qtbot
     assert export_video(None, project) is None
     assert pressed == ["Encoding video…"] and jobs.last_job.cancel_flag.is_set()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_job_that_crashes_still_ends_with_a_message(qtbot, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+
+    def boom(progress, cancel):
+        raise RuntimeError("codec vanished")
+
+    assert jobs.run_with_progress(None, "Export video", boom) is None
+    assert shown == ["RuntimeError: codec vanished"]
+
+
+def test_job_progress_reaches_the_ui_thread_in_order(qtbot):
+    from engine.export.progress import Progress
+
+    job = jobs.BackgroundJob(lambda progress, cancel: [progress(Progress("encode", i, 3)) for i in range(1, 4)] and "done")
+    seen = []
+    job.progress.connect(lambda stage, done, total: seen.append((stage, done, total)))
+    with qtbot.waitSignal(job.finished) as signal:
+        job.start()
+    job.wait()
+    qtbot.waitUntil(lambda: len(seen) == 3)
+    assert seen == [("encode", 1, 3), ("encode", 2, 3), ("encode", 3, 3)] and signal.args == ["done"]
