@@ -458,6 +458,7 @@ def redecode_previews(project: Project, codec: Any) -> int:
     """Replace the stored (JPEG) preview frames with an exact decode of the stored latents; returns the number of
     chunks decoded. Chunk ``k`` is decoded from the decoder state after chunk ``k - 1`` of its take (the state a
     streaming decode had), so this needs the snapshots; chunks without one keep their stored frames."""
+    missing = object()  # the previous chunk kept no snapshot: its decoder state is unknown
     previous: dict[int, Any] = {}  # id(entry) -> decoder state before it
     for branch in project.branches.values():
         for k, entry in enumerate(branch.chunks):
@@ -465,11 +466,11 @@ def redecode_previews(project: Project, codec: Any) -> int:
                 previous[id(entry)] = None
             else:
                 snap = branch.chunks[k - 1].record.snapshot
-                previous[id(entry)] = "missing" if snap is None else snap.decoder_state
+                previous[id(entry)] = missing if snap is None else snap.decoder_state
     done = 0
     for entry in _unique_entries(project):
         state = previous[id(entry)]
-        if isinstance(state, str):
+        if state is missing:
             continue
         decoder = codec.stream_decoder()
         decoder.restore(state)
