@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import SanaWMInputError
-from engine.session import ChunkRecord
+from engine.session import ChunkRecord, SessionSnapshot, StreamSettings
 
 
 @dataclass
@@ -83,6 +83,39 @@ class Project:
         self.cursor = 0  # chunks of the current branch that are live (the session continues after them)
         self._next_id = 1
         self.dirty = False
+        #: Counts changes; the autosaver compares it with the revision it last wrote (``dirty`` is the user's save).
+        self.revision = 0
+        #: How the session samples (window, timesteps, seed); saved so a loaded project continues exactly. None =
+        #: the session's defaults with ``start.seed``.
+        self.stream_settings: StreamSettings | None = None
+
+    @classmethod
+    def restored(
+        cls, start: StartSettings, branches: dict[int, Branch], current_id: int, cursor: int, next_id: int | None = None
+    ) -> Project:
+        """A project rebuilt from saved parts (session files); checks that the current branch and cursor exist.
+        ``next_id`` (default: one past the largest id) numbers the next fork, so a discarded take's id is not reused."""
+        if current_id not in branches:
+            raise SanaWMInputError(f"current branch: expected one of {sorted(branches)}, found {current_id}")
+        if not 0 <= cursor <= len(branches[current_id].chunks):
+            raise SanaWMInputError(
+                f"cursor: expected 0..{len(branches[current_id].chunks)} on branch {current_id}, found {cursor}"
+            )
+        project = cls(start)
+        project.branches = dict(branches)
+        project.current_id = current_id
+        project.cursor = cursor
+        project._next_id = max(max(branches) + 1, next_id or 0)
+        return project
+
+    @property
+    def next_id(self) -> int:
+        """The id the next forked take will get."""
+        return self._next_id
+
+    def _changed(self) -> None:
+        self.dirty = True
+        self.revision += 1
 
     # ----- reading ------------------------------------------------------------------------------------------------
     @property
@@ -108,6 +141,15 @@ class Project:
             raise SanaWMInputError("trajectory: the branch has no generated chunks yet")
         return np.concatenate([e.record.c2w for e in entries]), np.concatenate([e.record.intrinsics for e in entries])
 
+    def snapshot_at(self, chunk_index: int) -> SessionSnapshot | None:
+        """The session state right after chunk ``chunk_index`` of the current branch (what a rewind restores), or
+        None when the session kept no snapshot."""
+        return self.current.chunks[chunk_index].record.snapshot
+
+    def entries(self, branch_id: int | None = None, chunks: tuple[int, int] | None = None) -> list[ChunkEntry]:
+        """The chunk entries of a branch (default: the current one, all chunks), or of chunks ``[a, b)``."""
+        return self._entries(branch_id, chunks)
+
     def _entries(self, branch_id: int | None, chunks: tuple[int, int] | None) -> list[ChunkEntry]:
         branch = self.branches[self.current_id if branch_id is None else branch_id]
         if chunks is None:
@@ -131,7 +173,7 @@ class Project:
             self.current_id = branch.id
         self.current.chunks.append(entry)
         self.cursor += 1
-        self.dirty = True
+        self._changed()
         return entry
 
     def rewind(self, chunk_index: int) -> None:
@@ -141,7 +183,7 @@ class Project:
                 f"rewind: expected a chunk in [-1, {len(self.current.chunks) - 1}], found {chunk_index}"
             )
         self.cursor = chunk_index + 1
-        self.dirty = True
+        self._changed()
 
     def switch(self, branch_id: int) -> None:
         """Make another branch current, with its cursor at its end."""
@@ -149,7 +191,7 @@ class Project:
             raise SanaWMInputError(f"branch: no branch with id {branch_id} (have {sorted(self.branches)})")
         self.current_id = branch_id
         self.cursor = len(self.current.chunks)
-        self.dirty = True
+        self._changed()
 
     def discard(self, branch_id: int) -> None:
         """Forget a branch (not the current one, and never the last)."""
@@ -158,7 +200,7 @@ class Project:
         if branch_id not in self.branches:
             raise SanaWMInputError(f"branch: no branch with id {branch_id} (have {sorted(self.branches)})")
         del self.branches[branch_id]
-        self.dirty = True
+        self._changed()
 
     def set_refined(self, chunk_index: int, frames: np.ndarray) -> None:
         """Replace a chunk's preview frames on the current branch with refined ones (same shape)."""
@@ -168,4 +210,14 @@ class Project:
                 f"refined frames: expected shape {entry.record.frames.shape}, found {tuple(frames.shape)}"
             )
         entry.refined_frames = frames
-        self.dirty = True
+        self._changed()
+
+    def rename(self, branch_id: int, name: str) -> None:
+        """Give a take a new name (leading and trailing spaces dropped; must not be empty)."""
+        if branch_id not in self.branches:
+            raise SanaWMInputError(f"branch: no branch with id {branch_id} (have {sorted(self.branches)})")
+        name = name.strip()
+        if not name:
+            raise SanaWMInputError("rename: expected a non-empty take name, found an empty one")
+        self.branches[branch_id].name = name
+        self._changed()

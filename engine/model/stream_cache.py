@@ -19,6 +19,7 @@ dropped from the new cache, which keeps memory constant in the number of chunks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +58,55 @@ class StreamCache:
     def nbytes(self) -> int:
         """Bytes held by this cache's tensors (shared tensors counted once per block)."""
         return sum(block.nbytes() for block in self.blocks)
+
+    def to_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Flatten for saving (session files): ``({name: tensor}, json-able metadata)``.
+
+        Names are ``blocks.<i>.states.<state>`` and ``blocks.<i>.kv.<chunk>.<slot>.k`` / ``.v``. The tensors are the
+        cache's own (no copies), so a writer can store a tensor shared by several caches (the sink chunk's K/V)
+        once by identity. :meth:`from_tensors` is the inverse.
+        """
+        tensors: dict[str, torch.Tensor] = {}
+        for i, block in enumerate(self.blocks):
+            for name, tensor in block.states.items():
+                tensors[f"blocks.{i}.states.{name}"] = tensor
+            for chunk, slots in block.kv.items():
+                for slot, (k, v) in slots.items():
+                    tensors[f"blocks.{i}.kv.{chunk}.{slot}.k"] = k
+                    tensors[f"blocks.{i}.kv.{chunk}.{slot}.v"] = v
+        window = {"num_cached_chunks": self.window.num_cached_chunks, "sink": self.window.sink}
+        return tensors, {"depth": len(self.blocks), "chunks_done": self.chunks_done, "window": window}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> StreamCache:
+        """Rebuild a cache from :meth:`to_tensors` output. Raises ``ValueError`` naming a malformed tensor name."""
+        depth = int(meta["depth"])
+        states: list[dict[str, torch.Tensor]] = [{} for _ in range(depth)]
+        kv: list[dict[int, dict[str, dict[str, torch.Tensor]]]] = [{} for _ in range(depth)]
+        for name, tensor in tensors.items():
+            parts = name.split(".")
+            block = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else depth
+            if len(parts) == 4 and parts[0] == "blocks" and parts[2] == "states" and block < depth:
+                states[block][parts[3]] = tensor
+            elif (len(parts) == 6 and parts[0] == "blocks" and parts[2] == "kv" and block < depth
+                  and parts[3].isdigit() and parts[5] in ("k", "v")):  # fmt: skip
+                kv[block].setdefault(int(parts[3]), {}).setdefault(parts[4], {})[parts[5]] = tensor
+            else:
+                raise ValueError(
+                    f"stream cache tensor {name!r}: expected blocks.<i < {depth}>.states.<name> or "
+                    "blocks.<i>.kv.<chunk>.<slot>.k|v"
+                )
+        blocks = []
+        for i in range(depth):
+            pairs: dict[int, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
+            for chunk, slots in kv[i].items():
+                for slot, both in slots.items():
+                    if set(both) != {"k", "v"}:
+                        raise ValueError(f"stream cache block {i} chunk {chunk} slot {slot!r}: expected k and v, found {sorted(both)}")
+                    pairs.setdefault(chunk, {})[slot] = (both["k"], both["v"])
+            blocks.append(BlockCache(states=states[i], kv=pairs))
+        window = AttentionWindow(int(meta["window"]["num_cached_chunks"]), bool(meta["window"]["sink"]))
+        return cls(tuple(blocks), int(meta["chunks_done"]), window)
 
 
 class CachedMixer:

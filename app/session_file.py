@@ -1,0 +1,655 @@
+"""``.swm`` session files: a whole :class:`~app.project.Project` on disk, so a session can be closed and continued.
+
+A ``.swm`` file is a zip archive (entries *stored*: the tensors do not compress and the images are compressed
+already; only ``manifest.json`` is deflated)::
+
+    manifest.json                       format, version, app version, start settings (no image), stream settings,
+                                        every chunk entry (index, ranges, timings, snapshot layout), the branch tree
+                                        (names, parents, fork points, chunk entry ids), current branch and cursor
+    image.png                           the user's start image, as loaded (lossless)
+    chunks/<e>/tensors.safetensors      chunk entry <e>: latents, c2w, intrinsics, and every snapshot tensor first
+                                        seen in this entry (StreamCache states and K/V, decoder state, trajectory,
+                                        first latent)
+    chunks/<e>/preview/00000.jpg ...    the stage-1 preview frames (JPEG q95 by default; PNG on request)
+    chunks/<e>/refined/00000.png ...    refined frames, lossless (they cost a refiner run to make again)
+
+Chunk entries shared by several takes (a fork shares the chunks before its fork point) are stored once, and a tensor
+shared by several snapshots (the sink chunk's softmax K/V, the first latent) is stored once, in the first entry
+that holds it: snapshots refer to tensors by ``"<entry>/<key>"``.
+
+Preview frames: stored as JPEG, because they are derived data — :func:`redecode_previews` decodes them again
+from the stored latents and decoder states, bit for bit, once the model's codec is loaded, so a file does not carry
+24 lossless frames per chunk (~36 MB at 1280x704) for pixels it can recompute; the JPEGs let the timeline and
+exports work before (or without) the model. ``preview_format="png"`` stores them losslessly instead. Refined
+frames are always PNG.
+
+Continuing: :func:`load_project` restores every chunk record with its :class:`~engine.session.SessionSnapshot`;
+:func:`resume_session` starts a :class:`~engine.session.WorldSession` on the loaded first latent and restores the
+cursor's snapshot, after which stepping gives exactly what the unsaved session would have given.
+
+Autosave: :class:`Autosaver` writes ``autosave-<id>.swm`` every ``interval_s`` seconds while the project has
+changed, holding ``autosave-<id>.lock`` (a :class:`QLockFile`) while the app runs; a clean close removes both.
+:func:`find_recovery` lists autosaves whose lock is free (their app is gone: a crash) so the app can offer them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Signal
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from app.project import Branch, ChunkEntry, Project, StartSettings
+from engine import __version__ as ENGINE_VERSION
+from engine.atomic import atomic_path
+from engine.errors import SanaWMInputError
+from engine.export.progress import CancelFlag, ProgressCallback, check_cancel, report
+from engine.model.chunks import AttentionWindow
+from engine.model.stream_cache import StreamCache
+from engine.session import ChunkRecord, SessionSnapshot, StreamSettings, WorldSession
+
+log = logging.getLogger(__name__)
+
+FORMAT = "sana-wm-session"
+VERSION = 1
+SUFFIX = ".swm"
+PREVIEW_FORMATS = {"jpeg": ".jpg", "png": ".png"}
+JPEG_QUALITY = 95
+
+
+class SessionFileError(SanaWMInputError):
+    """A session file that is missing, not a ``.swm`` archive, damaged, of another version, or a project that
+    cannot be stored (the message names the file and what was expected)."""
+
+
+# ----- tensors: one pool per file, shared tensors stored once -----------------------------------------------------
+class _TensorWriter:
+    """Collects the tensors of one chunk entry; a tensor already stored (by identity) is referenced, not stored."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, str] = {}
+        self._alive: list[Any] = []  # keeps the objects whose id() is a key alive until the file is written
+        self._pending: dict[str, torch.Tensor] = {}
+        self._entry = ""
+        #: ``{ref: strides}`` of tensors that are not contiguous. Kept because a view's layout decides which
+        #: kernel a later matmul uses, and so its rounding: restoring it keeps a loaded session bit-exact.
+        self.strides: dict[str, list[int]] = {}
+
+    def begin(self, entry: str) -> None:
+        self._entry, self._pending = entry, {}
+
+    def ref(self, value: torch.Tensor | np.ndarray) -> str:
+        known = self._refs.get(id(value))
+        if known is not None:
+            return known
+        tensor = torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
+        key = f"t{len(self._pending)}"
+        # a private contiguous CPU copy: safetensors refuses tensors that share storage (views of one buffer)
+        self._pending[key] = tensor.detach().to("cpu", copy=True).contiguous()
+        ref = f"{self._entry}/{key}"
+        if tuple(tensor.stride()) != _dense_strides(tensor.shape):  # size-1 dims make is_contiguous() too lenient
+            self.strides[ref] = list(tensor.stride())
+        self._refs[id(value)] = ref
+        self._alive.append(value)
+        return ref
+
+    def payload(self) -> bytes:
+        return save_safetensors(self._pending)
+
+
+def _dense_strides(shape: torch.Size) -> tuple[int, ...]:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
+class _TensorReader:
+    """Resolves ``"<entry>/<key>"`` references against the entries' tensor files, loading each file once."""
+
+    def __init__(
+        self, archive: zipfile.ZipFile, path: Path, device: torch.device | str, strides: dict[str, list[int]]
+    ) -> None:
+        self.archive, self.path, self.device, self.strides = archive, path, device, strides
+        self._files: dict[str, dict[str, torch.Tensor]] = {}
+        self._resolved: dict[str, torch.Tensor] = {}  # one tensor object per ref: shared tensors stay shared
+
+    def tensor(self, ref: str) -> torch.Tensor:
+        if ref not in self._resolved:
+            tensor = self._stored(ref)
+            stride = self.strides.get(ref)
+            if stride is not None:  # back to the layout it was saved from (see _TensorWriter.strides)
+                tensor = torch.empty_strided(tensor.shape, stride, dtype=tensor.dtype, device=tensor.device).copy_(tensor)
+            self._resolved[ref] = tensor
+        return self._resolved[ref]
+
+    def _stored(self, ref: str) -> torch.Tensor:
+        entry, _, key = ref.rpartition("/")
+        if entry not in self._files:
+            data = _read(self.archive, self.path, f"chunks/{entry}/tensors.safetensors")
+            try:
+                loaded = load_safetensors(data)
+            except Exception as exc:  # safetensors raises its own error types for damaged data
+                raise SessionFileError(f"{self.path}: chunks/{entry}/tensors.safetensors is damaged ({exc})") from None
+            self._files[entry] = {k: v.to(self.device) for k, v in loaded.items()}
+        try:
+            return self._files[entry][key]
+        except KeyError:
+            raise SessionFileError(f"{self.path}: tensor {ref!r} is missing from chunks/{entry}/tensors.safetensors") from None
+
+    def array(self, ref: str) -> np.ndarray:
+        return self.tensor(ref).cpu().numpy()
+
+
+def _read(archive: zipfile.ZipFile, path: Path, name: str) -> bytes:
+    try:
+        return archive.read(name)
+    except KeyError:
+        raise SessionFileError(f"{path}: expected {name} in the session file, found none (the file is damaged)") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:  # CRC error, truncated member
+        raise SessionFileError(f"{path}: {name} cannot be read ({exc}); the file is damaged") from None
+
+
+# ----- decoder states: the codec's opaque snapshot, in the forms the shipped codecs use ---------------------------
+def _decoder_state_out(state: Any, tensors: _TensorWriter) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):  # the patch codec: the last key frame's latent
+        return {"kind": "tensor", "ref": tensors.ref(state)}
+    if hasattr(state, "contexts") and hasattr(state, "latent_frames"):  # the LTX-2 VAE's StreamState
+        contexts = {name: tensors.ref(t) for name, t in state.contexts.items()}
+        return {"kind": "ltx2", "latent_frames": int(state.latent_frames), "contexts": contexts}
+    raise SessionFileError(
+        f"decoder state: expected None, a tensor or an LTX-2 StreamState, found {type(state).__name__}; "
+        "this codec's state cannot be stored in a session file"
+    )
+
+
+def _decoder_state_in(spec: dict[str, Any] | None, tensors: _TensorReader) -> Any:
+    if spec is None:
+        return None
+    if spec["kind"] == "tensor":
+        return tensors.tensor(spec["ref"])
+    if spec["kind"] == "ltx2":
+        from types import MappingProxyType
+
+        from engine.components.ltx2_vae import StreamState
+
+        contexts = {name: tensors.tensor(ref) for name, ref in spec["contexts"].items()}
+        return StreamState(MappingProxyType(contexts), int(spec["latent_frames"]))
+    raise SessionFileError(f"decoder state: expected kind 'tensor' or 'ltx2', found {spec['kind']!r}")
+
+
+def _snapshot_out(snap: SessionSnapshot, tensors: _TensorWriter) -> dict[str, Any]:
+    cache_tensors, cache_meta = snap.cache.to_tensors()
+    return {
+        "chunks_done": snap.chunks_done,
+        "history_length": snap.history_length,
+        "cache": {"meta": cache_meta, "tensors": {name: tensors.ref(t) for name, t in cache_tensors.items()}},
+        "decoder_state": _decoder_state_out(snap.decoder_state, tensors),
+        "c2w": tensors.ref(snap.c2w),
+        "intrinsics": tensors.ref(snap.intrinsics),
+        "first_latent": tensors.ref(snap.first_latent),
+    }
+
+
+def _snapshot_in(spec: dict[str, Any], tensors: _TensorReader) -> SessionSnapshot:
+    cache = spec["cache"]
+    try:
+        stream_cache = StreamCache.from_tensors({n: tensors.tensor(r) for n, r in cache["tensors"].items()}, cache["meta"])
+    except ValueError as exc:
+        raise SessionFileError(f"{tensors.path}: a session snapshot is malformed ({exc})") from None
+    return SessionSnapshot(
+        chunks_done=int(spec["chunks_done"]),
+        cache=stream_cache,
+        decoder_state=_decoder_state_in(spec["decoder_state"], tensors),
+        c2w=tensors.array(spec["c2w"]),
+        intrinsics=tensors.array(spec["intrinsics"]),
+        first_latent=tensors.tensor(spec["first_latent"]),
+        history_length=int(spec["history_length"]),
+    )
+
+
+# ----- images ----------------------------------------------------------------------------------------------------
+def _encode_image(frame: np.ndarray, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    if fmt == "jpeg":
+        Image.fromarray(frame).save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    else:
+        Image.fromarray(frame).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _decode_image(data: bytes, path: Path, name: str) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise SessionFileError(f"{path}: {name} is not a readable image ({exc})") from None
+
+
+def _write_frames(archive: zipfile.ZipFile, folder: str, frames: np.ndarray, fmt: str) -> None:
+    for i, frame in enumerate(frames):
+        archive.writestr(f"{folder}/{i:05d}{PREVIEW_FORMATS[fmt]}", _encode_image(frame, fmt), zipfile.ZIP_STORED)
+
+
+def _read_frames(archive: zipfile.ZipFile, path: Path, folder: str, count: int, fmt: str) -> np.ndarray:
+    names = [f"{folder}/{i:05d}{PREVIEW_FORMATS[fmt]}" for i in range(count)]
+    return np.stack([_decode_image(_read(archive, path, n), path, n) for n in names])
+
+
+# ----- saving ----------------------------------------------------------------------------------------------------
+def _start_out(start: StartSettings) -> dict[str, Any]:
+    fields = {f.name: getattr(start, f.name) for f in dataclasses.fields(start) if f.name != "image"}
+    fields["intrinsics"] = None if start.intrinsics is None else [float(v) for v in start.intrinsics]
+    try:
+        json.dumps(fields["extras"])
+    except (TypeError, ValueError) as exc:
+        raise SessionFileError(f"start settings extras: expected JSON values (numbers, text, lists, dicts), {exc}") from None
+    return fields
+
+
+def _stream_out(settings: StreamSettings | None) -> dict[str, Any] | None:
+    if settings is None:
+        return None
+    window = {"num_cached_chunks": settings.window.num_cached_chunks, "sink": settings.window.sink}
+    return {"window": window, "timesteps": list(settings.timesteps),
+            "chunk_latent_frames": settings.chunk_latent_frames, "seed": settings.seed}  # fmt: skip
+
+
+def save_project(
+    project: Project,
+    path: str | os.PathLike,
+    *,
+    preview_format: str = "jpeg",
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+) -> Path:
+    """Write ``project`` to ``path`` (a ``.swm`` file) atomically: an error or a cancel leaves any older file as it
+    was and no temporary file.
+
+    ``preview_format``: ``"jpeg"`` (default; see the module docstring) or ``"png"`` (lossless, larger).
+    ``progress`` / ``cancel`` as in :mod:`engine.export.progress` (stage ``"save"``, one unit per chunk entry), so
+    the app can save a large session with :func:`app.jobs.run_with_progress`. Does not touch ``project.dirty``
+    (the caller decides whether this was the user's save or an autosave).
+    """
+    if preview_format not in PREVIEW_FORMATS:
+        raise SessionFileError(f"preview_format: expected one of {', '.join(PREVIEW_FORMATS)}, found {preview_format!r}")
+    path = Path(path)
+    entries: dict[int, tuple[str, ChunkEntry]] = {}  # id(entry) -> (entry name, entry), in first-seen order
+    for branch in project.branches.values():
+        for entry in branch.chunks:
+            entries.setdefault(id(entry), (f"{len(entries):04d}", entry))
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "app_version": ENGINE_VERSION,
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "start": _start_out(project.start),
+        "image": "image.png",
+        "stream_settings": _stream_out(project.stream_settings),
+        "entries": {},
+        "branches": [
+            {"id": b.id, "name": b.name, "parent": b.parent, "fork_chunk": b.fork_chunk,
+             "chunks": [entries[id(e)][0] for e in b.chunks]}  # fmt: skip
+            for b in project.branches.values()
+        ],
+        "current": project.current_id,
+        "cursor": project.cursor,
+        "next_id": project.next_id,
+    }
+    tensors = _TensorWriter()
+    try:
+        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            image = np.ascontiguousarray(project.start.image)
+            archive.writestr("image.png", _encode_image(image, "png"))
+            for done, (name, entry) in enumerate(entries.values()):
+                check_cancel(cancel, str(path))
+                report(progress, "save", done, len(entries))
+                tensors.begin(name)
+                record = entry.record
+                spec = {
+                    "index": record.index,
+                    "latent_range": list(record.latent_range),
+                    "pixel_range": list(record.pixel_range),
+                    "timings": {k: float(v) for k, v in record.timings.items()},
+                    "latents": tensors.ref(record.latents),
+                    "c2w": tensors.ref(record.c2w),
+                    "intrinsics": tensors.ref(record.intrinsics),
+                    "frames": {"count": int(record.frames.shape[0]), "format": preview_format},
+                    "refined": entry.refined,
+                    "snapshot": None if record.snapshot is None else _snapshot_out(record.snapshot, tensors),
+                }
+                manifest["entries"][name] = spec
+                archive.writestr(f"chunks/{name}/tensors.safetensors", tensors.payload())
+                _write_frames(archive, f"chunks/{name}/preview", record.frames, preview_format)
+                if entry.refined_frames is not None:
+                    _write_frames(archive, f"chunks/{name}/refined", entry.refined_frames, "png")
+            manifest["strides"] = tensors.strides
+            archive.writestr("manifest.json", json.dumps(manifest, indent=1), zipfile.ZIP_DEFLATED)
+            check_cancel(cancel, str(path))
+        report(progress, "save", len(entries), len(entries))
+    except OSError as exc:
+        raise SessionFileError(f"{path}: cannot write the session file ({exc.strerror or exc})") from None
+    log.info("saved %s (%d chunk entries)", path, len(entries))
+    return path
+
+
+# ----- loading ---------------------------------------------------------------------------------------------------
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of a ``.swm`` file, checked for format and version (cheap: reads no tensors or frames)."""
+    path = Path(path)
+    with _open(path) as archive:
+        return _manifest(archive, path)
+
+
+def _open(path: Path) -> zipfile.ZipFile:
+    if not path.is_file():
+        raise SessionFileError(f"{path}: expected a session file (.swm), found no such file")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SessionFileError(f"{path}: expected a .swm session file (a zip archive), found something else ({exc})") from None
+
+
+def _manifest(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(_read(archive, path, "manifest.json"))
+    except ValueError as exc:
+        raise SessionFileError(f"{path}: manifest.json is not valid JSON ({exc}); the file is damaged") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise SessionFileError(f"{path}: expected a {FORMAT!r} file, found format {found!r}")
+    if manifest.get("version") != VERSION:
+        raise SessionFileError(
+            f"{path}: expected session file version {VERSION}, found version {manifest.get('version')!r} "
+            f"(written by SANA-WM Explorer {manifest.get('app_version', '?')}); open it with a matching version"
+        )
+    return manifest
+
+
+def _stream_in(spec: dict[str, Any] | None) -> StreamSettings | None:
+    if spec is None:
+        return None
+    window = AttentionWindow(int(spec["window"]["num_cached_chunks"]), bool(spec["window"]["sink"]))
+    return StreamSettings(window=window, timesteps=tuple(float(t) for t in spec["timesteps"]),
+                          chunk_latent_frames=int(spec["chunk_latent_frames"]), seed=int(spec["seed"]))  # fmt: skip
+
+
+def load_project(path: str | os.PathLike, *, device: torch.device | str = "cpu") -> Project:
+    """Read a ``.swm`` file written by :func:`save_project`: every take, chunk record and session snapshot.
+
+    Tensors are placed on ``device`` (the device the session will run on). The project comes back clean
+    (``dirty`` False). Raises :class:`SessionFileError` for a missing, damaged or wrong-version file.
+    """
+    path = Path(path)
+    with _open(path) as archive:
+        manifest = _manifest(archive, path)
+        try:
+            return _project(archive, path, manifest, device)
+        except SessionFileError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise SessionFileError(f"{path}: the manifest does not describe a valid session ({type(exc).__name__}: {exc})") from None
+
+
+def _project(archive: zipfile.ZipFile, path: Path, manifest: dict[str, Any], device: torch.device | str) -> Project:
+    start_fields = dict(manifest["start"])
+    if start_fields.get("intrinsics") is not None:
+        start_fields["intrinsics"] = tuple(float(v) for v in start_fields["intrinsics"])
+    image = _decode_image(_read(archive, path, manifest["image"]), path, manifest["image"])
+    start = StartSettings(image=image, **start_fields)
+    tensors = _TensorReader(archive, path, device, manifest.get("strides", {}))
+    entries: dict[str, ChunkEntry] = {}
+    for name, spec in manifest["entries"].items():
+        frames_spec = spec["frames"]
+        frames = _read_frames(archive, path, f"chunks/{name}/preview", frames_spec["count"], frames_spec["format"])
+        record = ChunkRecord(
+            index=int(spec["index"]),
+            latent_range=tuple(spec["latent_range"]),
+            pixel_range=tuple(spec["pixel_range"]),
+            latents=tensors.tensor(spec["latents"]),
+            frames=frames,
+            c2w=tensors.array(spec["c2w"]),
+            intrinsics=tensors.array(spec["intrinsics"]),
+            timings=dict(spec["timings"]),
+            snapshot=None if spec["snapshot"] is None else _snapshot_in(spec["snapshot"], tensors),
+        )
+        refined = _read_frames(archive, path, f"chunks/{name}/refined", frames_spec["count"], "png") if spec["refined"] else None
+        entries[name] = ChunkEntry(record, refined)
+    branches: dict[int, Branch] = {}
+    for spec in manifest["branches"]:
+        chunks = [entries[name] for name in spec["chunks"]]
+        if [e.index for e in chunks] != list(range(len(chunks))):
+            raise SessionFileError(f"{path}: take {spec['name']!r} does not hold chunks 0, 1, 2, ... in order")
+        branches[int(spec["id"])] = Branch(int(spec["id"]), str(spec["name"]), chunks, spec["parent"], int(spec["fork_chunk"]))
+    project = Project.restored(start, branches, int(manifest["current"]), int(manifest["cursor"]), manifest.get("next_id"))
+    project.stream_settings = _stream_in(manifest.get("stream_settings"))
+    return project
+
+
+# ----- continuing a loaded project -------------------------------------------------------------------------------
+def _unique_entries(project: Project) -> list[ChunkEntry]:
+    seen: dict[int, ChunkEntry] = {}
+    for branch in project.branches.values():
+        for entry in branch.chunks:
+            seen.setdefault(id(entry), entry)
+    return list(seen.values())
+
+
+def redecode_previews(project: Project, codec: Any) -> int:
+    """Replace the stored (JPEG) preview frames with an exact decode of the stored latents; returns the number of
+    chunks decoded. Chunk ``k`` is decoded from the decoder state after chunk ``k - 1`` of its take (the state a
+    streaming decode had), so this needs the snapshots; chunks without one keep their stored frames."""
+    missing = object()  # the previous chunk kept no snapshot: its decoder state is unknown
+    previous: dict[int, Any] = {}  # id(entry) -> decoder state before it
+    for branch in project.branches.values():
+        for k, entry in enumerate(branch.chunks):
+            if k == 0:
+                previous[id(entry)] = None
+            else:
+                snap = branch.chunks[k - 1].record.snapshot
+                previous[id(entry)] = missing if snap is None else snap.decoder_state
+    done = 0
+    for entry in _unique_entries(project):
+        state = previous[id(entry)]
+        if state is missing:
+            continue
+        decoder = codec.stream_decoder()
+        decoder.restore(state)
+        frames = decoder.decode_next(entry.record.latents)
+        entry.record = dataclasses.replace(entry.record, frames=frames)
+        done += 1
+    return done
+
+
+def resume_session(session: WorldSession, project: Project, *, caption: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+    """Make ``session`` continue ``project`` at its cursor, exactly as the session that generated it would have.
+
+    Starts ``session`` on the project's first latent (stored, so no re-encoding), prompt and seed, with the
+    project's stream settings when it has them; then points every stored snapshot at this stream (a
+    :meth:`WorldSession.restore` only accepts snapshots of its own stream) and restores the cursor's snapshot.
+    Later rewinds restore ``project.snapshot_at(k)``. A project with no chunks starts from the start image.
+    """
+    start = project.start
+    if project.stream_settings is not None:
+        session.settings = project.stream_settings
+    seed = start.seed if project.stream_settings is None else project.stream_settings.seed
+    entries = _unique_entries(project)
+    if not entries:
+        session.start(start.image, intrinsics=start.intrinsics, prompt=start.prompt, caption=caption, seed=seed)
+        return
+    root = next((b.chunks[0] for b in project.branches.values() if b.chunks), None)
+    snap = next((e.record.snapshot for e in entries if e.record.snapshot is not None), None)
+    first = snap.first_latent if snap is not None else root.record.latents[:, :, :1]
+    w, h = session.bundle.latent_grid
+    expected = (1, session.bundle.config.in_channels, 1, h, w)
+    if tuple(first.shape) != expected:
+        raise SessionFileError(
+            f"model: the session was generated with latents of shape {tuple(first.shape)}, the loaded model "
+            f"{session.bundle.name!r} makes {expected}; open it with the model it was made with ({start.model or 'embedded'})"
+        )
+    session.start(first_latent=first, intrinsics=root.record.intrinsics[0], prompt=start.prompt, caption=caption, seed=seed)
+    own = session.snapshot().first_latent
+    for entry in entries:
+        if entry.record.snapshot is not None:
+            snapshot = dataclasses.replace(entry.record.snapshot, first_latent=own)
+            entry.record = dataclasses.replace(entry.record, snapshot=snapshot)
+    if project.cursor > 0:
+        snapshot = project.snapshot_at(project.cursor - 1)
+        if snapshot is None:
+            raise SessionFileError(f"resume: chunk {project.cursor - 1} has no stored snapshot to continue from")
+        session.restore(snapshot)
+
+
+# ----- autosave and recovery -------------------------------------------------------------------------------------
+_AUTOSAVE = re.compile(r"^autosave-([A-Za-z0-9_-]+)\.swm$")
+
+
+def default_autosave_folder() -> Path:
+    """``<AppDataLocation>/autosave`` (per user, per application name)."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".sana-wm-explorer") / "autosave"
+
+
+@dataclass(frozen=True)
+class RecoveryFile:
+    """An autosave left by an app that did not close cleanly."""
+
+    path: Path
+    saved_at: float  # modification time (seconds since the epoch)
+    chunks: int  # chunk entries stored
+    prompt: str
+
+    def discard(self) -> None:
+        """Delete the autosave and its lock (after recovering it, or when the user declines)."""
+        for file in (self.path, self.path.with_suffix(".lock")):
+            file.unlink(missing_ok=True)
+
+
+def find_recovery(folder: str | os.PathLike | None = None) -> list[RecoveryFile]:
+    """Autosaves in ``folder`` (default :func:`default_autosave_folder`) whose app is gone, newest first.
+
+    An autosave belongs to a running app while that app holds its ``.lock`` (a :class:`QLockFile`, which notices
+    locks of dead processes); unreadable autosaves are skipped with a warning.
+    """
+    folder = Path(folder) if folder is not None else default_autosave_folder()
+    found = []
+    for path in sorted(folder.glob("autosave-*.swm")) if folder.is_dir() else []:
+        if not _AUTOSAVE.match(path.name):
+            continue
+        lock = QLockFile(str(path.with_suffix(".lock")))
+        lock.setStaleLockTime(0)
+        if not lock.tryLock(0):
+            continue  # a running app owns it
+        lock.unlock()
+        try:
+            manifest = read_manifest(path)
+        except SessionFileError as exc:
+            log.warning("skipping an unreadable autosave: %s", exc)
+            continue
+        found.append(RecoveryFile(path, path.stat().st_mtime, len(manifest["entries"]), manifest["start"].get("prompt", "")))
+    return sorted(found, key=lambda r: r.saved_at, reverse=True)
+
+
+class Autosaver(QObject):
+    """Saves the current project to ``<folder>/autosave-<id>.swm`` every ``interval_s`` seconds when it changed.
+
+    The file is written on a background thread from a frozen copy of the take structure (chunk records are
+    immutable), so the UI never waits for it; one save runs at a time. :meth:`close` (a clean exit) waits for a
+    running save and removes the autosave and its lock. Signals: ``saved(path)``, ``failed(message)``.
+    """
+
+    saved = Signal(str)
+    failed = Signal(str)
+
+    def __init__(
+        self, folder: str | os.PathLike | None = None, *, interval_s: float = 60.0, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.folder = Path(folder) if folder is not None else default_autosave_folder()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.id = uuid.uuid4().hex[:12]
+        self.path = self.folder / f"autosave-{self.id}.swm"
+        self._lock = QLockFile(str(self.path.with_suffix(".lock")))
+        if not self._lock.tryLock(0):
+            raise SessionFileError(f"{self._lock.fileName()}: cannot take the autosave lock")
+        self._project: Project | None = None
+        self._saved_revision: int | None = None
+        self._thread: threading.Thread | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(interval_s * 1000))
+        self._timer.timeout.connect(self.save_if_changed)
+        self._timer.start()
+
+    def set_project(self, project: Project | None) -> None:
+        """Watch another project (a new or loaded session); its first change is saved on the next tick."""
+        self._project = project
+        self._saved_revision = None if project is None else project.revision
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def save_if_changed(self) -> bool:
+        """Start a background save when the project changed since the last one; True if one was started."""
+        project = self._project
+        if project is None or project.revision == self._saved_revision or self.busy:
+            return False
+        frozen, revision = _frozen_copy(project), project.revision
+        self._thread = threading.Thread(target=self._write, args=(frozen, revision), name="autosave", daemon=True)
+        self._thread.start()
+        return True
+
+    def wait(self, timeout_s: float | None = None) -> None:
+        """Block until a running save has finished (tests, clean exit)."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _write(self, project: Project, revision: int) -> None:
+        try:
+            save_project(project, self.path)
+        except Exception as exc:  # report every failure to the UI; the next tick tries again
+            log.warning("autosave failed: %s", exc)
+            self.failed.emit(str(exc))
+            return
+        self._saved_revision = revision
+        self.saved.emit(str(self.path))
+
+    def close(self) -> None:
+        """A clean close: stop saving, remove the autosave and release the lock."""
+        self._timer.stop()
+        self.wait()
+        self.path.unlink(missing_ok=True)
+        self._lock.unlock()
+        self.path.with_suffix(".lock").unlink(missing_ok=True)
+
+
+def _frozen_copy(project: Project) -> Project:
+    """A copy whose takes and entries the UI thread can go on changing while it is written (records are shared:
+    they are immutable)."""
+    copies: dict[int, ChunkEntry] = {}
+    branches = {}
+    for bid, branch in project.branches.items():
+        chunks = [copies.setdefault(id(e), ChunkEntry(e.record, e.refined_frames)) for e in branch.chunks]
+        branches[bid] = Branch(branch.id, branch.name, chunks, branch.parent, branch.fork_chunk)
+    frozen = Project.restored(project.start, branches, project.current_id, project.cursor, project.next_id)
+    frozen.stream_settings = project.stream_settings
+    return frozen
