@@ -4,7 +4,10 @@
 * :mod:`app.path.files` — import/export through :mod:`engine.camera.formats`, dialog-free;
 * :mod:`app.path.commands` — QUndoCommands for every edit;
 * :mod:`app.path.gl_view` — the moderngl viewport in a QOpenGLWidget (shaders in ``shaders/editor``);
-* :mod:`app.path.panel` — the side panel and :class:`PathEditor`, the public widget.
+* :mod:`app.path.view_math` — orbit camera, projection, picking and line geometry of the view (numpy);
+* :mod:`app.path.panel` — the side panel (keyframe list, numeric fields, playback, files, generate);
+* :mod:`app.path.editor` — :class:`PathEditor`, the public widget (view + panel) that owns the undo stack;
+* :mod:`app.path.gl_selftest` — renders the editor under a real X server for the screenshot tests.
 
 ``PathEditor`` is imported lazily so the Qt-free parts can be used without PySide6 loaded.
 """
@@ -18,7 +21,7 @@ from app.path.keyframes import CameraPath, Keyframe
 
 def __getattr__(name: str) -> Any:
     if name == "PathEditor":
-        from app.path.panel import PathEditor
+        from app.path.editor import PathEditor
 
         return PathEditor
     raise AttributeError(f"module 'app.path' has no attribute {name!r}")

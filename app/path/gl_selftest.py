@@ -1,0 +1,147 @@
+"""Render the Path editor on a real display and record what the screenshot tests need.
+
+Why a separate process: pytest-qt makes one ``QApplication`` per process, and widget tests create it on the
+``offscreen`` platform, which has no OpenGL. The GL tests start Xvfb and run::
+
+    DISPLAY=:N QT_QPA_PLATFORM=xcb python -m app.path.gl_selftest --out DIR
+
+which writes into ``DIR``: ``orbit.png`` (the editor's view of a known path), ``through.png`` (the same scene seen
+through the path camera at frame 0) and ``report.json`` with the matrices and sizes used for each shot, the sampled
+path, the keyframes, and the outcome of a synthetic click on a keyframe and a drag of the X handle (selected frame,
+positions, undo-stack counts). The test then projects points on the CPU and checks pixels itself.
+Exit codes: 0 done, 3 no GL view (the reason is in report.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _send_mouse(widget, kind, pos, button, buttons) -> None:
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    local = QPointF(float(pos[0]), float(pos[1]))
+    event = QMouseEvent(kind, local, widget.mapToGlobal(local), button, buttons, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def selftest_path():
+    """The known path drawn in the shots: a gentle S-curve ahead of and above-right of the start camera."""
+    from app.path.keyframes import CameraPath, Keyframe
+
+    return CameraPath(
+        [
+            Keyframe.from_euler(0, (0.0, 0.0, 0.0), vfov_deg=55.0),
+            Keyframe.from_euler(24, (1.5, -0.4, 3.0), yaw=25.0, vfov_deg=55.0),
+            Keyframe.from_euler(48, (0.5, -0.8, 6.0), yaw=-10.0, vfov_deg=50.0),
+            Keyframe.from_euler(72, (2.5, -0.6, 9.0), yaw=20.0, vfov_deg=45.0),
+        ],
+        length=73,
+        frame_size=(320, 192),
+    )
+
+
+def run(out: Path, width: int = 800, height: int = 520) -> int:
+    from PySide6.QtCore import QEvent, Qt
+    from PySide6.QtWidgets import QApplication
+
+    from app.path.editor import PathEditor
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    out.mkdir(parents=True, exist_ok=True)
+    editor = PathEditor()
+    editor.path = selftest_path()
+    editor.select(None)
+    editor.resize(width + 360, height)
+    editor.show()
+    for _ in range(20):
+        app.processEvents()
+    view = editor.gl_view
+    report: dict = {"platform": QApplication.platformName()}
+    if view is None:
+        report["error"] = editor.gl_message.text() if editor.gl_message else "no GL view"
+        (out / "report.json").write_text(json.dumps(report, indent=1))
+        return 3
+    view.setFixedSize(width, height)
+    for _ in range(20):
+        app.processEvents()
+    view.frame_all()
+
+    def shot(name: str) -> dict:
+        img = view.grabFramebuffer()
+        img.save(str(out / f"{name}.png"))
+        return {"file": f"{name}.png", "image_size": [img.width(), img.height()], "size": list(view.screen_size()),
+                "mvp": view.mvp().tolist(), "dpr": view.devicePixelRatioF()}
+
+    report["orbit"] = shot("orbit")
+    if view.error:
+        report["error"] = view.error
+    report["gl_renderer"] = view.ctx.info.get("GL_RENDERER") if view.ctx is not None else None
+    c2w, _ = view.sampled_path()
+    report["path_points"] = c2w[:, :3, 3].tolist()
+    report["keyframes"] = [list(k.position) for k in editor.path.keyframes]
+    report["keyframe_frames"] = editor.path.frames
+
+    # click on keyframe 2's projected centre
+    screen, _ = view.keyframe_screen_positions()
+    target = screen[2]
+    press, release = QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    _send_mouse(view, press, target, left, left)
+    _send_mouse(view, release, target, left, none)
+    app.processEvents()
+    report["click"] = {"at": target.tolist(), "selected": editor.selected_frame}
+
+    # drag the X handle of the selected keyframe by 60 px along its screen direction, in 3 moves
+    from app.path.view_math import handle_length, project
+
+    frame = editor.selected_frame
+    start = np.array(editor.path.get(frame).position)
+    length = handle_length(start, view.orbit.eye())
+    tip = start.copy()
+    tip[0] += length
+    (a, b), _ = project(np.stack([start, tip]), view.mvp(), view.screen_size())
+    grab = a + 0.75 * (b - a)
+    direction = (b - a) / np.linalg.norm(b - a)
+    count_before = editor.undo_stack.count()
+    _send_mouse(view, press, grab, left, left)
+    for step in (20, 40, 60):
+        _send_mouse(view, QEvent.Type.MouseMove, grab + direction * step, none, left)
+    _send_mouse(view, release, grab + direction * 60, left, none)
+    app.processEvents()
+    moved = np.array(editor.path.get(frame).position)
+    report["drag"] = {
+        "frame": frame, "start": start.tolist(), "moved": moved.tolist(),
+        "steps_added": editor.undo_stack.count() - count_before,
+        "pixels_per_unit": float(np.linalg.norm(b - a) / length),
+    }
+    editor.undo_stack.undo()
+    report["drag"]["after_undo"] = list(editor.path.get(frame).position)
+
+    # the path camera's own view at frame 0 (the start camera): grid below the horizon only
+    editor.select(None)
+    editor.set_current_frame(0)
+    editor.set_view_through(True)
+    app.processEvents()
+    report["through"] = shot("through")
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    editor.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for the screenshots and report.json")
+    args = parser.parse_args(argv)
+    return run(args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
