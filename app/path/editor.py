@@ -113,6 +113,7 @@ class PathEditor(QWidget):
             self.gl_view = PathGLView(self)
             self.gl_view.keyframe_clicked.connect(self._on_view_clicked)
             self.gl_view.move_requested.connect(self._on_view_move)
+            self.gl_view.rotate_requested.connect(self._on_view_rotate)
             self.gl_view.gl_failed.connect(self._on_gl_failed)
             self.splitter.addWidget(self.gl_view)
         else:
@@ -389,6 +390,11 @@ class PathEditor(QWidget):
         if self.selected_frame != frame:
             self.select(frame)
         self.move_selected(position=tuple(position), merge_key=merge_key)
+
+    def _on_view_rotate(self, frame: int, quaternion: tuple, merge_key: object) -> None:
+        if self.selected_frame != frame:
+            self.select(frame)
+        self.move_selected(quaternion=tuple(quaternion), merge_key=merge_key)
 
     def _on_gl_failed(self, reason: str) -> None:
         view, self.gl_view = self.gl_view, None

@@ -7,8 +7,8 @@ Why a separate process: pytest-qt makes one ``QApplication`` per process, and wi
 
 which writes into ``DIR``: ``orbit.png`` (the editor's view of a known path), ``through.png`` (the same scene seen
 through the path camera at frame 0) and ``report.json`` with the matrices and sizes used for each shot, the sampled
-path, the keyframes, and the outcome of a synthetic click on a keyframe and a drag of the X handle (selected frame,
-positions, undo-stack counts). The test then projects points on the CPU and checks pixels itself.
+path, the keyframes, and the outcome of a synthetic click on a keyframe, a drag of its X handle and a drag of its
+yaw ring (selected frame, positions, angles, undo-stack counts). The test then projects points on the CPU and checks pixels itself.
 Exit codes: 0 done, 3 no GL view (the reason is in report.json).
 """
 
@@ -80,7 +80,7 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
         return {"file": f"{name}.png", "image_size": [img.width(), img.height()], "size": list(view.screen_size()),
                 "mvp": view.mvp().tolist(), "dpr": view.devicePixelRatioF()}
 
-    report["orbit"] = shot("orbit")
+    report["orbit"] = shot("orbit")  # nothing selected: no handles over the grid and path
     if view.error:
         report["error"] = view.error
     report["gl_renderer"] = view.ctx.info.get("GL_RENDERER") if view.ctx is not None else None
@@ -110,7 +110,7 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
     (a, b), _ = project(np.stack([start, tip]), view.mvp(), view.screen_size())
     grab = a + 0.75 * (b - a)
     direction = (b - a) / np.linalg.norm(b - a)
-    count_before = editor.undo_stack.count()
+    count_before = editor.undo_stack.index()
     _send_mouse(view, press, grab, left, left)
     for step in (20, 40, 60):
         _send_mouse(view, QEvent.Type.MouseMove, grab + direction * step, none, left)
@@ -119,11 +119,40 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
     moved = np.array(editor.path.get(frame).position)
     report["drag"] = {
         "frame": frame, "start": start.tolist(), "moved": moved.tolist(),
-        "steps_added": editor.undo_stack.count() - count_before,
+        "steps_added": editor.undo_stack.index() - count_before,
         "pixels_per_unit": float(np.linalg.norm(b - a) / length),
     }
     editor.undo_stack.undo()
     report["drag"]["after_undo"] = list(editor.path.get(frame).position)
+
+    # turn the selected keyframe by dragging its yaw ring from 225 to 255 degrees around the ring, in 3 moves
+    from app.path.gl_view import RING_SCALE
+    from app.path.view_math import ring_points
+
+    k = editor.path.get(frame)
+    radius = RING_SCALE * handle_length(np.array(k.position), view.orbit.eye())
+
+    def ring_pixel(deg: float) -> np.ndarray:
+        centre, rot = np.array(k.position), k.rotation
+        e1, e2 = np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0])  # the yaw ring's basis (view_math.ring_basis)
+        a = np.radians(deg)
+        point = centre + radius * (np.cos(a) * e1 + np.sin(a) * e2)
+        return project(point[None], view.mvp(), view.screen_size())[0][0]
+
+    yaw_before = k.euler_deg()
+    count_before = editor.undo_stack.index()
+    _send_mouse(view, press, ring_pixel(225.0), left, left)
+    for deg in (235.0, 245.0, 255.0):
+        _send_mouse(view, QEvent.Type.MouseMove, ring_pixel(deg), none, left)
+    _send_mouse(view, release, ring_pixel(255.0), left, none)
+    app.processEvents()
+    report["rotate"] = {
+        "euler_before": list(yaw_before), "euler_after": list(editor.path.get(frame).euler_deg()),
+        "position_after": list(editor.path.get(frame).position), "position_before": list(k.position),
+        "steps_added": editor.undo_stack.index() - count_before,
+    }
+    editor.undo_stack.undo()
+    report["rotate"]["euler_after_undo"] = list(editor.path.get(frame).euler_deg())
 
     # the path camera's own view at frame 0 (the start camera): grid below the horizon only
     editor.select(None)

@@ -7,13 +7,14 @@ Qt then composites.
 
 What is drawn (world = the path's OpenCV space, +Y down): a ground grid at ``y = GROUND_Y`` under the start camera,
 the start camera's frustum (textured with the start image when there is one), the sampled path polyline, a frustum
-per keyframe (the selected one highlighted, with 3 axis handles), thin frustums along the path, and the playback
+per keyframe (the selected one highlighted, with 3 axis handles and 2 rotation rings), thin frustums along the path, and the playback
 camera. In "view through path camera" mode the scene (grid, start frustum, path) is seen from the path camera at
 the playback frame instead.
 
 Mouse and keys: left-drag orbits, right- or middle-drag pans, the wheel zooms, F frames everything; a left click
-near a keyframe centre selects it; dragging an axis handle moves the selected keyframe along that world axis (one
-merged undo step per drag). The widget only reads the editor's state (``source``) and asks for changes by signals.
+near a keyframe centre selects it; dragging an axis handle moves the selected keyframe along that world axis, and
+dragging its green ring turns it about the world vertical (yaw), its red ring about its own X axis (pitch) — one
+merged undo step per drag. The widget only reads the editor's state (``source``) and asks for changes by signals.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from PySide6.QtGui import QKeyEvent, QMouseEvent, QSurfaceFormat, QWheelEvent
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
 
 from app.path.keyframes import CameraPath
+from engine.camera.poses import rot_x, rot_y, rotation_to_quaternion
 from app.path.view_math import (
     OrbitCamera,
     camera_view,
@@ -39,8 +41,11 @@ from app.path.view_math import (
     perspective,
     pick_handle,
     pick_nearest,
+    pick_ring,
     polyline_lines,
     project,
+    ring_angle,
+    ring_points,
 )
 
 log = logging.getLogger(__name__)
@@ -62,6 +67,8 @@ ALONG_EVERY = 12
 #: Depth (world units) of the drawn frustums.
 FRUSTUM_DEPTH = 0.35
 START_FRUSTUM_DEPTH = 0.6
+#: Radius of the rotation rings relative to the axis-handle length.
+RING_SCALE = 0.7
 
 
 class SceneSource(Protocol):
@@ -92,6 +99,8 @@ class PathGLView(QOpenGLWidget):
     keyframe_clicked = Signal(int)
     #: An axis-handle drag asks to move the keyframe at ``frame`` to ``position``; one ``merge_key`` per drag.
     move_requested = Signal(int, object, object)
+    #: A rotation-ring drag asks to set the keyframe at ``frame`` to the quaternion ``(w, x, y, z)``.
+    rotate_requested = Signal(int, object, object)
     #: GL could not be initialised (the message says why); the editor swaps the view for a label.
     gl_failed = Signal(str)
 
@@ -234,9 +243,13 @@ class PathGLView(QOpenGLWidget):
         if src.selected_frame is not None and src.path.has(src.selected_frame):
             pos = np.array(src.path.get(src.selected_frame).position)
             length = handle_length(pos, self.orbit.eye())
+            rot = src.path.get(src.selected_frame).rotation
             ctx.disable(ctx.DEPTH_TEST)  # handles stay visible through geometry
             for axis, color in enumerate(AXIS_COLORS):
                 self._lines(_arrow(pos, axis, length), color, mvp)
+            for kind, color in (("yaw", AXIS_COLORS[1]), ("pitch", AXIS_COLORS[0])):
+                ring = ring_points(pos, rot, kind, RING_SCALE * length)
+                self._lines(polyline_lines(np.concatenate([ring, ring[:1]])), color, mvp)
             ctx.enable(ctx.DEPTH_TEST)
 
     def _lines(self, vertices: np.ndarray, color: tuple[float, float, float], mvp: np.ndarray) -> None:
@@ -300,6 +313,12 @@ class PathGLView(QOpenGLWidget):
             axis = pick_handle(start, handle_length(start, self.orbit.eye()), mvp, size, pos)
             if axis is not None:
                 return ("drag", axis, src.selected_frame, start, mvp, next(self._drag_ids))
+            rot = src.path.get(src.selected_frame).rotation
+            radius = RING_SCALE * handle_length(start, self.orbit.eye())
+            kind = pick_ring(start, rot, radius, mvp, size, pos)
+            angle = None if kind is None else ring_angle(start, rot, kind, mvp, size, pos)
+            if angle is not None:
+                return ("rotate", kind, src.selected_frame, start, rot, mvp, [angle, 0.0], next(self._drag_ids))
         screen, visible = project(np.array([k.position for k in src.path.keyframes]), mvp, size)
         hit = pick_nearest(screen, visible, pos)
         if hit is not None:
@@ -326,6 +345,16 @@ class PathGLView(QOpenGLWidget):
             target = start.copy()
             target[axis] += amount
             self.move_requested.emit(frame, tuple(float(v) for v in target), ("drag", drag_id))
+        elif kind == "rotate":
+            _, ring, frame, centre, rot, mvp, state, drag_id = self._mode
+            angle = ring_angle(centre, rot, ring, mvp, self.screen_size(), pos)
+            if angle is not None:
+                # accumulate the unwrapped change so a drag can turn past 180 degrees
+                state[1] += (angle - state[0] + np.pi) % (2 * np.pi) - np.pi
+                state[0] = angle
+                new = rot_y(state[1]) @ rot if ring == "yaw" else rot @ rot_x(state[1])
+                quat = tuple(float(v) for v in rotation_to_quaternion(new))
+                self.rotate_requested.emit(frame, quat, ("rotate", drag_id))
         event.accept()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:

@@ -197,6 +197,76 @@ def drag_along_axis(
     return float(delta @ d / n2)
 
 
+def unproject_ray(mvp: np.ndarray, size: tuple[float, float], pixel: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """World ray ``(origin, unit direction)`` through screen ``pixel`` (Qt coordinates), from the near plane."""
+    width, height = size
+    ndc_x = 2.0 * pixel[0] / width - 1.0
+    ndc_y = 1.0 - 2.0 * pixel[1] / height
+    inv = np.linalg.inv(np.asarray(mvp, dtype=np.float64))
+    near = inv @ np.array([ndc_x, ndc_y, -1.0, 1.0])
+    far = inv @ np.array([ndc_x, ndc_y, 1.0, 1.0])
+    near, far = near[:3] / near[3], far[:3] / far[3]
+    d = far - near
+    return near, d / np.linalg.norm(d)
+
+
+def ring_basis(rotation: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(e1, e2)`` spanning a rotation ring's plane, so that turning by ``a`` sends ``e1`` to ``cos a e1 + sin a e2``.
+
+    ``"yaw"``: about the world vertical (``R_y(a) R``), from +Z towards +X. ``"pitch"``: about the camera's X axis
+    (``R R_x(a)``), from the camera's forward towards its up (-Y) axis.
+    """
+    rot = np.asarray(rotation, dtype=np.float64)
+    if kind == "yaw":
+        return np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0])
+    if kind == "pitch":
+        return rot[:, 2].copy(), -rot[:, 1]
+    raise ValueError(f"ring kind: expected 'yaw' or 'pitch', found {kind!r}")
+
+
+def ring_points(centre: np.ndarray, rotation: np.ndarray, kind: str, radius: float, n: int = 64) -> np.ndarray:
+    """``n`` points around a rotation ring (closed: the first point is not repeated)."""
+    e1, e2 = ring_basis(rotation, kind)
+    a = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)[:, None]
+    return np.asarray(centre, dtype=np.float64) + radius * (np.cos(a) * e1 + np.sin(a) * e2)
+
+
+def ring_angle(
+    centre: np.ndarray, rotation: np.ndarray, kind: str, mvp: np.ndarray, size: tuple[float, float],
+    pixel: tuple[float, float],
+) -> float | None:
+    """Angle (radians) around a ring's plane of the point where the mouse ray meets it; ``None`` when the plane is
+    seen edge-on or behind the viewer. Differences of this angle during a drag are the rotation to apply."""
+    e1, e2 = ring_basis(rotation, kind)
+    normal = np.cross(e1, e2)
+    origin, direction = unproject_ray(mvp, size, pixel)
+    denom = float(direction @ normal)
+    if abs(denom) < 1e-3:
+        return None
+    t = float((np.asarray(centre) - origin) @ normal) / denom
+    if t <= 0:
+        return None
+    v = origin + t * direction - np.asarray(centre)
+    return float(np.arctan2(v @ e2, v @ e1))
+
+
+def pick_ring(
+    centre: np.ndarray, rotation: np.ndarray, radius: float, mvp: np.ndarray, size: tuple[float, float],
+    click: tuple[float, float], radius_px: float = 8.0,
+) -> str | None:
+    """``"yaw"`` or ``"pitch"``: the rotation ring whose projected outline passes within ``radius_px`` of ``click``."""
+    best, best_d = None, radius_px
+    for kind in ("yaw", "pitch"):
+        pts = ring_points(centre, rotation, kind, radius)
+        xy, vis = project(np.concatenate([pts, pts[:1]]), mvp, size)
+        if not vis.all():
+            continue
+        d = min(segment_distance(np.asarray(click), xy[i], xy[i + 1]) for i in range(len(xy) - 1))
+        if d <= best_d:
+            best, best_d = kind, d
+    return best
+
+
 # --- line geometry (pairs of points for GL_LINES) --------------------------------------------------------------
 
 
@@ -257,6 +327,11 @@ __all__ = [
     "perspective",
     "pick_handle",
     "pick_nearest",
+    "pick_ring",
+    "ring_angle",
+    "ring_basis",
+    "ring_points",
+    "unproject_ray",
     "polyline_lines",
     "project",
 ]

@@ -157,6 +157,17 @@ def test_dragging_the_x_handle_moves_along_x_as_one_undo_step(selftest):
     assert drag["after_undo"] == pytest.approx(drag["start"])
 
 
+def test_dragging_the_yaw_ring_turns_about_the_vertical_as_one_undo_step(selftest):
+    _, report = selftest
+    rot = report["rotate"]
+    (y0, p0, r0), (y1, p1, r1) = rot["euler_before"], rot["euler_after"]
+    assert y1 - y0 == pytest.approx(30.0, abs=0.5)  # the mouse went 30 degrees around the ring
+    assert (p1, r1) == pytest.approx((p0, r0), abs=1e-6)
+    assert rot["position_after"] == pytest.approx(rot["position_before"])
+    assert rot["steps_added"] == 1
+    assert rot["euler_after_undo"] == pytest.approx(rot["euler_before"], abs=1e-9)
+
+
 def test_view_through_the_path_camera_shows_the_ground_below_the_horizon(selftest):
     out, report = selftest
     shot = report["through"]

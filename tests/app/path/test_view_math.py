@@ -17,9 +17,14 @@ from app.path.view_math import (
     perspective,
     pick_handle,
     pick_nearest,
+    pick_ring,
     polyline_lines,
     project,
+    ring_angle,
+    ring_points,
+    unproject_ray,
 )
+from app.path.keyframes import rotation_from_euler_deg
 
 SIZE = (400.0, 300.0)
 
@@ -111,3 +116,34 @@ def test_look_at_is_a_rigid_transform():
     m = look_at(np.array([1.0, -2.0, -3.0]), np.array([0.0, 0.0, 4.0]))
     np.testing.assert_allclose(m[:3, :3] @ m[:3, :3].T, np.eye(3), atol=1e-12)
     np.testing.assert_allclose(np.linalg.det(m[:3, :3]), 1.0)
+
+
+def test_unproject_ray_inverts_project():
+    cam = OrbitCamera(target=np.array([0.5, 0.0, 2.0]), distance=4.0, azimuth_deg=-20.0, elevation_deg=30.0)
+    mvp = cam.projection(SIZE[0] / SIZE[1]) @ cam.view()
+    point = np.array([1.0, -0.3, 2.5])
+    (xy,), _ = project(point[None], mvp, SIZE)
+    origin, direction = unproject_ray(mvp, SIZE, tuple(xy))
+    # the point lies on the ray
+    t = (point - origin) @ direction
+    np.testing.assert_allclose(origin + t * direction, point, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["yaw", "pitch"])
+def test_ring_angle_reads_the_angle_under_the_mouse(kind):
+    rot = rotation_from_euler_deg(20.0, -15.0, 0.0)
+    centre = np.array([0.5, -0.5, 3.0])
+    cam = OrbitCamera(target=centre, distance=3.0, azimuth_deg=50.0, elevation_deg=35.0)
+    mvp = cam.projection(SIZE[0] / SIZE[1]) @ cam.view()
+    pts = ring_points(centre, rot, kind, 0.5, n=8)  # angles 0, 45, ..., 315 degrees
+    xy, _ = project(pts, mvp, SIZE)
+    for i in (1, 3, 6):
+        assert np.degrees(ring_angle(centre, rot, kind, mvp, SIZE, tuple(xy[i]))) % 360 == pytest.approx(45 * i)
+    other = "pitch" if kind == "yaw" else "yaw"
+    other_xy, _ = project(ring_points(centre, rot, other, 0.5, n=256), mvp, SIZE)
+    # on every ring point clear of the other ring's outline, the click picks this ring
+    clear = [p for p in project(ring_points(centre, rot, kind, 0.5, n=32), mvp, SIZE)[0]
+             if np.linalg.norm(other_xy - p, axis=1).min() > 12]
+    assert len(clear) > 8
+    assert all(pick_ring(centre, rot, 0.5, mvp, SIZE, tuple(p)) == kind for p in clear)
+    assert pick_ring(centre, rot, 0.5, mvp, SIZE, (1.0, 1.0)) is None
