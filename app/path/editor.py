@@ -19,6 +19,7 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QOffscreenSurface, QOpenGLContext, QUndoStack
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QSplitter, QWidget
+from shiboken6 import isValid
 
 from app.path.commands import (
     AddKeyframeCommand,
@@ -101,8 +102,7 @@ class PathEditor(QWidget):
         self.last_directory = ""
 
         self.panel = PathPanel()
-        self.panel.undo_button.setDefaultAction(self.undo_stack.createUndoAction(self, "Undo"))
-        self.panel.redo_button.setDefaultAction(self.undo_stack.createRedoAction(self, "Redo"))
+        self._wire_undo_buttons()
         self.gl_view = None
         self.gl_message: QLabel | None = None
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -390,6 +390,25 @@ class PathEditor(QWidget):
         if self.selected_frame != frame:
             self.select(frame)
         self.move_selected(position=tuple(position), merge_key=merge_key)
+
+    def _wire_undo_buttons(self) -> None:
+        """Short "Undo"/"Redo" buttons whose tooltips name the step (the menu actions carry the long text)."""
+        p, stack = self.panel, self.undo_stack
+        p.undo_button.clicked.connect(stack.undo)
+        p.redo_button.clicked.connect(stack.redo)
+        stack.indexChanged.connect(self._show_undo_state)
+        stack.cleanChanged.connect(self._show_undo_state)
+        self._show_undo_state()
+
+    def _show_undo_state(self, *_: object) -> None:
+        # the stack clears itself (emitting) while the editor is destroyed, possibly after the panel
+        if not (isValid(self.panel) and isValid(self.panel.undo_button) and isValid(self.panel.redo_button)):
+            return
+        stack, p = self.undo_stack, self.panel
+        p.undo_button.setEnabled(stack.canUndo())
+        p.redo_button.setEnabled(stack.canRedo())
+        p.undo_button.setToolTip(f"Undo {stack.undoText()}" if stack.canUndo() else "Nothing to undo")
+        p.redo_button.setToolTip(f"Redo {stack.redoText()}" if stack.canRedo() else "Nothing to redo")
 
     def _on_view_rotate(self, frame: int, quaternion: tuple, merge_key: object) -> None:
         if self.selected_frame != frame:

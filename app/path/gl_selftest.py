@@ -6,7 +6,7 @@ Why a separate process: pytest-qt makes one ``QApplication`` per process, and wi
     DISPLAY=:N QT_QPA_PLATFORM=xcb python -m app.path.gl_selftest --out DIR
 
 which writes into ``DIR``: ``orbit.png`` (the editor's view of a known path), ``through.png`` (the same scene seen
-through the path camera at frame 0) and ``report.json`` with the matrices and sizes used for each shot, the sampled
+through the path camera at frame 0), ``editor.png`` (the whole widget, for the docs) and ``report.json`` with the matrices and sizes used for each shot, the sampled
 path, the keyframes, and the outcome of a synthetic click on a keyframe, a drag of its X handle and a drag of its
 yaw ring (selected frame, positions, angles, undo-stack counts). The test then projects points on the CPU and checks pixels itself.
 Exit codes: 0 done, 3 no GL view (the reason is in report.json).
@@ -153,6 +153,14 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
     }
     editor.undo_stack.undo()
     report["rotate"]["euler_after_undo"] = list(editor.path.get(frame).euler_deg())
+
+    # the whole editor (view + panel) with a keyframe selected, for the docs
+    editor.set_current_frame(30)
+    view.setMinimumSize(320, 240)
+    view.setMaximumSize(16777215, 16777215)
+    for _ in range(20):
+        app.processEvents()
+    editor.grab().save(str(out / "editor.png"))
 
     # the path camera's own view at frame 0 (the start camera): grid below the horizon only
     editor.select(None)

@@ -64,6 +64,7 @@ class PathPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setMinimumWidth(300)
         layout = QVBoxLayout(self)
 
         keys = QGroupBox("Keyframes")
@@ -83,7 +84,9 @@ class PathPanel(QWidget):
                                self.delete_button)):
             row.addWidget(b, i // 2, i % 2)
         self.undo_button = QToolButton()
+        self.undo_button.setText("Undo")
         self.redo_button = QToolButton()
+        self.redo_button.setText("Redo")
         undo_row = QHBoxLayout()
         undo_row.addWidget(self.undo_button)
         undo_row.addWidget(self.redo_button)

@@ -119,6 +119,17 @@ def test_generate_button_emits_generate_requested(editor, qtbot):
         qtbot.mouseClick(editor.panel.generate_button, Qt.MouseButton.LeftButton)
 
 
+def test_undo_and_redo_buttons_follow_the_stack(editor, qtbot):
+    p = editor.panel
+    assert not p.undo_button.isEnabled() and not p.redo_button.isEnabled()
+    editor.add_keyframe_at_end()
+    assert p.undo_button.isEnabled() and "Add keyframe at frame 72" in p.undo_button.toolTip()
+    qtbot.mouseClick(p.undo_button, Qt.MouseButton.LeftButton)
+    assert editor.path.frames == [0, 48] and p.redo_button.isEnabled()
+    qtbot.mouseClick(p.redo_button, Qt.MouseButton.LeftButton)
+    assert editor.path.frames == [0, 48, 72]
+
+
 def test_changed_is_emitted_per_edit(editor, qtbot):
     with qtbot.waitSignal(editor.changed, timeout=1000):
         editor.add_keyframe_at_end()
