@@ -186,7 +186,9 @@ class PathEditor(QWidget):
         if frame != self.current_frame:
             self.current_frame = frame
             self.playback_frame.emit(frame)
-        self._refresh()
+        self.panel.show_frame(self.current_frame, self.path.num_frames)  # not the whole panel: this runs at 16 fps
+        if self.gl_view is not None:
+            self.gl_view.update()
 
     def set_playing(self, playing: bool) -> None:
         """Start or stop playback (16 fps, looping)."""

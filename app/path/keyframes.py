@@ -223,6 +223,21 @@ def slerp(q0: np.ndarray, q1: np.ndarray, t: float | np.ndarray) -> np.ndarray:
     return out[0] if np.ndim(t) == 0 else out
 
 
+def _slerp_rows(q0: np.ndarray, q1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Row-wise :func:`slerp` of ``(M, 4)`` quaternion pairs at ``(M,)`` fractions (short way, unit results)."""
+    dot = np.sum(q0 * q1, axis=1)
+    q1 = np.where(dot[:, None] < 0.0, -q1, q1)
+    dot = np.abs(dot)
+    theta = np.arccos(np.clip(dot, -1.0, 1.0))
+    sin_theta = np.sin(theta)
+    close = sin_theta < 1e-10
+    safe = np.where(close, 1.0, sin_theta)
+    w0 = np.where(close, 1.0 - t, np.sin((1.0 - t) * theta) / safe)
+    w1 = np.where(close, t, np.sin(t * theta) / safe)
+    out = w0[:, None] * q0 + w1[:, None] * q1
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
 def _squad_controls(quats: np.ndarray) -> np.ndarray:
     """Squad inner control points ``s_i = q_i exp(-(log(q_i^-1 q_{i+1}) + log(q_i^-1 q_{i-1})) / 4)``; the end
     points use themselves (zero end tangent), which makes a two-keyframe path an exact slerp."""
@@ -419,10 +434,9 @@ class CameraPath:
             for s in np.unique(seg):
                 m = seg == s
                 out_pos[m] = _catmull_rom_segment(padded[s : s + 4], u[m])
-                for j in np.flatnonzero(m):
-                    a = slerp(quats[s], quats[s + 1], u[j])
-                    b = slerp(controls[s], controls[s + 1], u[j])
-                    out_q[j] = slerp(a, b, 2.0 * u[j] * (1.0 - u[j]))
+                a = slerp(quats[s], quats[s + 1], u[m])  # (M, 4)
+                b = slerp(controls[s], controls[s + 1], u[m])
+                out_q[m] = _slerp_rows(a, b, 2.0 * u[m] * (1.0 - u[m]))
         # exact values on keyframes (and the held ends), whatever the rounding inside the spline
         for i, f in enumerate(key_f):
             hit = t == f

@@ -170,7 +170,7 @@ class PathPanel(QWidget):
 
     def show_state(self, path: CameraPath, selected: int | None, current_frame: int) -> None:
         """Fill the list, the fields, the length and the slider from the editor's state (no signals emitted)."""
-        widgets = [self.keyframe_list, self.length_box, self.frame_slider, *self.fields.values()]
+        widgets = [self.keyframe_list, self.length_box, *self.fields.values()]
         for w in widgets:
             w.blockSignals(True)
         try:
@@ -195,12 +195,20 @@ class PathPanel(QWidget):
                     box = self.fields[name]
                     box.setValue(int(value) if name == "frame" else float(value))
             self.length_box.setValue(path.num_frames)
-            self.frame_slider.setRange(0, path.num_frames - 1)
-            self.frame_slider.setValue(current_frame)
-            self.frame_label.setText(f"{current_frame}/{path.num_frames - 1}")
         finally:
             for w in widgets:
                 w.blockSignals(False)
+        self.show_frame(current_frame, path.num_frames)
+
+    def show_frame(self, current_frame: int, num_frames: int) -> None:
+        """Only the playback slider and its label (called on every playback tick)."""
+        self.frame_slider.blockSignals(True)
+        try:
+            self.frame_slider.setRange(0, num_frames - 1)
+            self.frame_slider.setValue(current_frame)
+        finally:
+            self.frame_slider.blockSignals(False)
+        self.frame_label.setText(f"{current_frame}/{num_frames - 1}")
 
     def show_message(self, text: str, *, error: bool = False) -> None:
         """One line under the buttons: errors in red (the state is kept), notes in the normal colour."""
