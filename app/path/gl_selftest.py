@@ -5,8 +5,8 @@ Why a separate process: pytest-qt makes one ``QApplication`` per process, and wi
 
     DISPLAY=:N QT_QPA_PLATFORM=xcb python -m app.path.gl_selftest --out DIR
 
-which writes into ``DIR``: ``orbit.png`` (the editor's view of a known path), ``through.png`` (the same scene seen
-through the path camera at frame 0), ``editor.png`` (the whole widget, for the docs) and ``report.json`` with the matrices and sizes used for each shot, the sampled
+which writes into ``DIR``: ``orbit.png`` (the editor's view of a known path), ``through_start.png`` and ``through_end.png`` (the
+scene seen through the path camera at its first and last frames), ``editor.png`` (the whole widget, for the docs) and ``report.json`` with the matrices and sizes used for each shot, the sampled
 path, the keyframes, and the outcome of a synthetic click on a keyframe, a drag of its X handle and a drag of its
 yaw ring (selected frame, positions, angles, undo-stack counts). The test then projects points on the CPU and checks pixels itself.
 Exit codes: 0 done, 3 no GL view (the reason is in report.json).
@@ -48,6 +48,16 @@ def selftest_path():
     )
 
 
+def quadrant_image(width: int = 320, height: int = 192) -> np.ndarray:
+    """A start image whose quadrants differ (red left, blue right, green added in the top half), so the test can
+    check where and which way up the texture lands."""
+    img = np.zeros((height, width, 3), np.uint8)
+    img[:, : width // 2, 0] = 220
+    img[:, width // 2 :, 2] = 220
+    img[: height // 2, :, 1] = 200
+    return img
+
+
 def run(out: Path, width: int = 800, height: int = 520) -> int:
     from PySide6.QtCore import QEvent, Qt
     from PySide6.QtWidgets import QApplication
@@ -57,6 +67,7 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     out.mkdir(parents=True, exist_ok=True)
     editor = PathEditor()
+    editor.set_start(quadrant_image(), None, (320, 192))
     editor.path = selftest_path()
     editor.select(None)
     editor.resize(width + 360, height)
@@ -88,6 +99,7 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
     report["path_points"] = c2w[:, :3, 3].tolist()
     report["keyframes"] = [list(k.position) for k in editor.path.keyframes]
     report["keyframe_frames"] = editor.path.frames
+    report["start"] = {"vfov_deg": editor.start_vfov_deg, "frame_size": list(editor.path.frame_size)}
 
     # click on keyframe 2's projected centre
     screen, _ = view.keyframe_screen_positions()
@@ -162,12 +174,16 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
         app.processEvents()
     editor.grab().save(str(out / "editor.png"))
 
-    # the path camera's own view at frame 0 (the start camera): grid below the horizon only
+    # through the path camera: at frame 0 it is the start camera, which sees the start image; at the last frame it
+    # looks level away from the start, so it sees the ground below the horizon only
     editor.select(None)
-    editor.set_current_frame(0)
+    view.setFixedSize(width, height)
     editor.set_view_through(True)
-    app.processEvents()
-    report["through"] = shot("through")
+    for frame, name in ((0, "through_start"), (editor.path.frames[-1], "through_end")):
+        editor.set_current_frame(frame)
+        for _ in range(5):
+            app.processEvents()
+        report[name] = shot(name)
     (out / "report.json").write_text(json.dumps(report, indent=1))
     editor.close()
     return 0

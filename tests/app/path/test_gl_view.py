@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.path.gl_view import BACKGROUND, GRID_MAJOR, GRID_MINOR, PATH_COLOR
-from app.path.view_math import grid_lines, project
+from app.path.gl_selftest import quadrant_image
+from app.path.gl_view import BACKGROUND, GRID_MAJOR, GRID_MINOR, PATH_COLOR, START_FRUSTUM_DEPTH
+from app.path.view_math import frustum_corners, grid_lines, project
 
 XVFB = shutil.which("Xvfb") or ("/usr/bin/Xvfb" if Path("/usr/bin/Xvfb").exists() else None)
 REPO = Path(__file__).resolve().parents[3]
@@ -129,7 +130,9 @@ def test_path_polyline_is_drawn_at_the_projected_samples(selftest):
     xy, vis = project(pts, mvp, shot["size"])
     keys_xy, _ = project(np.array(report["keyframes"]), mvp, shot["size"])
     # away from the keyframe frustums (drawn over the path), every sample has the path colour next to it
+    # the first samples run behind the start image (a textured quad at z = START_FRUSTUM_DEPTH), so skip them too
     clear = vis & (np.linalg.norm(xy[:, None] - keys_xy[None], axis=2).min(axis=1) > 25)
+    clear &= pts[:, 2] > START_FRUSTUM_DEPTH + 0.2
     assert clear.sum() > 20
     path_mask = color_mask(img, PATH_COLOR)
     hits = near(path_mask, xy[clear], 2, scale)
@@ -140,6 +143,26 @@ def test_path_polyline_is_drawn_at_the_projected_samples(selftest):
                               for j in range(3)]).T, mvp, shot["size"])[0] * scale
     d = np.linalg.norm(np.stack([xs, ys], axis=1)[:, None] - dense[None], axis=2).min(axis=1)
     assert len(d) > 50 and (d > 4).mean() < 0.01
+
+
+def test_start_image_is_drawn_upright_in_the_start_frustum(selftest):
+    out, report = selftest
+    shot = report["orbit"]
+    img = load(out, shot)
+    scale = shot["image_size"][0] / shot["size"][0]
+    w, h = report["start"]["frame_size"]
+    tl, tr, br, bl = frustum_corners(np.eye(4), report["start"]["vfov_deg"], w / h, START_FRUSTUM_DEPTH)
+    source = quadrant_image(w, h).astype(float)
+    for fx, fy in [(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)]:  # quadrant centres (x right, y down)
+        point = (1 - fy) * ((1 - fx) * tl + fx * tr) + fy * ((1 - fx) * bl + fx * br)
+        xy, vis = project(point[None], np.array(shot["mvp"]), shot["size"])
+        assert vis[0]
+        x, y = xy[0]
+        xi, yi = int(round(x * scale)), int(round(y * scale))
+        patch = img[yi - 2 : yi + 3, xi - 2 : xi + 3].reshape(-1, 3)
+        expected = np.round(source[int(fy * h), int(fx * w)] * 0.85)  # image.frag dims by u_opacity = 0.85
+        close = (np.abs(patch - expected) <= 3).all(axis=1)
+        assert close.mean() > 0.5, f"quadrant ({fx}, {fy}): expected {expected}, found {patch[len(patch) // 2]}"
 
 
 def test_click_selects_the_keyframe_under_the_mouse(selftest):
@@ -168,16 +191,30 @@ def test_dragging_the_yaw_ring_turns_about_the_vertical_as_one_undo_step(selftes
     assert rot["euler_after_undo"] == pytest.approx(rot["euler_before"], abs=1e-9)
 
 
-def test_view_through_the_path_camera_shows_the_ground_below_the_horizon(selftest):
+def test_view_through_the_start_camera_shows_the_start_image(selftest):
     out, report = selftest
-    shot = report["through"]
+    shot = report["through_start"]
+    img = load(out, shot)
+    h, w = img.shape[:2]
+    # the start frustum is wider than the path camera's FOV at frame 0, so its image fills the view: the four
+    # quadrants of the start image, dimmed by the shader's opacity, appear in the same places on screen
+    source = quadrant_image()
+    for fx, fy in [(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)]:
+        expected = np.round(source[int(fy * source.shape[0]), int(fx * source.shape[1])] * 0.85)
+        found = img[int(fy * h), int(fx * w)]
+        assert (np.abs(found - expected) <= 3).all(), f"({fx}, {fy}): expected {expected}, found {found}"
+
+
+def test_view_through_the_last_camera_shows_the_ground_below_the_horizon(selftest):
+    out, report = selftest
+    shot = report["through_end"]
     img = load(out, shot)
     scale = shot["image_size"][0] / shot["size"][0]
     grid = color_mask(img, GRID_MINOR, GRID_MAJOR)
-    xy, vis = project(grid_points(), np.array(shot["mvp"]), shot["size"])
+    xy, vis = project(grid_points(41), np.array(shot["mvp"]), shot["size"])
     inside = vis & (xy[:, 0] > 2) & (xy[:, 1] > 2) & (xy[:, 0] < shot["size"][0] - 2) & (xy[:, 1] < shot["size"][1] - 2)
     assert inside.sum() > 100
     assert near(grid, xy[inside], 1, scale).mean() > 0.9
-    # the start camera looks level: the ground (y = +1.5, +Y down) is entirely in the lower half
+    # the last keyframe looks level (pitch 0): the ground (y = +1.5, +Y down) is entirely in the lower half
     h = img.shape[0]
     assert not grid[: h // 2].any() and grid[h // 2 :].any()
