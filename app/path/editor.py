@@ -156,17 +156,18 @@ class PathEditor(QWidget):
         """The start image (drawn in the start frustum), its ``[fx, fy, cx, cy]`` (pixels of ``frame_size``) and the
         generated frame size ``(W, H)``. A path nobody has edited yet (the default one) is rebuilt with the start
         image's vertical FOV; an edited path keeps its keyframes and only takes the new frame size."""
-        w, h = (int(v) for v in frame_size)
+        fresh = default_path(DEFAULT_VFOV_DEG, frame_size)  # validates the frame size
+        w, h = fresh.frame_size
         vfov = DEFAULT_VFOV_DEG if intrinsics is None else vfov_from_intrinsics(intrinsics, h)
         pristine = self.path.same_as(default_path(self.start_vfov_deg, self.path.frame_size))
         self.start_image = None if image is None else np.asarray(image)
         self.start_vfov_deg = vfov
-        if pristine:
-            self.path = default_path(vfov, (w, h))
+        self.path.frame_size = (w, h)
+        if pristine:  # edited in place: whoever holds `path` keeps seeing the editor's path
+            new = default_path(vfov, (w, h))
+            self.path.set_keyframes(new.keyframes, new.length)
             self.undo_stack.clear()
             self.selected_frame = 0
-        else:
-            self.path.frame_size = (w, h)
         self._after_edit(self.selected_frame)
 
     def trajectory(self, num_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:

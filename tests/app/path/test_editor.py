@@ -161,7 +161,9 @@ def test_playback_steps_at_16_fps_and_emits_the_frame(editor, qtbot):
 
 def test_set_start_takes_the_fov_of_an_untouched_path(editor):
     image = np.zeros((64, 96, 3), np.uint8)
+    path = editor.path
     editor.set_start(image, [100.0, 100.0, 48.0, 32.0], (96, 64))
+    assert editor.path is path  # edited in place
     expected = float(focal_to_fov_deg(100.0, 64))
     assert all(k.vfov_deg == pytest.approx(expected) for k in editor.path.keyframes)
     c2w, intr = editor.trajectory()
@@ -173,6 +175,9 @@ def test_set_start_takes_the_fov_of_an_untouched_path(editor):
     editor.set_start(None, None, (160, 96))
     assert editor.path.get(48).vfov_deg == 70.0 and editor.path.frame_size == (160, 96)
     assert editor.trajectory(10)[1][0, 2:] == pytest.approx([80.0, 48.0])
+    with pytest.raises(ValueError, match="frame size"):
+        editor.set_start(None, None, (0, 96))
+    assert editor.path.frame_size == (160, 96)
 
 
 def test_import_and_export_functions(editor, tmp_path):
@@ -191,3 +196,13 @@ def test_import_and_export_functions(editor, tmp_path):
     assert "not found" in editor.panel.message.text() and editor.path.frames == [0, 48, 72]
     assert editor.export_file(tmp_path / "cam.xyz") == []
     assert "cannot tell the trajectory format" in editor.panel.message.text()
+
+
+def test_gl_can_be_turned_off_and_says_so(qtbot, monkeypatch):
+    from app.path.editor import gl_unavailable_reason
+
+    monkeypatch.setenv("SANA_WM_NO_GL", "1")
+    assert "SANA_WM_NO_GL" in gl_unavailable_reason()
+    e = PathEditor()
+    qtbot.addWidget(e)
+    assert e.gl_view is None and "SANA_WM_NO_GL" in e.gl_message.text()
