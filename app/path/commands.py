@@ -4,9 +4,10 @@ Why commands hold whole keyframes: a :class:`~app.path.keyframes.Keyframe` is im
 keyframe before and after and undo/redo are exact swaps (no floating-point drift after many undo/redo cycles).
 Keyframes are identified by frame number, which the path keeps unique.
 
-Constructors check what could fail (a taken frame, deleting the only keyframe) and raise before anything is
-pushed, so a failed edit leaves the path and the stack as they were. Every command calls ``notify(frame)`` after it changes the path, with the frame of the keyframe to select (or
-``None``), so the editor refreshes its views and selection in one place.
+Constructors check what could fail (a taken frame, deleting the only keyframe) and raise before anything is pushed,
+so a failed edit leaves the path and the stack as they were. Every command calls ``notify(frame)`` after it changes
+the path, with the frame of the keyframe to select (or ``None``), so the editor refreshes its views and selection in
+one place.
 
 Merging: consecutive :class:`MoveKeyframeCommand` with the same non-``None`` ``merge_key`` (one handle drag, or
 repeated steps of one numeric field) become one undo step; a drag that ends where it started becomes obsolete.

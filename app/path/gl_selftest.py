@@ -5,11 +5,12 @@ Why a separate process: pytest-qt makes one ``QApplication`` per process, and wi
 
     DISPLAY=:N QT_QPA_PLATFORM=xcb python -m app.path.gl_selftest --out DIR
 
-which writes into ``DIR``: ``orbit.png`` (the editor's view of a known path), ``through_start.png`` and ``through_end.png`` (the
-scene seen through the path camera at its first and last frames), ``editor.png`` (the whole widget, for the docs) and ``report.json`` with the matrices and sizes used for each shot, the sampled
-path, the keyframes, and the outcome of a synthetic click on a keyframe, a drag of its X handle and a drag of its
-yaw ring (selected frame, positions, angles, undo-stack counts). The test then projects points on the CPU and checks pixels itself.
-Exit codes: 0 done, 3 no GL view (the reason is in report.json).
+which writes into ``DIR``: ``orbit.png`` (the editor's view of a known path), ``through_start.png`` and
+``through_end.png`` (the scene seen through the path camera at its first and last frames), ``editor.png`` (the whole
+widget, for the docs) and ``report.json`` with the matrices and sizes used for each shot, the sampled path, the
+keyframes, and the outcome of a synthetic click on a keyframe, a drag of its X handle and a drag of its yaw ring
+(selected frame, positions, angles, undo-stack counts). The test then projects points on the CPU and checks pixels
+itself. Exit codes: 0 done, 3 no GL view (the reason is in report.json).
 """
 
 from __future__ import annotations

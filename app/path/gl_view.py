@@ -1,15 +1,15 @@
 """The Path-mode 3D view: a ``QOpenGLWidget`` drawn with moderngl on Qt's own GL context.
 
-Why moderngl inside Qt: the shaders (``shaders/editor``) and buffers stay plain Python/numpy like the synth renderer,
-while Qt owns the window, the context and the event loop. ``initializeGL`` wraps Qt's current context with
-``moderngl.create_context()``; ``paintGL`` draws into the widget's framebuffer object (``detect_framebuffer``), which
-Qt then composites.
+Why moderngl inside Qt: the shaders (``shaders/editor``) and buffers stay plain Python/numpy like the synth
+renderer, while Qt owns the window, the context and the event loop. ``initializeGL`` wraps Qt's current context with
+``moderngl.create_context()``; ``paintGL`` draws into the widget's framebuffer object (``detect_framebuffer``),
+which Qt then composites.
 
 What is drawn (world = the path's OpenCV space, +Y down): a ground grid at ``y = GROUND_Y`` under the start camera,
 the start camera's frustum (textured with the start image when there is one), the sampled path polyline, a frustum
-per keyframe (the selected one highlighted, with 3 axis handles and 2 rotation rings), thin frustums along the path, and the playback
-camera. In "view through path camera" mode the scene (grid, start frustum, path) is seen from the path camera at
-the playback frame instead.
+per keyframe (the selected one highlighted, with 3 axis handles and 2 rotation rings), thin frustums along the path,
+and the playback camera. In "view through path camera" mode the scene (grid, start frustum, path) is seen from the
+path camera at the playback frame instead.
 
 Mouse and keys: left-drag orbits, right- or middle-drag pans, the wheel zooms, F frames everything; a left click
 near a keyframe centre selects it; dragging an axis handle moves the selected keyframe along that world axis, and
@@ -168,8 +168,8 @@ class PathGLView(QOpenGLWidget):
     def frame_all(self) -> None:
         """Aim the orbit camera at the start camera, the path and the keyframes (key F)."""
         c2w, _ = self.sampled_path()
-        pts = np.concatenate([c2w[:, :3, 3], np.zeros((1, 3)), frustum_corners(np.eye(4), self.source.start_vfov_deg,
-                                                                               self.frame_aspect(), START_FRUSTUM_DEPTH)])
+        start = frustum_corners(np.eye(4), self.source.start_vfov_deg, self.frame_aspect(), START_FRUSTUM_DEPTH)
+        pts = np.concatenate([c2w[:, :3, 3], np.zeros((1, 3)), start])
         self.orbit.frame_all(pts, self.aspect())
         self.update()
 

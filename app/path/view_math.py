@@ -197,7 +197,9 @@ def drag_along_axis(
     return float(delta @ d / n2)
 
 
-def unproject_ray(mvp: np.ndarray, size: tuple[float, float], pixel: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def unproject_ray(
+    mvp: np.ndarray, size: tuple[float, float], pixel: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """World ray ``(origin, unit direction)`` through screen ``pixel`` (Qt coordinates), from the near plane."""
     width, height = size
     ndc_x = 2.0 * pixel[0] / width - 1.0
