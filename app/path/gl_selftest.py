@@ -167,6 +167,26 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
     editor.undo_stack.undo()
     report["rotate"]["euler_after_undo"] = list(editor.path.get(frame).euler_deg())
 
+    # navigation: one wheel notch zooms in 15%, a left drag on empty space orbits, F frames everything again
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QKeyEvent, QWheelEvent
+
+    nav: dict = {"distance": view.orbit.distance, "azimuth": view.orbit.azimuth_deg}
+    centre = QPointF(width / 2, height / 2)
+    wheel = QWheelEvent(centre, view.mapToGlobal(centre), QPoint(0, 0), QPoint(0, 120), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(view, wheel)
+    nav["distance_after_wheel"] = view.orbit.distance
+    corner = np.array([20.0, 20.0])  # sky: no keyframe or handle there
+    _send_mouse(view, press, corner, left, left)
+    _send_mouse(view, QEvent.Type.MouseMove, corner + [50.0, 0.0], none, left)
+    _send_mouse(view, release, corner + [50.0, 0.0], left, none)
+    nav["azimuth_after_drag"] = view.orbit.azimuth_deg
+    nav["selected_after_drag"] = editor.selected_frame
+    QApplication.sendEvent(view, QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_F, Qt.KeyboardModifier.NoModifier, "f"))
+    nav["distance_after_f"] = view.orbit.distance
+    report["navigation"] = nav
+
     # the whole editor (view + panel) with a keyframe selected, for the docs
     editor.set_current_frame(30)
     view.setMinimumSize(320, 240)

@@ -145,6 +145,15 @@ def test_path_polyline_is_drawn_at_the_projected_samples(selftest):
     assert len(d) > 50 and (d > 4).mean() < 0.01
 
 
+def test_wheel_zooms_drag_orbits_and_f_frames_all(selftest):
+    _, report = selftest
+    nav = report["navigation"]
+    assert nav["distance_after_wheel"] == pytest.approx(0.85 * nav["distance"])
+    assert nav["azimuth_after_drag"] == pytest.approx((nav["azimuth"] - 50 * 0.4) % 360)
+    assert nav["selected_after_drag"] is not None  # a drag is not a click: the selection stays
+    assert nav["distance_after_f"] == pytest.approx(nav["distance"])  # framing the same scene again
+
+
 def test_start_image_is_drawn_upright_in_the_start_frustum(selftest):
     out, report = selftest
     shot = report["orbit"]
