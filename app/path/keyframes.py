@@ -1,0 +1,523 @@
+"""Keyframed camera paths: the document Path mode edits, and its interpolation to every pixel frame.
+
+Why a separate, Qt-free module: the path is data the main window, the session files and the tests all need, so the
+math (interpolation, conversion to :class:`~engine.camera.trajectory.Trajectory`) must run without a display.
+
+Conventions (DESIGN.md): poses are camera-to-world, OpenCV camera axes (+X right, +Y down, +Z forward); the start
+image's camera is the identity at frame 0; frames are pixel frames at 16 fps.
+
+Interpolation between keyframes ``k_i`` at frames ``f_i`` (see docs/explorer_path_mode.md):
+
+* **positions**: a centripetal Catmull-Rom spline (knot spacing ``|P_{i+1} - P_i| ** 0.5``, so it neither cusps nor
+  self-intersects inside a segment), one segment per keyframe pair, evaluated at ``u = (f - f_i) / (f_{i+1} - f_i)``
+  of the segment's knot interval; the end segments use reflected phantom points ``2 P_0 - P_1``;
+* **rotations**: squad (spherical cubic) on unit quaternions made to lie in one hemisphere in sequence, so each
+  segment turns the short way and no frame flips; with two keyframes squad is exactly slerp;
+* **vertical FOV**: linear in degrees (never overshoots the FOV range the model accepts);
+* before the first and after the last keyframe the pose and FOV are held.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from engine.camera.intrinsics import focal_to_fov_deg, fov_deg_to_focal
+from engine.camera.poses import pose_from_rt, quaternion_to_rotation, rot_x, rot_y, rotation_to_quaternion, validate_c2w
+from engine.camera.trajectory import DEFAULT_FPS, Trajectory
+from engine.errors import IntrinsicsError, TrajectoryError
+
+#: Pixel frames per streaming chunk: a streamed rollout has ``1 + 24 k`` frames.
+CHUNK_FRAMES = 24
+#: Vertical FOV (degrees) of a new path when the start image has no intrinsics.
+DEFAULT_VFOV_DEG = 60.0
+#: Vertical FOV bounds (degrees, inclusive) a keyframe may carry; the model's own range check happens at generation.
+VFOV_LIMITS_DEG = (1.0, 179.0)
+#: Frame size ``(width, height)`` used when none was given (the embedded model's frame).
+DEFAULT_FRAME_SIZE = (640, 352)
+#: Default spacing (frames) of keyframes picked from a dense imported trajectory.
+IMPORT_EVERY = 12
+
+
+def snap_length(num_frames: int) -> int:
+    """The smallest streaming length ``1 + 24 k`` (k >= 1) holding ``num_frames`` frames."""
+    n = max(int(num_frames), 2)
+    return 1 + CHUNK_FRAMES * max(1, math.ceil((n - 1) / CHUNK_FRAMES))
+
+
+def rot_z(angle_rad: float) -> np.ndarray:
+    """Rotation about +Z by ``angle_rad`` (float64 3x3)."""
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def rotation_from_euler_deg(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """``R = R_y(yaw) R_x(pitch) R_z(roll)``: yaw about the world vertical (+yaw turns right), then pitch about the
+    camera's X axis (+pitch looks up, since +Y is down), then roll about the viewing axis (+roll lowers the right
+    side). The same order as the MotionIntegrator, so driving and authoring agree."""
+    return rot_y(math.radians(yaw)) @ rot_x(math.radians(pitch)) @ rot_z(math.radians(roll))
+
+
+def euler_deg_from_rotation(rot: np.ndarray) -> tuple[float, float, float]:
+    """Inverse of :func:`rotation_from_euler_deg`: ``(yaw, pitch, roll)`` in degrees, pitch in [-90, 90].
+
+    At pitch +-90 (gimbal lock) the roll is reported as 0 and the whole turn as yaw.
+    """
+    r = np.asarray(rot, dtype=np.float64)
+    sin_pitch = float(np.clip(-r[1, 2], -1.0, 1.0))
+    pitch = math.asin(sin_pitch)
+    if math.cos(pitch) > 1e-9:
+        yaw = math.atan2(r[0, 2], r[2, 2])
+        roll = math.atan2(r[1, 0], r[1, 1])
+    else:
+        yaw = math.atan2(-r[2, 0], r[0, 0])
+        roll = 0.0
+    return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)
+
+
+def _check_vfov(vfov_deg: float, where: str) -> float:
+    lo, hi = VFOV_LIMITS_DEG
+    try:
+        value = float(vfov_deg)
+    except (TypeError, ValueError):
+        raise IntrinsicsError(f"{where}: vertical FOV must be a number of degrees, found {vfov_deg!r}") from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise IntrinsicsError(f"{where}: vertical FOV must be between {lo:g} and {hi:g} degrees, found {value:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """One authored camera: a pixel frame index, a camera-to-world pose and a vertical FOV.
+
+    Immutable (position and rotation are stored as tuples) so undo commands can keep before/after copies and
+    compare them exactly. ``quaternion`` is the camera-to-world rotation as a unit quaternion ``(w, x, y, z)``.
+    Build one with :meth:`from_c2w` or :meth:`from_euler`.
+    """
+
+    frame: int
+    position: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    quaternion: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+    vfov_deg: float = DEFAULT_VFOV_DEG
+
+    def __post_init__(self) -> None:
+        if isinstance(self.frame, bool) or not isinstance(self.frame, (int, np.integer)) or self.frame < 0:
+            raise TrajectoryError(f"keyframe frame: expected a whole number >= 0, found {self.frame!r}")
+        where = f"keyframe at frame {int(self.frame)}"
+        pos = np.asarray(self.position, dtype=np.float64).reshape(-1)
+        if pos.shape != (3,) or not np.isfinite(pos).all():
+            raise TrajectoryError(f"{where}: position must be 3 finite numbers (x, y, z), found {self.position!r}")
+        q = np.asarray(self.quaternion, dtype=np.float64).reshape(-1)
+        if q.shape != (4,) or not np.isfinite(q).all() or np.linalg.norm(q) < 1e-9:
+            raise TrajectoryError(
+                f"{where}: rotation must be a non-zero quaternion (w, x, y, z), found {self.quaternion!r}"
+            )
+        q = q / np.linalg.norm(q)
+        object.__setattr__(self, "frame", int(self.frame))
+        object.__setattr__(self, "position", tuple(float(v) for v in pos))
+        object.__setattr__(self, "quaternion", tuple(float(v) for v in q))
+        object.__setattr__(self, "vfov_deg", _check_vfov(self.vfov_deg, where))
+
+    @classmethod
+    def from_c2w(cls, frame: int, c2w: np.ndarray, vfov_deg: float = DEFAULT_VFOV_DEG) -> "Keyframe":
+        """A keyframe from a 4x4 (or 3x4) camera-to-world matrix; the rotation must be orthonormal."""
+        pose = validate_c2w(np.asarray(c2w)[None], name=f"keyframe at frame {frame}")[0]
+        return cls(frame, tuple(pose[:3, 3]), tuple(rotation_to_quaternion(pose[:3, :3])), vfov_deg)
+
+    @classmethod
+    def from_euler(
+        cls,
+        frame: int,
+        position: Sequence[float],
+        yaw: float = 0.0,
+        pitch: float = 0.0,
+        roll: float = 0.0,
+        vfov_deg: float = DEFAULT_VFOV_DEG,
+    ) -> "Keyframe":
+        """A keyframe from a camera centre and yaw/pitch/roll in degrees (:func:`rotation_from_euler_deg`)."""
+        quat = rotation_to_quaternion(rotation_from_euler_deg(yaw, pitch, roll))
+        return cls(frame, tuple(position), tuple(quat), vfov_deg)
+
+    @property
+    def rotation(self) -> np.ndarray:
+        """Camera-to-world rotation ``(3, 3)``: columns are the camera's right, down and forward axes."""
+        return quaternion_to_rotation(np.array(self.quaternion))
+
+    @property
+    def c2w(self) -> np.ndarray:
+        """Camera-to-world pose ``(4, 4)``."""
+        return pose_from_rt(self.rotation, np.array(self.position))
+
+    def euler_deg(self) -> tuple[float, float, float]:
+        """``(yaw, pitch, roll)`` in degrees (:func:`euler_deg_from_rotation`)."""
+        return euler_deg_from_rotation(self.rotation)
+
+    def moved(self, **changes: object) -> "Keyframe":
+        """A copy with fields replaced (``frame``, ``position``, ``quaternion``, ``vfov_deg``)."""
+        return replace(self, **changes)
+
+
+# --- quaternion helpers (w, x, y, z), float64 ---------------------------------------------------------------------
+
+
+def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product ``a b`` of quaternions ``(..., 4)``."""
+    aw, ax, ay, az = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
+    bw, bx, by, bz = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
+    return np.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
+
+
+def quat_conj(q: np.ndarray) -> np.ndarray:
+    """Conjugate (the inverse of a unit quaternion)."""
+    return np.asarray(q, dtype=np.float64) * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def quat_log(q: np.ndarray) -> np.ndarray:
+    """Logarithm of a unit quaternion: the pure quaternion ``(0, axis * angle / 2)``."""
+    q = np.asarray(q, dtype=np.float64)
+    v = q[1:]
+    s = float(np.linalg.norm(v))
+    if s < 1e-12:
+        return np.zeros(4)
+    half = math.atan2(s, float(np.clip(q[0], -1.0, 1.0)))
+    return np.concatenate([[0.0], v / s * half])
+
+
+def quat_exp(p: np.ndarray) -> np.ndarray:
+    """Exponential of a pure quaternion ``(0, v)``: ``(cos |v|, sin |v| v / |v|)``."""
+    v = np.asarray(p, dtype=np.float64)[1:]
+    a = float(np.linalg.norm(v))
+    if a < 1e-12:
+        return np.array([1.0, *v])
+    return np.concatenate([[math.cos(a)], math.sin(a) * v / a])
+
+
+def slerp(q0: np.ndarray, q1: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    """Spherical linear interpolation of unit quaternions, the short way (``q1`` is negated when ``q0 . q1 < 0``).
+
+    ``t`` may be a scalar or an array; returns ``(4,)`` or ``(len(t), 4)`` unit quaternions.
+    """
+    q0 = np.asarray(q0, dtype=np.float64)
+    q1 = np.asarray(q1, dtype=np.float64)
+    dot = float(np.dot(q0, q1))
+    if dot < 0.0:
+        q1, dot = -q1, -dot
+    t_arr = np.atleast_1d(np.asarray(t, dtype=np.float64))[:, None]
+    if dot > 1.0 - 1e-10:  # nearly equal: the lerp is exact enough and avoids 0/0
+        out = (1.0 - t_arr) * q0 + t_arr * q1
+    else:
+        theta = math.acos(dot)
+        out = (np.sin((1.0 - t_arr) * theta) * q0 + np.sin(t_arr * theta) * q1) / math.sin(theta)
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out[0] if np.ndim(t) == 0 else out
+
+
+def _slerp_rows(q0: np.ndarray, q1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Row-wise :func:`slerp` of ``(M, 4)`` quaternion pairs at ``(M,)`` fractions (short way, unit results)."""
+    dot = np.sum(q0 * q1, axis=1)
+    q1 = np.where(dot[:, None] < 0.0, -q1, q1)
+    dot = np.abs(dot)
+    theta = np.arccos(np.clip(dot, -1.0, 1.0))
+    sin_theta = np.sin(theta)
+    close = sin_theta < 1e-10
+    safe = np.where(close, 1.0, sin_theta)
+    w0 = np.where(close, 1.0 - t, np.sin((1.0 - t) * theta) / safe)
+    w1 = np.where(close, t, np.sin(t * theta) / safe)
+    out = w0[:, None] * q0 + w1[:, None] * q1
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def _squad_controls(quats: np.ndarray) -> np.ndarray:
+    """Squad inner control points ``s_i = q_i exp(-(log(q_i^-1 q_{i+1}) + log(q_i^-1 q_{i-1})) / 4)``; the end
+    points use themselves (zero end tangent), which makes a two-keyframe path an exact slerp."""
+    n = len(quats)
+    out = quats.copy()
+    for i in range(1, n - 1):
+        inv = quat_conj(quats[i])
+        t = quat_log(quat_mul(inv, quats[i + 1])) + quat_log(quat_mul(inv, quats[i - 1]))
+        out[i] = quat_mul(quats[i], quat_exp(-t / 4.0))
+    return out
+
+
+def _hemisphere_aligned(quats: np.ndarray) -> np.ndarray:
+    """Flip signs so consecutive quaternions have a non-negative dot product (short way, no flips)."""
+    out = quats.copy()
+    for i in range(1, len(out)):
+        if np.dot(out[i - 1], out[i]) < 0.0:
+            out[i] = -out[i]
+    return out
+
+
+def _catmull_rom_segment(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Centripetal Catmull-Rom between ``p[1]`` and ``p[2]`` (``p`` is ``(4, 3)``) at fractions ``u`` in [0, 1].
+
+    Barry-Goldman's pyramid on knots spaced by the square root of the chord lengths.
+    """
+    chords = np.linalg.norm(np.diff(p, axis=0), axis=1)
+    if chords[1] < 1e-12:  # the camera does not move in this segment
+        return np.repeat(p[1][None], len(u), axis=0)
+    dt = np.maximum(chords, 1e-9) ** 0.5
+    t0, t1 = 0.0, dt[0]
+    t2 = t1 + dt[1]
+    t3 = t2 + dt[2]
+    t = (t1 + u * (t2 - t1))[:, None]
+
+    def lerp(a: np.ndarray, b: np.ndarray, ta: float, tb: float) -> np.ndarray:
+        return ((tb - t) * a + (t - ta) * b) / (tb - ta)
+
+    a1 = lerp(p[0], p[1], t0, t1)
+    a2 = lerp(p[1], p[2], t1, t2)
+    a3 = lerp(p[2], p[3], t2, t3)
+    b1 = lerp(a1, a2, t0, t2)
+    b2 = lerp(a2, a3, t1, t3)
+    return lerp(b1, b2, t1, t2)
+
+
+def intrinsics_for(vfov_deg: np.ndarray | float, frame_size: tuple[int, int]) -> np.ndarray:
+    """``(N, 4)`` square-pixel intrinsics ``[f, f, W/2, H/2]`` for vertical FOVs over a ``(W, H)`` frame."""
+    w, h = (int(v) for v in frame_size)
+    vfov = np.atleast_1d(np.asarray(vfov_deg, dtype=np.float64))
+    f = fov_deg_to_focal(vfov, h)
+    return np.stack([f, f, np.full_like(f, w / 2.0), np.full_like(f, h / 2.0)], axis=1)
+
+
+def _check_frame_size(frame_size: tuple[int, int]) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in frame_size)
+    except (TypeError, ValueError):
+        raise IntrinsicsError(f"frame size: expected (width, height) in pixels, found {frame_size!r}") from None
+    if w <= 0 or h <= 0:
+        raise IntrinsicsError(f"frame size: expected positive width and height, found {w}x{h}")
+    return w, h
+
+
+class CameraPath:
+    """Keyframes sorted by frame with unique frame numbers, a length in frames and the frame size.
+
+    Mutated only through :meth:`insert`, :meth:`remove` and :meth:`replace` (which the undo commands call), so
+    the sorted/unique invariant holds at every step. ``length`` is what the user asked for; :attr:`num_frames`
+    is the streaming length actually sampled (``1 + 24 k``, long enough for the last keyframe).
+    """
+
+    def __init__(
+        self,
+        keyframes: Iterable[Keyframe] = (),
+        *,
+        length: int | None = None,
+        frame_size: tuple[int, int] = DEFAULT_FRAME_SIZE,
+    ) -> None:
+        kfs = list(keyframes)
+        for k in kfs:
+            if not isinstance(k, Keyframe):
+                raise TrajectoryError(f"camera path: expected Keyframe objects, found {type(k).__name__}")
+        frames = [k.frame for k in kfs]
+        dupes = sorted({f for f in frames if frames.count(f) > 1})
+        if dupes:
+            raise TrajectoryError(
+                f"camera path: keyframe frames must be unique, found frame(s) {', '.join(map(str, dupes))} twice"
+            )
+        if not kfs:
+            raise TrajectoryError("camera path: expected at least 1 keyframe, found 0")
+        self._keyframes = sorted(kfs, key=lambda k: k.frame)
+        self.frame_size = _check_frame_size(frame_size)
+        self.length = snap_length(self._keyframes[-1].frame + 1) if length is None else int(length)
+        if self.length < 1:
+            raise TrajectoryError(f"camera path length: expected at least 1 frame, found {self.length}")
+
+    # --- reading ------------------------------------------------------------------------------------------------
+
+    @property
+    def keyframes(self) -> tuple[Keyframe, ...]:
+        return tuple(self._keyframes)
+
+    def __len__(self) -> int:
+        return len(self._keyframes)
+
+    @property
+    def frames(self) -> list[int]:
+        return [k.frame for k in self._keyframes]
+
+    @property
+    def num_frames(self) -> int:
+        """Streaming length sampled by default: ``1 + 24 k`` covering ``length`` and the last keyframe."""
+        return snap_length(max(self.length, self._keyframes[-1].frame + 1))
+
+    def index_of(self, frame: int) -> int:
+        """Index of the keyframe at ``frame``; :class:`TrajectoryError` if there is none."""
+        for i, k in enumerate(self._keyframes):
+            if k.frame == frame:
+                return i
+        raise TrajectoryError(f"camera path: no keyframe at frame {frame} (keyframes at {self.frames})")
+
+    def get(self, frame: int) -> Keyframe:
+        return self._keyframes[self.index_of(frame)]
+
+    def has(self, frame: int) -> bool:
+        return any(k.frame == frame for k in self._keyframes)
+
+    def copy(self) -> "CameraPath":
+        return CameraPath(self._keyframes, length=self.length, frame_size=self.frame_size)
+
+    def same_as(self, other: "CameraPath") -> bool:
+        """Equal keyframes, length and frame size."""
+        return (
+            self._keyframes == list(other._keyframes)
+            and self.length == other.length
+            and tuple(self.frame_size) == tuple(other.frame_size)
+        )
+
+    # --- editing (the undo commands call these) ---------------------------------------------------------------
+
+    def insert(self, keyframe: Keyframe) -> int:
+        """Add ``keyframe``; returns its index. Raises if its frame already has a keyframe."""
+        if self.has(keyframe.frame):
+            raise TrajectoryError(f"camera path: frame {keyframe.frame} already has a keyframe; pick another frame")
+        self._keyframes.append(keyframe)
+        self._keyframes.sort(key=lambda k: k.frame)
+        return self.index_of(keyframe.frame)
+
+    def remove(self, frame: int) -> Keyframe:
+        """Remove and return the keyframe at ``frame``; the last keyframe cannot be removed."""
+        i = self.index_of(frame)
+        if len(self._keyframes) == 1:
+            raise TrajectoryError("camera path: cannot delete the only keyframe; a path needs at least 1")
+        return self._keyframes.pop(i)
+
+    def replace(self, frame: int, keyframe: Keyframe) -> int:
+        """Replace the keyframe at ``frame`` by ``keyframe`` (which may have another frame); returns its index."""
+        i = self.index_of(frame)
+        if keyframe.frame != frame and self.has(keyframe.frame):
+            raise TrajectoryError(
+                f"camera path: cannot move the keyframe at frame {frame} to frame {keyframe.frame}, "
+                "which already has one"
+            )
+        self._keyframes[i] = keyframe
+        self._keyframes.sort(key=lambda k: k.frame)
+        return self.index_of(keyframe.frame)
+
+    def set_keyframes(self, keyframes: Iterable[Keyframe], length: int) -> None:
+        """Replace everything at once (import, undo of an import); validated like the constructor."""
+        fresh = CameraPath(keyframes, length=length, frame_size=self.frame_size)
+        self._keyframes, self.length = fresh._keyframes, fresh.length
+
+    # --- sampling -----------------------------------------------------------------------------------------------
+
+    def sample_poses(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Interpolated ``(c2w (N, 4, 4), vfov_deg (N,))`` at (possibly fractional) pixel frames ``frames``."""
+        t = np.atleast_1d(np.asarray(frames, dtype=np.float64))
+        kfs = self._keyframes
+        key_f = np.array([k.frame for k in kfs], dtype=np.float64)
+        pos = np.array([k.position for k in kfs])
+        quats = _hemisphere_aligned(np.array([k.quaternion for k in kfs]))
+        fovs = np.array([k.vfov_deg for k in kfs])
+        out_pos = np.empty((len(t), 3))
+        out_q = np.empty((len(t), 4))
+        if len(kfs) == 1:
+            out_pos[:] = pos[0]
+            out_q[:] = quats[0]
+        else:
+            controls = _squad_controls(quats)
+            padded = np.concatenate([[2 * pos[0] - pos[1]], pos, [2 * pos[-1] - pos[-2]]])
+            seg = np.clip(np.searchsorted(key_f, t, side="right") - 1, 0, len(kfs) - 2)
+            u = np.clip((t - key_f[seg]) / (key_f[seg + 1] - key_f[seg]), 0.0, 1.0)
+            for s in np.unique(seg):
+                m = seg == s
+                out_pos[m] = _catmull_rom_segment(padded[s : s + 4], u[m])
+                a = slerp(quats[s], quats[s + 1], u[m])  # (M, 4)
+                b = slerp(controls[s], controls[s + 1], u[m])
+                out_q[m] = _slerp_rows(a, b, 2.0 * u[m] * (1.0 - u[m]))
+        # exact values on keyframes (and the held ends), whatever the rounding inside the spline
+        for i, f in enumerate(key_f):
+            hit = t == f
+            out_pos[hit], out_q[hit] = pos[i], quats[i]
+        out_pos[t < key_f[0]], out_q[t < key_f[0]] = pos[0], quats[0]
+        out_pos[t > key_f[-1]], out_q[t > key_f[-1]] = pos[-1], quats[-1]
+        vfov = np.interp(t, key_f, fovs)
+        return pose_from_rt(quaternion_to_rotation(out_q), out_pos), vfov
+
+    def sample(
+        self, num_frames: int | None = None, frame_size: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Poses and intrinsics for pixel frames ``0 .. num_frames - 1`` (default :attr:`num_frames`):
+        ``(c2w (N, 4, 4), intrinsics (N, 4))`` with ``[fx, fy, cx, cy]`` for ``frame_size`` (default the path's)."""
+        n = self.num_frames if num_frames is None else int(num_frames)
+        if n < 1:
+            raise TrajectoryError(f"num_frames: expected at least 1 frame to sample, found {n}")
+        size = self.frame_size if frame_size is None else _check_frame_size(frame_size)
+        c2w, vfov = self.sample_poses(np.arange(n))
+        return c2w, intrinsics_for(vfov, size)
+
+    # --- conversion -------------------------------------------------------------------------------------------------
+
+    def to_trajectory(
+        self, num_frames: int | None = None, frame_size: tuple[int, int] | None = None, fps: float = DEFAULT_FPS
+    ) -> Trajectory:
+        """The sampled path as a :class:`Trajectory` (intrinsics for ``frame_size``), ready for
+        :func:`engine.camera.formats.write_trajectory`."""
+        size = self.frame_size if frame_size is None else _check_frame_size(frame_size)
+        c2w, intr = self.sample(num_frames, size)
+        return Trajectory(c2w=c2w, intrinsics=intr, image_size=size, fps=fps)
+
+    @classmethod
+    def from_trajectory(
+        cls,
+        trajectory: Trajectory,
+        *,
+        every: int = IMPORT_EVERY,
+        frame_size: tuple[int, int] | None = None,
+        default_vfov_deg: float = DEFAULT_VFOV_DEG,
+    ) -> "CameraPath":
+        """Keyframes picked from a dense trajectory: frames ``0, every, 2 every, ...`` and always the last frame.
+
+        The vertical FOV of each keyframe comes from the trajectory's ``fy`` and image height (so it survives a
+        change of frame size); without intrinsics every keyframe gets ``default_vfov_deg``. The path's length is
+        the trajectory's frame count; ``frame_size`` defaults to the trajectory's image size.
+        """
+        if int(every) < 1:
+            raise TrajectoryError(f"import keyframe spacing: expected every >= 1 frame, found {every}")
+        n = trajectory.num_frames
+        picks = list(range(0, n, int(every)))
+        if picks[-1] != n - 1:
+            picks.append(n - 1)
+        if trajectory.intrinsics is not None and trajectory.image_size is not None:
+            vfov = focal_to_fov_deg(trajectory.intrinsics[:, 1], trajectory.image_size[1])
+        else:
+            vfov = np.full(n, float(default_vfov_deg))
+        kfs = [Keyframe.from_c2w(f, trajectory.c2w[f], float(vfov[f])) for f in picks]
+        size = frame_size or trajectory.image_size or DEFAULT_FRAME_SIZE
+        return cls(kfs, length=n, frame_size=size)
+
+
+def default_path(vfov_deg: float = DEFAULT_VFOV_DEG, frame_size: tuple[int, int] = DEFAULT_FRAME_SIZE) -> CameraPath:
+    """A new path: the start camera (identity) at frame 0 and a keyframe two chunks later, 2 units forward."""
+    return CameraPath(
+        [Keyframe(0, vfov_deg=vfov_deg), Keyframe(2 * CHUNK_FRAMES, (0.0, 0.0, 2.0), vfov_deg=vfov_deg)],
+        length=1 + 2 * CHUNK_FRAMES,
+        frame_size=frame_size,
+    )
+
+
+__all__ = [
+    "CHUNK_FRAMES",
+    "DEFAULT_VFOV_DEG",
+    "IMPORT_EVERY",
+    "CameraPath",
+    "Keyframe",
+    "default_path",
+    "euler_deg_from_rotation",
+    "intrinsics_for",
+    "rotation_from_euler_deg",
+    "slerp",
+    "snap_length",
+]
