@@ -183,7 +183,7 @@ class PathGLView(QOpenGLWidget):
         try:
             import moderngl
 
-            from engine.synth.shaders import load_shader
+            from engine.shaders import load_shader
 
             self.ctx = moderngl.create_context()
             self._programs = {
