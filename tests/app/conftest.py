@@ -1,0 +1,48 @@
+"""Fixtures for the app tests: offscreen Qt, isolated QSettings, a tiny random model.
+
+Widgets are tested without a display (``QT_QPA_PLATFORM=offscreen`` unless the environment chose a platform); tests
+that need OpenGL start their own Xvfb (see the path editor's tests). QSettings never touch the user's real settings:
+every test gets INI settings under its own temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from engine.bundle import ModelBundle  # noqa: E402
+
+#: (width, height) of the tiny test model's frames: a 6 x 4 latent grid with the 16x patch codec.
+TINY_FRAME = (96, 64)
+
+
+@pytest.fixture(autouse=True)
+def isolated_qsettings(tmp_path, monkeypatch):
+    """Point the default QSettings (user and system scope, INI format) at a temporary folder for every test."""
+    from PySide6.QtCore import QSettings
+
+    folder = tmp_path / "qsettings"
+    folder.mkdir()
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, str(folder))
+    yield folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle() -> ModelBundle:
+    """A random-weight tiny model (a tenth of a second per chunk on one core); shared, never mutated by tests."""
+    return ModelBundle.random("sana-wm-tiny-test", frame_size=TINY_FRAME, spatial_factor=16)
+
+
+@pytest.fixture
+def start_image() -> np.ndarray:
+    """A 80 x 120 colour gradient with noise (not the model's frame size, so resize and crop are exercised)."""
+    y, x = np.mgrid[0:80, 0:120]
+    rng = np.random.default_rng(0)
+    img = np.stack([x * 2, y * 3, 100 + 0 * x], -1) + rng.integers(0, 30, (80, 120, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
