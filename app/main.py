@@ -66,7 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(NO_DISPLAY, file=sys.stderr)
         return 2
 
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
@@ -76,6 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     window = MainWindow()
+    try:
+        return _run(args, app, window, launched)
+    finally:
+        window.client.shutdown()  # also on early returns: never leave the engine thread running
+
+
+def _run(args: argparse.Namespace, app, window, launched: float) -> int:
+    from PySide6.QtCore import QTimer
+
     outcome = {"rc": 0}
 
     def fail(message: str) -> None:
