@@ -21,7 +21,10 @@ class AppSettings:
     """Typed accessors over a :class:`QSettings` (default: the user's ``SANA-WM/Explorer`` settings)."""
 
     def __init__(self, settings: QSettings | None = None) -> None:
-        self.qsettings = settings if settings is not None else QSettings(ORGANIZATION, APPLICATION)
+        # INI everywhere (not the Windows registry): one readable file, and tests can redirect it with setPath
+        self.qsettings = settings if settings is not None else QSettings(
+            QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION
+        )
 
     # ----- window ---------------------------------------------------------------------------------------------------
     def geometry(self) -> QByteArray | None:
