@@ -438,6 +438,8 @@ class MainWindow(QMainWindow):
         except SanaWMInputError as exc:  # a chunk of a stream the user has since left
             log.info("ignored chunk %d: %s", record.index, exc)
             return
+        if not np.array_equal(record.c2w[-1], self.drive.integrator.pose):
+            self.drive.sync(record.c2w[-1])  # a chunk along the path: driving goes on from where it ended
         if self._first_chunk_at is None:
             self._first_chunk_at = time.perf_counter()
         total = record.timings.get("total", 0.0)
