@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self.session_path: Path | None = None
         self._needs_sync = False
+        self._restores_sent = 0  # rewinds / branch switches the worker has not confirmed yet
         self._refining: tuple[int, int, list[Any]] | None = None
         self._first_chunk_at: float | None = None
 
@@ -245,6 +246,7 @@ class MainWindow(QMainWindow):
         c.error.connect(self._on_error)
         c.cancelled.connect(self._on_cancelled)
         c.busy_changed.connect(self._on_busy)
+        c.restored.connect(self._on_restored)
         self.start_panel.start_requested.connect(self.start_world)
         self.start_panel.error.connect(self.show_error)
         self.viewport.image_dropped.connect(self._on_image_dropped)
@@ -431,7 +433,10 @@ class MainWindow(QMainWindow):
             self.set_state("cancelling…")
 
     def _on_chunk(self, record: ChunkRecord) -> None:
-        if self.project is None:
+        if self.project is None or self.start_info is None or self._restores_sent:
+            # a chunk of a stream the user has since left, or one that finished just before a rewind reached the
+            # worker: it belongs to an abandoned future (the worker's queue keeps order, so this is exact)
+            log.info("ignored chunk %d of an abandoned stream", record.index)
             return
         try:
             self.project.add_chunk(record)
@@ -466,7 +471,12 @@ class MainWindow(QMainWindow):
         self._refining = None
         self.set_state(message)
 
+    def _on_restored(self, chunks_done: int) -> None:
+        self._restores_sent = max(0, self._restores_sent - 1)
+
     def _on_busy(self, busy: bool) -> None:
+        if not busy:
+            self._restores_sent = 0  # a restore that failed never confirms; nothing is in flight now
         if not busy and self._needs_sync:
             self._needs_sync = False
             self._sync_drive()
@@ -489,6 +499,7 @@ class MainWindow(QMainWindow):
             return
         if self.client.busy:
             self.client.cancel()
+        self._restores_sent += 1
         if chunk_index == -1:
             self.client.rewind(-1)
             if self.start_info is not None and self.start_info.frame is not None:
@@ -517,6 +528,9 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return
         live = self.project.live_chunks
+        if self.client.busy:
+            self.client.cancel()
+        self._restores_sent += 1
         if live:
             self.client.restore(live[-1].record.snapshot)
             self.viewport.set_frame(live[-1].frames[-1])

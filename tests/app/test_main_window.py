@@ -86,6 +86,8 @@ def test_rewind_then_step_makes_a_branch_and_switching_back_restores(qtbot, wind
     project = window.project
     original = [e.record for e in project.current.chunks]
     window.rewind_to(0)
+    window._on_chunk(original[1])  # a chunk that finished just before the rewind reached the worker: ignored
+    assert project.cursor == 1 and len(project.branches) == 1
     qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
     assert project.cursor == 1
     np.testing.assert_allclose(window.drive.integrator.pose, original[0].c2w[-1])
