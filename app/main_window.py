@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.session_path: Path | None = None
         self._needs_sync = False
         self._restores_sent = 0  # rewinds / branch switches the worker has not confirmed yet
+        self._path_chunks_left = 0  # chunks still to generate along the path (Generate along path)
         self._refining: tuple[int, int, list[Any]] | None = None
         self._first_chunk_at: float | None = None
 
@@ -122,6 +123,8 @@ class MainWindow(QMainWindow):
         self.viewport.installEventFilter(self.drive)
         self.installEventFilter(self.drive)
 
+        self.autosaver = self._make_autosaver()
+
         self._make_actions()
         self._make_menus()
         self._make_status_bar()
@@ -132,10 +135,18 @@ class MainWindow(QMainWindow):
     # ----- integration points -----------------------------------------------------------------------------------------
     def _make_path_editor(self) -> QWidget | None:
         # INTEGRATION(path editor): app.path.PathEditor is a QWidget; trajectory(num_frames) -> (c2w (F, 4, 4),
-        # intrinsics (F, 4) in pixels of the generated frames, or None). Optional: set_start(frame, intrinsics)
-        # to show the start image's frustum, and undo_stack (QUndoStack) for Edit ▸ Undo / Redo.
+        # intrinsics (F, 4) in pixels of the generated frames); set_start(frame, intrinsics, frame_size) shows the
+        # start image's frustum; undo_stack (QUndoStack) backs Edit ▸ Undo / Redo; signals changed() and
+        # generate_requested() (the panel's Generate button: a new take along the whole path).
         editor_class = optional("app.path", "PathEditor")
-        return None if editor_class is None else editor_class()
+        if editor_class is None:
+            return None
+        editor = editor_class()
+        if hasattr(editor, "generate_requested"):
+            editor.generate_requested.connect(self.generate_path)
+        if hasattr(editor, "changed"):
+            editor.changed.connect(self._update_actions)
+        return editor
 
     def _make_timeline(self) -> QWidget | None:
         # INTEGRATION(timeline): app.timeline.Timeline: signals rewind_requested(int), branch_selected(int),
@@ -143,6 +154,56 @@ class MainWindow(QMainWindow):
         # set_refine_available(bool, str). Connected in _connect().
         timeline_class = optional("app.timeline", "Timeline")
         return None if timeline_class is None else timeline_class()
+
+    def _make_autosaver(self) -> Any | None:
+        # INTEGRATION(session files): app.session_file.Autosaver(parent=...) saves the watched project in the
+        # background when it changed (set_project), close() on a clean exit; find_recovery() lists what a crash left.
+        autosaver_class = optional("app.session_file", "Autosaver")
+        if autosaver_class is None:
+            return None
+        try:
+            autosaver = autosaver_class(parent=self)
+        except (SanaWMInputError, OSError) as exc:  # no writable folder, or the lock is taken: run without it
+            log.warning("autosave is off: %s", exc)
+            return None
+        autosaver.failed.connect(lambda message: self.set_state(f"autosave failed: {message}"))
+        return autosaver
+
+    def _watch(self, project: Project | None) -> None:
+        """Make ``project`` the window's document: the timeline and the autosaver follow it."""
+        self.project = project
+        if self.timeline is not None:
+            self.timeline.set_project(project)
+        if self.autosaver is not None:
+            self.autosaver.set_project(project)
+
+    def offer_recovery(self, ask=None) -> bool:
+        """After a crash: offer to reopen the newest autosave. ``ask(recovery) -> "recover" | "discard" | "later"``
+        (default: a message box). True when a session was recovered."""
+        find_recovery = optional("app.session_file", "find_recovery")
+        found = find_recovery() if find_recovery is not None else []
+        if not found:
+            return False
+        newest = found[0]
+        answer = (ask or self._ask_recovery)(newest)
+        if answer == "discard":
+            newest.discard()
+        elif answer == "recover" and self.open_session(newest.path):
+            self.session_path = None  # an autosave is not the user's file: Save asks where to save
+            newest.discard()
+            return True
+        return False
+
+    def _ask_recovery(self, recovery) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.saved_at))
+        box = QMessageBox(QMessageBox.Icon.Question, "Recover session",
+                          f"The explorer did not close cleanly. An autosave from {when} holds {recovery.chunks} "
+                          "chunk(s). Recover it?", parent=self)  # fmt: skip
+        recover = box.addButton("Recover", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return "recover" if box.clickedButton() is recover else "discard" if box.clickedButton() is discard else "later"
 
     def _export(self, name: str) -> None:
         # INTEGRATION(export): app.export_dialog.export_video / export_trajectory / export_storyboard(parent, project)
@@ -279,6 +340,9 @@ class MainWindow(QMainWindow):
         self.app_settings.sync()
         self.drive.timer.stop()
         self.client.shutdown()
+        if self.autosaver is not None:
+            self.autosaver.close()  # a clean exit leaves no recovery file
+            self.autosaver = None
         super().closeEvent(event)
 
     # ----- state ------------------------------------------------------------------------------------------------------
@@ -330,7 +394,7 @@ class MainWindow(QMainWindow):
         """A new stream from ``settings`` (the Start button)."""
         if self.client.busy:
             self.client.cancel()
-        self.project = Project(settings)
+        self._watch(Project(settings))
         self.start_info = None
         self.session_path = None
         self.drive.reset()
@@ -338,15 +402,13 @@ class MainWindow(QMainWindow):
         self.set_state("loading model…" if self.model_info is None else "starting…")
         self._first_chunk_at = None
         self.client.start(settings)
-        if self.timeline is not None:
-            self.timeline.set_project(self.project)
         self._update_actions()
 
     def new_world(self) -> None:
         """File ▸ New: forget the current world (the start panel keeps its inputs)."""
         if self.client.busy:
             self.client.cancel()
-        self.project = None
+        self._watch(None)
         self.start_info = None
         self.session_path = None
         self.drive.reset()
@@ -372,7 +434,9 @@ class MainWindow(QMainWindow):
         if info.frame is not None:
             self.viewport.set_frame(info.frame)
         if self.path_editor is not None and hasattr(self.path_editor, "set_start"):
-            self.path_editor.set_start(info.frame, info.intrinsics)
+            frame = info.frame if info.frame is not None else (self.project.start.image if self.project else None)
+            size = self.model_info.frame_size if self.model_info is not None else None
+            self.path_editor.set_start(frame, info.intrinsics, *(() if size is None else (size,)))
         self.set_state("ready: hold W to drive" if self.mode == DRIVE_MODE else "ready: step along the path")
         self.drive.driving = self.act_drive.isChecked()
         self.drive.timer.start()
@@ -423,11 +487,41 @@ class MainWindow(QMainWindow):
         poses = relative_to_first(np.asarray(c2w))[rows]
         return poses, None if intrinsics is None else np.asarray(intrinsics)[rows]
 
+    def generate_path(self) -> None:
+        """A new take along the whole path: back to the start image, then one chunk after another (Esc stops)."""
+        if not self.started or self.path_editor is None:
+            self.show_error("generate along the path: start a world first (open an image or a demo, then Start)")
+            return
+        c2w, _ = self.path_editor.trajectory()
+        chunks = (len(c2w) - 1) // self.drive.frames_per_chunk
+        if chunks < 1:
+            self.show_error(f"generate along the path: expected at least {self.drive.frames_per_chunk + 1} frames, "
+                            f"found a path of {len(c2w)}")  # fmt: skip
+            return
+        self.set_mode(PATH_MODE)
+        if self.project.cursor > 0:
+            self.rewind_to(-1)
+        self._path_chunks_left = chunks
+        self._continue_path()
+
+    def _continue_path(self) -> None:
+        if self._path_chunks_left <= 0 or self.project is None:
+            return
+        try:
+            poses, intrinsics = self.path_poses(self.project.cursor)
+        except SanaWMInputError as exc:
+            self._path_chunks_left = 0
+            self.show_error(str(exc))
+            return
+        self._path_chunks_left -= 1
+        self._send_step(poses, intrinsics)
+
     def set_driving(self, on: bool) -> None:
         self.drive.driving = bool(on)
         self.act_drive.setChecked(bool(on))
 
     def cancel(self) -> None:
+        self._path_chunks_left = 0
         if self.client.busy:
             self.client.cancel()
             self.set_state("cancelling…")
@@ -457,6 +551,8 @@ class MainWindow(QMainWindow):
             self.timeline.refresh()
         self.chunk_added.emit(record)
         self._update_actions()
+        if self._path_chunks_left > 0:
+            self._continue_path()
 
     def _on_progress(self, stage: str, done: int, total: int) -> None:
         if stage == "refine":
@@ -464,10 +560,12 @@ class MainWindow(QMainWindow):
 
     def _on_error(self, message: str) -> None:
         self._needs_sync = True
+        self._path_chunks_left = 0
         self.show_error(message)
 
     def _on_cancelled(self, message: str) -> None:
         self._needs_sync = True
+        self._path_chunks_left = 0
         self._refining = None
         self.set_state(message)
 
@@ -572,12 +670,15 @@ class MainWindow(QMainWindow):
             return
         targets = self._refining[2]
         self._refining = None
+        chunks = self.project.current.chunks
+        if len(chunks) < b or not all(chunks[a + i] is entry for i, entry in enumerate(targets)):
+            self.show_error(f"refine: the take changed while chunks {a}-{b - 1} were refined; the result was dropped")
+            return
         offset = 0
-        for entry in targets:
+        for i, entry in enumerate(targets):
             n = entry.record.frames.shape[0]
-            entry.refined_frames = frames[offset : offset + n]  # shared entries show it on every branch
+            self.project.set_refined(a + i, frames[offset : offset + n])  # shared entries show it on every take
             offset += n
-        self.project.dirty = True
         self.set_state(f"refined chunks {a}-{b - 1}")
         if self.timeline is not None:
             self.timeline.refresh()
@@ -641,17 +742,14 @@ class MainWindow(QMainWindow):
         cursor's snapshot."""
         if self.client.busy:
             self.client.cancel()
-        self.project = project
+        self._watch(project)
         self.start_info = None
         self.start_panel.load_settings(project.start)
         live = project.live_chunks
-        self.client.resume(project.start, live[-1].record.snapshot if live else None)
+        self.client.resume(project)
         self.drive.reset()
         self._needs_sync = True  # sync the integrator to the cursor once the worker is done
-        if live:
-            self.viewport.set_frame(live[-1].frames[-1])
-        if self.timeline is not None:
-            self.timeline.set_project(project)
+        self.viewport.set_frame(live[-1].frames[-1] if live else project.start.image)
         self._update_actions()
 
     def save_session(self) -> bool:

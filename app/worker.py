@@ -37,7 +37,7 @@ import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.display_queue import DisplayFrame, DisplayQueue
-from app.project import StartSettings
+from app.project import Project, StartSettings
 from engine.bundle import ModelBundle, load_bundle
 from engine.errors import ConfigError, SanaWMInputError
 from engine.session import Cancelled, ChunkRecord, SessionSnapshot, SessionStateError, StreamSettings, WorldSession
@@ -67,7 +67,7 @@ class ModelInfo:
 class StartInfo:
     """The start of a stream: the start frame as the model sees it (resized and cropped) and its intrinsics."""
 
-    frame: np.ndarray | None  # (H, W, 3) uint8; None when resumed from a snapshot
+    frame: np.ndarray | None  # (H, W, 3) uint8; None when resumed from a session file's stored latent
     intrinsics: np.ndarray  # (4,) fx, fy, cx, cy in frame pixels
     chunks_done: int
 
@@ -155,9 +155,9 @@ class EngineWorker(QObject):
     def restore(self, ticket: int, snapshot: SessionSnapshot) -> None:
         self._run(ticket, "restore", lambda: self._restore(snapshot))
 
-    @Slot(int, object, object)
-    def resume(self, ticket: int, settings: StartSettings, snapshot: SessionSnapshot | None) -> None:
-        self._run(ticket, "resume", lambda: self._resume(settings, snapshot))
+    @Slot(int, object)
+    def resume(self, ticket: int, project: Project) -> None:
+        self._run(ticket, "resume", lambda: self._resume(project))
 
     @Slot(int, int, int, object)
     def refine(self, ticket: int, a: int, b: int, latents: torch.Tensor) -> None:
@@ -242,17 +242,25 @@ class EngineWorker(QObject):
 
     def _restore(self, snapshot: SessionSnapshot) -> None:
         session = self._require_session()
-        if snapshot.first_latent is session.snapshot().first_latent:
-            session.restore(snapshot)
-        else:  # a snapshot read back from a session file: same model, another stream object
-            session.adopt(snapshot)
+        session.restore(snapshot)
         self.restored.emit(session.chunks_done)
 
-    def _resume(self, settings: StartSettings, snapshot: SessionSnapshot | None) -> None:
-        """Start ``settings`` again (a session file) and continue from ``snapshot`` (None: from the start)."""
-        self._start(settings)
-        if snapshot is not None:
-            self._restore(snapshot)
+    def _resume(self, project: Project) -> None:
+        """Continue a project read from a session file at its cursor, exactly as the session that made it would.
+
+        INTEGRATION(session files): :func:`app.session_file.resume_session` does the work (starts on the stored first
+        latent with the stored stream settings and points the stored snapshots at the new stream, so later rewinds
+        restore them). It replaces the project's chunk records by equal ones with re-pointed snapshots; records are
+        immutable and the swap is one attribute assignment each, so the UI thread may keep reading meanwhile."""
+        try:
+            from app.session_file import resume_session
+        except ModuleNotFoundError:
+            raise SessionStateError("resume: this build cannot continue session files (app.session_file is missing)") from None
+        session = self._new_session(project.start)
+        resume_session(session, project)
+        self._settings = project.start
+        self.started.emit(StartInfo(session.start_frame, session.trajectory[1][0].copy(), session.chunks_done))
+        self.restored.emit(session.chunks_done)
 
     def _refine(self, a: int, b: int, latents: torch.Tensor) -> None:
         """Refine chunks ``[a, b)``. ``latents`` ``(1, C, T, h, w)`` start with the image latent (the refiner's sink):
@@ -302,7 +310,7 @@ class EngineClient(QObject):
     _step = Signal(int, object, object)
     _rewind = Signal(int, int)
     _restore = Signal(int, object)
-    _resume = Signal(int, object, object)
+    _resume = Signal(int, object)
     _refine = Signal(int, int, int, object)
 
     def __init__(
@@ -373,9 +381,10 @@ class EngineClient(QObject):
         self.display.clear()
         return self._send(self._restore, snapshot)
 
-    def resume(self, settings: StartSettings, snapshot: SessionSnapshot | None) -> int:
+    def resume(self, project: Project) -> int:
+        """Continue a project loaded from a session file at its cursor (see :meth:`EngineWorker._resume`)."""
         self.display.clear()
-        return self._send(self._resume, settings, snapshot)
+        return self._send(self._resume, project)
 
     def refine(self, a: int, b: int, latents: torch.Tensor) -> int:
         return self._send(self._refine, a, b, latents)

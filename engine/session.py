@@ -271,22 +271,6 @@ class WorldSession:
         self._decoder.restore(snapshot.decoder_state)
         del self.history[snapshot.history_length :]
 
-    def adopt(self, snapshot: SessionSnapshot) -> None:
-        """Continue from a snapshot taken by *another* stream of the same model (e.g. one read back from a session
-        file), keeping this session's prompt and seed. :meth:`restore` refuses such snapshots to catch mix-ups
-        between live streams; this is the explicit way to take one over. Snapshots that share the adopted one's
-        first latent can be restored afterwards."""
-        self._require_started()
-        w, h = self.bundle.latent_grid
-        expected = (1, self.bundle.config.in_channels, 1, h, w)
-        if tuple(snapshot.first_latent.shape) != expected:
-            raise SanaWMInputError(
-                f"snapshot: expected a first latent of shape {expected} (this model), found {tuple(snapshot.first_latent.shape)}"
-            )
-        self.history = []
-        self._state = replace(snapshot, history_length=0)
-        self._decoder.restore(snapshot.decoder_state)
-
     def rewind(self, chunk_index: int) -> None:
         """Restore the state right after chunk ``chunk_index`` (-1 = before chunk 0). Needs ``keep_snapshots``."""
         if chunk_index == -1:

@@ -46,3 +46,12 @@ def start_image() -> np.ndarray:
     rng = np.random.default_rng(0)
     img = np.stack([x * 2, y * 3, 100 + 0 * x], -1) + rng.integers(0, 30, (80, 120, 3))
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def qstandardpaths_test_mode():
+    """Autosaves and other per-user data go to Qt's test locations (``~/.qttest``), not the user's folders."""
+    from PySide6.QtCore import QStandardPaths
+
+    QStandardPaths.setTestModeEnabled(True)
+    yield

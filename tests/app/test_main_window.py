@@ -59,6 +59,7 @@ def test_start_on_a_demo_then_hold_w_generates_chunks_and_records_them(qtbot, wi
     assert window.start_panel.select_demo("meadow_stroll")
     with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
         window.start_panel.start_button.click()
+    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
     assert window.viewport.has_frame and window.model_info.frame_size == (96, 64)
     assert "sana-wm-tiny-test" in window.status_model.text()
     with qtbot.waitSignals([window.chunk_added] * 2, timeout=TIMEOUT):
@@ -78,6 +79,7 @@ def test_rewind_then_step_makes_a_branch_and_switching_back_restores(qtbot, wind
     window.set_driving(False)
     with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
         window.start_panel.request_start()
+    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
     for _ in range(3):
         with qtbot.waitSignal(window.chunk_added, timeout=TIMEOUT):
             window.hold("w")
@@ -112,6 +114,7 @@ def test_errors_are_shown_and_the_state_is_kept(qtbot, window, start_image):
     window.set_driving(False)
     with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
         window.start_panel.request_start()
+    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
     window.last_error = ""
     with qtbot.waitSignal(window.client.error, timeout=TIMEOUT):
         window.client.step(np.tile(np.eye(4), (3, 1, 1)))
@@ -124,6 +127,7 @@ def test_refine_is_reported_unavailable_for_a_model_without_a_refiner(qtbot, win
     window.set_driving(False)
     with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
         window.start_panel.request_start()
+    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
     with qtbot.waitSignal(window.chunk_added, timeout=TIMEOUT):
         window.step_once()
     qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
@@ -153,6 +157,7 @@ def test_escape_cancels_a_running_step(qtbot, window, start_image, tiny_bundle):
     window.set_driving(False)
     with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
         window.start_panel.request_start()
+    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
     gate = threading.Event()
     original = tiny_bundle.transformer.forward
 

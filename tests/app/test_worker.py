@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 import time
+import types
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ import torch
 from PySide6.QtCore import QThread, QTimer
 
 from app.display_queue import DisplayQueue
-from app.project import StartSettings
+from app.project import Project, StartSettings
 from app.worker import EngineClient, refine_latents
 from engine.camera.integrator import MotionIntegrator
 
@@ -164,15 +166,40 @@ def test_restoring_a_chunk_snapshot_then_stepping_forks_and_same_poses_reproduce
     assert step(qtbot, client, records[0].c2w[1:]).index == 0
 
 
-def test_resume_continues_a_snapshot_from_another_stream(qtbot, client, tiny_bundle, start_image):
-    """What opening a session file does: start the saved settings again and adopt the saved snapshot."""
+def test_resume_hands_the_project_to_the_session_files_resume_on_the_worker_thread(
+    qtbot, client, start_image, monkeypatch
+):
+    """Opening a session file: the worker makes a session on the project's model and lets
+    app.session_file.resume_session (the session engineer's exact resume) continue it; here a stand-in records the
+    call and restores the cursor's snapshot the way the real one does for a project from this stream."""
     start(qtbot, client, start_image, seed=7)
     records = [step(qtbot, client, chunk_poses("w")) for _ in range(2)]
-    settings = StartSettings(image=start_image, seed=7)
+    project = Project(StartSettings(image=start_image, seed=7))
+    for r in records:
+        project.add_chunk(r)
+    project.rewind(0)
+    calls = []
+
+    def resume_session(session, proj):
+        calls.append((QThread.currentThread(), proj))
+        session.start(proj.start.image, seed=proj.start.seed)
+        snap = proj.current.chunks[proj.cursor - 1].record.snapshot
+        session._state = snap  # the real function re-points stored snapshots at the new stream instead
+
+    fake = types.ModuleType("app.session_file")
+    fake.resume_session = resume_session
+    monkeypatch.setitem(sys.modules, "app.session_file", fake)
     with qtbot.waitSignal(client.restored, timeout=TIMEOUT) as restored:
-        client.resume(settings, records[0].snapshot)
-    assert restored.args[0] == 1
+        client.resume(project)
+    assert restored.args[0] == 1 and calls[0][1] is project and calls[0][0] is not QThread.currentThread()
     assert torch.equal(step(qtbot, client, records[1].c2w).latents, records[1].latents)
+
+
+def test_resume_without_session_file_support_is_an_error(qtbot, client, start_image, monkeypatch):
+    monkeypatch.setitem(sys.modules, "app.session_file", None)  # import fails as if the module were missing
+    with qtbot.waitSignal(client.error, timeout=TIMEOUT) as err:
+        client.resume(Project(StartSettings(image=start_image)))
+    assert "cannot continue session files" in err.args[0]
 
 
 class FakeRefiner:

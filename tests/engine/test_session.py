@@ -125,26 +125,6 @@ def test_restore_with_an_explicit_snapshot_and_rewind_to_the_start(bundle):
     assert again.index == 0
 
 
-def test_adopt_continues_another_streams_snapshot_exactly_and_rejects_another_models(bundle):
-    """A snapshot taken by one session (as a session file would restore it) continues identically in another."""
-    poses = drive(["w", "d", "w"])
-    first = run(bundle, poses[:2])
-    snap = first.snapshot()
-    expected = first.step(poses[2])
-    second = WorldSession(bundle)
-    second.start(start_image(seed=5))  # a different stream: restore() would refuse its snapshots
-    with pytest.raises(SessionStateError, match="another stream"):
-        second.restore(snap)
-    second.adopt(snap)
-    assert second.chunks_done == 2 and second.history == []
-    got = second.step(poses[2])
-    assert got.index == 2 and torch.equal(got.latents, expected.latents) and np.array_equal(got.frames, expected.frames)
-    other = WorldSession(ModelBundle.random("sana-wm-tiny-test", frame_size=(96, 64), spatial_factor=16))
-    other.start(np.zeros((64, 96, 3), np.uint8))
-    with pytest.raises(SanaWMInputError, match="first latent of shape"):
-        other.adopt(snap)
-
-
 def test_changing_the_poses_of_chunk_k_changes_chunk_k_and_later_never_earlier(bundle):
     base = drive(["w", "w", "w", "w", "w"])
     other = base[:2] + drive(["w", "w", "d", "d", "d"])[2:]
