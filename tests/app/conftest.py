@@ -21,12 +21,12 @@ TINY_FRAME = (96, 64)
 
 
 @pytest.fixture(autouse=True)
-def isolated_qsettings(tmp_path, monkeypatch):
-    """Point the default QSettings (user and system scope, INI format) at a temporary folder for every test."""
+def isolated_qsettings(tmp_path_factory):
+    """Point the default QSettings (user and system scope, INI format) at a fresh temporary folder for every test
+    (not inside ``tmp_path``, which stays the test's own)."""
     from PySide6.QtCore import QSettings
 
-    folder = tmp_path / "qsettings"
-    folder.mkdir()
+    folder = tmp_path_factory.mktemp("qsettings")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
         QSettings.setPath(QSettings.Format.IniFormat, scope, str(folder))
