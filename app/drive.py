@@ -9,9 +9,10 @@ while one chunk is being generated steer the next chunk, frame for frame, and th
 slower than real time the buffer can keep the *newest* chunk's worth (the oldest key sets drop) without rewriting
 integrated poses.
 
-Pacing: while driving, a chunk is requested on a tick when the owner's ``ready()`` says the engine is idle and the
-display has less than a chunk of frames still to play; a model faster than real time is held to real time, a slower
-one is asked for the next chunk as soon as it is free.
+Pacing: while driving and keys are (or were, for a recorded frame) held, a chunk is requested on a tick when the
+owner's ``ready()`` says the engine is idle and the display has less than a chunk of frames still to play; a model
+faster than real time is held to real time, a slower one is asked for the next chunk as soon as it is free. Letting
+go of the keys stops generation after the chunk that holds the release.
 
 Held keys are cleared when the window loses focus (no camera that keeps flying after an Alt-Tab). Auto-repeat key
 events are ignored: a key counts as held from its press to its release.
@@ -29,8 +30,6 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from app.keymap import KeyMap, preset
 from engine.camera.integrator import IntegratorState, MotionIntegrator
 
-#: Velocities below this (per frame) count as stopped when deciding whether a coasting camera still needs chunks.
-_STILL = 1e-5
 _SHORTCUT_MODIFIERS = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.MetaModifier
 
 
@@ -135,9 +134,11 @@ class DriveController(QObject):
         return math.hypot(forward, strafe) * self.integrator.mapping.fps
 
     @property
-    def moving(self) -> bool:
-        """Keys are held, or the smoothed camera is still coasting."""
-        return bool(self._held) or any(abs(v) > _STILL for v in self.integrator.velocity)
+    def wants_chunk(self) -> bool:
+        """Keys are held now, or were held during a frame recorded for the next chunk (a short tap while the engine
+        was busy still moves the camera). A camera coasting after the keys are released does not keep the engine
+        generating: its velocity carries into the next chunk the user asks for."""
+        return bool(self._held) or any(self._pending)
 
     @property
     def pending(self) -> int:
@@ -147,7 +148,7 @@ class DriveController(QObject):
     def tick(self) -> None:
         """One video frame: record the held keys; request the next chunk when driving and the engine is ready."""
         self._pending.append(frozenset(self._held))
-        if self.driving and self.moving and self.ready():
+        if self.driving and self.wants_chunk and self.ready():
             self.step_requested.emit(self.take_chunk())
 
     def take_chunk(self) -> np.ndarray:

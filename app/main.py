@@ -6,6 +6,7 @@
     sana-wm-explorer --session take.swm
     sana-wm-explorer --demo meadow_stroll --screenshot out/drive.png --after-chunks 4   # drive forward, save, quit
     sana-wm-explorer --demo meadow_stroll --quit-after-first-frame                     # start-up time
+    sana-wm-explorer --demo meadow_stroll --mode path --screenshot out/path.png        # path mode screenshot
 
 Without a display (Linux with neither ``DISPLAY`` nor ``WAYLAND_DISPLAY``, and no ``QT_QPA_PLATFORM`` chosen) it says
 how to run it and exits with code 2 instead of letting Qt abort.
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", metavar="FOLDER", help="model folder (official SANA-WM or trained); default: embedded")
     parser.add_argument("--session", metavar="FILE.swm", help="open a saved session")
     parser.add_argument("--seed", type=int, default=None, help="noise seed of the started world")
+    parser.add_argument("--mode", choices=["drive", "path"], default="drive",
+                        help="open in drive mode (keys) or path mode (the 3D path editor); with --screenshot, path "
+                        "mode generates along the path instead of driving forward")  # fmt: skip
     parser.add_argument("--screenshot", metavar="PATH", help="drive forward, save a window screenshot here, quit")
     parser.add_argument("--after-chunks", type=int, default=3, metavar="N",
                         help="chunks to generate before --screenshot (default 3)")  # fmt: skip
@@ -84,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, app, window, launched: float) -> int:
     from PySide6.QtCore import QTimer
 
+    from app.main_window import PATH_MODE
+
     outcome = {"rc": 0}
 
     def fail(message: str) -> None:
@@ -106,6 +112,11 @@ def _run(args: argparse.Namespace, app, window, launched: float) -> int:
         print(f"sana-wm-explorer: {window.last_error}", file=sys.stderr)
         return 2
     window.show()
+    if args.mode == "path":
+        window.set_mode(PATH_MODE)
+        if window.mode != PATH_MODE:
+            print("sana-wm-explorer: --mode path: this build has no path editor", file=sys.stderr)
+            return 2
     if args.session:
         if not window.open_session(args.session) and scripted:
             return 2
@@ -135,13 +146,18 @@ def _run(args: argparse.Namespace, app, window, launched: float) -> int:
             window.close()
 
         def counted(record) -> None:
-            if record.index + 1 >= args.after_chunks:
+            if record.index + 1 >= args.after_chunks or (args.mode == "path" and window.path_chunks_left == 0):
+                if window.path_chunks_left:
+                    window.cancel()  # stops a path generation that would go on
                 window.drive.clear_held()
                 window.set_driving(False)
                 QTimer.singleShot(0, shoot)
 
         window.chunk_added.connect(counted)
-        window.world_started.connect(lambda: window.hold("w"))
+        if args.mode == "path":
+            window.world_started.connect(lambda: QTimer.singleShot(0, window.generate_path))
+        else:
+            window.world_started.connect(lambda: window.hold("w"))
     app.exec()
     return outcome["rc"]
 

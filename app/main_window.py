@@ -504,6 +504,11 @@ class MainWindow(QMainWindow):
         self._path_chunks_left = chunks
         self._continue_path()
 
+    @property
+    def path_chunks_left(self) -> int:
+        """Chunks of a Generate-along-path run not sent to the worker yet (0 when none is running)."""
+        return self._path_chunks_left
+
     def _continue_path(self) -> None:
         if self._path_chunks_left <= 0 or self.project is None:
             return

@@ -130,15 +130,39 @@ def test_when_the_model_is_slower_than_real_time_the_newest_chunk_of_keys_is_kep
     np.testing.assert_allclose(drive.take_chunk(), expected)
 
 
-def test_no_chunk_is_requested_when_not_driving_or_nothing_moves():
+def test_no_chunk_is_requested_when_not_driving_or_no_key_is_held():
     drive = DriveController(ready=lambda: True)
     requested = []
     drive.step_requested.connect(requested.append)
-    drive.tick()  # driving off
-    drive.driving = True
-    drive.tick()  # nothing held, camera at rest
-    assert requested == []
     drive.press(K.Key_W.value)
+    drive.tick()  # driving off
+    assert requested == []
+    drive.driving = True
+    drive.tick()
+    assert len(requested) == 1
+    drive.release(K.Key_W.value)
+    for _ in range(30):  # the v2 camera still coasts, but nothing is held: no more chunks
+        drive.tick()
+    assert len(requested) == 1 and drive.speed > 0
+
+
+def test_a_tap_recorded_while_the_engine_was_busy_still_gets_its_chunk():
+    busy = [True]
+    drive = DriveController(ready=lambda: not busy[0])
+    drive.driving = True
+    requested = []
+    drive.step_requested.connect(requested.append)
+    drive.tick()
+    drive.press(K.Key_W.value)
+    drive.tick()
+    drive.tick()
+    drive.release(K.Key_W.value)
+    drive.tick()
+    busy[0] = False
+    drive.tick()
+    assert len(requested) == 1
+    expected = MotionIntegrator("v2").run([set(), {"w"}, {"w"}] + [set()] * 21)[1:]
+    np.testing.assert_allclose(requested[0], expected)
     drive.tick()
     assert len(requested) == 1
 
