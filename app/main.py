@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image", metavar="PATH", help="start image (started at once)")
     parser.add_argument("--model", metavar="FOLDER", help="model folder (official SANA-WM or trained); default: embedded")
     parser.add_argument("--session", metavar="FILE.swm", help="open a saved session")
+    parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
+                        help="default float32 on the CPU, bfloat16 on CUDA")  # fmt: skip
     parser.add_argument("--seed", type=int, default=None, help="noise seed of the started world")
     parser.add_argument("--mode", choices=["drive", "path"], default="drive",
                         help="open in drive mode (keys) or path mode (the 3D path editor); with --screenshot, path "
@@ -74,11 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from app.main_window import MainWindow
     from app.settings import APPLICATION, ORGANIZATION
+    from app.worker import default_bundle_factory
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
-    window = MainWindow()
+    window = MainWindow(bundle_factory=default_bundle_factory(args.device, args.dtype))
     try:
         return _run(args, app, window, launched)
     finally:

@@ -48,6 +48,23 @@ log = logging.getLogger(__name__)
 BundleFactory = Callable[[str | None], ModelBundle]
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def default_bundle_factory(device: str | None = None, dtype: str | None = None) -> BundleFactory:
+    """:func:`engine.bundle.load_bundle` on ``device`` (default: CUDA when available, else the CPU) in ``dtype``
+    (default: bfloat16 on CUDA, float32 on the CPU) — the same defaults as ``sana-wm generate``."""
+    if dtype is not None and dtype not in DTYPES:
+        raise ConfigError(f"--dtype: expected one of {', '.join(DTYPES)}, found {dtype!r}")
+
+    def load(source: str | None) -> ModelBundle:
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        kind = DTYPES[dtype] if dtype else (torch.bfloat16 if dev.type == "cuda" else torch.float32)
+        return load_bundle(source, dtype=kind, device=dev)
+
+    return load
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What the UI shows about the loaded model and needs to drive it."""
@@ -107,7 +124,7 @@ class EngineWorker(QObject):
     def __init__(self, display: DisplayQueue, bundle_factory: BundleFactory | None = None) -> None:
         super().__init__()
         self._display = display
-        self._factory: BundleFactory = bundle_factory or (lambda source: load_bundle(source))
+        self._factory: BundleFactory = bundle_factory or default_bundle_factory()
         self._bundle: ModelBundle | None = None
         self._source: str | None = None
         self._session: WorldSession | None = None

@@ -243,3 +243,22 @@ def test_refine_runs_the_bundles_refiner_and_returns_frames_aligned_with_the_chu
 def test_refine_latents_checks_the_range(tiny_bundle):
     with pytest.raises(ValueError, match=r"inside \[0, 0\]"):
         refine_latents([], 0, 1)
+
+
+def test_default_factory_follows_the_generate_command_defaults(monkeypatch):
+    from app import worker
+
+    calls = []
+    monkeypatch.setattr(worker, "load_bundle", lambda source, dtype, device: calls.append((source, dtype, device)))
+    monkeypatch.setattr(worker.torch.cuda, "is_available", lambda: False)
+    worker.default_bundle_factory()(None)
+    monkeypatch.setattr(worker.torch.cuda, "is_available", lambda: True)
+    worker.default_bundle_factory()("/models/x")
+    worker.default_bundle_factory("cpu", "bfloat16")(None)
+    assert calls == [
+        (None, torch.float32, torch.device("cpu")),
+        ("/models/x", torch.bfloat16, torch.device("cuda")),
+        (None, torch.bfloat16, torch.device("cpu")),
+    ]
+    with pytest.raises(ValueError, match="--dtype: expected one of"):
+        worker.default_bundle_factory(dtype="int8")
