@@ -96,9 +96,9 @@ def _run(args: argparse.Namespace, app, window, launched: float) -> int:
 
     outcome = {"rc": 0}
 
-    def fail(message: str) -> None:
+    def fail(message: str, rc: int = 2) -> None:
         print(f"sana-wm-explorer: {message}", file=sys.stderr)
-        outcome["rc"] = 1
+        outcome["rc"] = rc
         window.close()
 
     panel = window.start_panel
@@ -123,6 +123,7 @@ def _run(args: argparse.Namespace, app, window, launched: float) -> int:
             return 2
     if args.session:
         if not window.open_session(args.session) and scripted:
+            print(f"sana-wm-explorer: {window.last_error}", file=sys.stderr)
             return 2
     elif args.demo or args.image:
         panel.request_start()
@@ -144,7 +145,7 @@ def _run(args: argparse.Namespace, app, window, launched: float) -> int:
                 return
             target.parent.mkdir(parents=True, exist_ok=True)
             if not window.grab().save(str(target)):
-                fail(f"--screenshot: could not write {target}")
+                fail(f"--screenshot: could not write {target}", 1)
                 return
             print(f"screenshot: {target}")
             window.close()

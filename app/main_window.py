@@ -384,7 +384,7 @@ class MainWindow(QMainWindow):
         """Show an engine or input error without losing any state (non-blocking)."""
         self.last_error = message
         self.set_state(f"error: {message}")
-        log.warning("%s", message)
+        log.info("shown to the user: %s", message)
         box = QMessageBox(QMessageBox.Icon.Warning, "SANA-WM Explorer", message, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()

@@ -63,3 +63,15 @@ def test_screenshot_run_drives_forward_saves_the_window_and_quits(qtbot, tmp_pat
 def test_unknown_demo_is_a_one_line_error(capsys):
     assert main(["--demo", "atlantis"]) == 2
     assert "no such demo scene" in capsys.readouterr().err
+
+
+def test_a_bad_model_folder_in_a_scripted_run_is_a_one_line_error_and_exit_2(tmp_path, capsys):
+    missing = tmp_path / "no-model"
+    assert main(["--demo", "meadow_stroll", "--model", str(missing), "--quit-after-first-frame"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sana-wm-explorer")]
+    assert err == [f"sana-wm-explorer: --model {missing}: expected a model folder, found nothing at that path"]
+
+
+def test_a_missing_image_is_a_one_line_error_and_exit_2(tmp_path, capsys):
+    assert main(["--image", str(tmp_path / "none.png"), "--screenshot", str(tmp_path / "s.png")]) == 2
+    assert "expected an image file, found no file" in capsys.readouterr().err
