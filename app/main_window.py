@@ -392,6 +392,7 @@ class MainWindow(QMainWindow):
     # ----- starting ---------------------------------------------------------------------------------------------------
     def start_world(self, settings: StartSettings) -> None:
         """A new stream from ``settings`` (the Start button)."""
+        self._path_chunks_left = 0
         if self.client.busy:
             self.client.cancel()
         self._watch(Project(settings))
@@ -406,6 +407,7 @@ class MainWindow(QMainWindow):
 
     def new_world(self) -> None:
         """File ▸ New: forget the current world (the start panel keeps its inputs)."""
+        self._path_chunks_left = 0
         if self.client.busy:
             self.client.cancel()
         self._watch(None)
@@ -595,6 +597,7 @@ class MainWindow(QMainWindow):
         """Keep chunks ``0..chunk_index`` (-1: back to the start image); stepping on makes a new branch."""
         if self.project is None or not self.started:
             return
+        self._path_chunks_left = 0  # a running Generate-along-path stops here
         try:
             self.project.rewind(chunk_index)
         except SanaWMInputError as exc:
@@ -625,6 +628,7 @@ class MainWindow(QMainWindow):
     def select_branch(self, branch_id: int) -> None:
         if self.project is None:
             return
+        self._path_chunks_left = 0
         try:
             self.project.switch(branch_id)
         except SanaWMInputError as exc:
@@ -695,6 +699,8 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(mode)
         (self.act_path_mode if mode == PATH_MODE else self.act_drive_mode).setChecked(True)
         self.drive.clear_held()
+        if not self.client.busy:
+            self._sync_drive()  # forget keys recorded in the other mode; drive on from the live chunk
         if mode == DRIVE_MODE:
             self.viewport.setFocus()
 
