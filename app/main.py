@@ -109,6 +109,7 @@ def _run(args: argparse.Namespace, app, window, launched: float) -> int:
     scripted = bool(args.screenshot or args.quit_after_first_frame)
     if scripted:
         window.client.error.connect(fail)
+        window.ask_save_changes = lambda: "discard"  # a scripted run saves nothing and asks nothing
     if args.demo and not panel.select_demo(args.demo):
         print(f"sana-wm-explorer: {window.last_error}", file=sys.stderr)
         return 2

@@ -335,6 +335,9 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self.confirm_discard():
+            event.ignore()
+            return
         self.app_settings.set_geometry(self.saveGeometry())
         self.app_settings.set_window_state(self.saveState())
         self.app_settings.sync()
@@ -344,6 +347,28 @@ class MainWindow(QMainWindow):
             self.autosaver.close()  # a clean exit leaves no recovery file
             self.autosaver = None
         super().closeEvent(event)
+
+    def confirm_discard(self) -> bool:
+        """Before the document is replaced or the window closes: True when there is nothing unsaved, or the user
+        saved it or chose to discard it; False to keep it (Cancel, or a save that did not happen)."""
+        if self.project is None or not self.project.dirty or not self.project.current.chunks:
+            return True
+        answer = self.ask_save_changes()
+        if answer == "save":
+            return self.save_session()
+        return answer == "discard"
+
+    def ask_save_changes(self) -> str:
+        """``"save"``, ``"discard"`` or ``"cancel"`` (a message box; scripted runs and tests replace this)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "SANA-WM Explorer",
+                          "The current session has unsaved changes. Save them first?",
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self)  # fmt: skip
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(
+            QMessageBox.StandardButton(answer), "cancel"
+        )
 
     # ----- state ------------------------------------------------------------------------------------------------------
     @property
@@ -355,6 +380,9 @@ class MainWindow(QMainWindow):
         return self.stack.currentIndex()
 
     def _update_actions(self) -> None:
+        name = self.session_path.name if self.session_path is not None else "untitled"
+        self.setWindowTitle(f"{name}[*] — SANA-WM Explorer" if self.project is not None else "SANA-WM Explorer")
+        self.setWindowModified(bool(self.project is not None and self.project.dirty))
         started, busy = self.started, self.client.busy
         has_chunks = self.project is not None and self.project.cursor > 0
         self.act_step.setEnabled(started and not busy)
@@ -392,6 +420,8 @@ class MainWindow(QMainWindow):
     # ----- starting ---------------------------------------------------------------------------------------------------
     def start_world(self, settings: StartSettings) -> None:
         """A new stream from ``settings`` (the Start button)."""
+        if not self.confirm_discard():
+            return
         self._path_chunks_left = 0
         if self.client.busy:
             self.client.cancel()
@@ -407,6 +437,8 @@ class MainWindow(QMainWindow):
 
     def new_world(self) -> None:
         """File ▸ New: forget the current world (the start panel keeps its inputs)."""
+        if not self.confirm_discard():
+            return
         self._path_chunks_left = 0
         if self.client.busy:
             self.client.cancel()
@@ -733,6 +765,8 @@ class MainWindow(QMainWindow):
         load_project = optional("app.session_file", "load_project")
         if load_project is None:
             self.show_error("open session: this build cannot read session files")
+            return False
+        if not self.confirm_discard():
             return False
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self, "Open session", self.app_settings.last_folder("session"), SESSION_FILTER)

@@ -55,3 +55,12 @@ def qstandardpaths_test_mode():
 
     QStandardPaths.setTestModeEnabled(True)
     yield
+
+
+@pytest.fixture(autouse=True)
+def no_save_prompt(monkeypatch):
+    """Closing a window with unsaved chunks asks whether to save (a modal box); tests answer "discard" unless they
+    replace ``ask_save_changes`` themselves."""
+    from app.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "ask_save_changes", lambda self: "discard")

@@ -184,3 +184,25 @@ def test_optional_returns_none_for_modules_that_do_not_exist():
     assert optional("app.no_such_module", "Thing") is None
     assert optional("app.project", "NoSuchName") is None
     assert optional("app.project", "Project") is not None
+
+
+def test_unsaved_chunks_are_not_lost_silently(qtbot, window, start_image):
+    window.start_panel.set_image(start_image)
+    window.set_driving(False)
+    with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
+        window.start_panel.request_start()
+    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    assert window.windowTitle() == "untitled[*] — SANA-WM Explorer" and not window.isWindowModified()
+    with qtbot.waitSignal(window.chunk_added, timeout=TIMEOUT):
+        window.step_once()
+    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    assert window.isWindowModified()
+    asked = []
+    window.ask_save_changes = lambda: asked.append(1) or "cancel"
+    project = window.project
+    window.new_world()
+    assert window.project is project and asked == [1]  # cancelled: nothing replaced
+    assert not window.close() and window.isVisible()
+    window.ask_save_changes = lambda: "discard"
+    window.new_world()
+    assert window.project is None
