@@ -78,8 +78,8 @@ class MainWindow(QMainWindow):
 
     Args:
         settings: persistent settings (tests pass a temporary one).
-        bundle_factory: how the worker loads a model (default :func:`engine.bundle.load_bundle`; tests pass a tiny
-            random model).
+        bundle_factory: how the worker loads a model (default :func:`app.worker.default_bundle_factory`: CUDA when
+            available; tests pass a tiny random model).
     """
 
     chunk_added = Signal(object)  # ChunkRecord, after the project has recorded it
@@ -99,7 +99,6 @@ class MainWindow(QMainWindow):
         self._restores_sent = 0  # rewinds / branch switches the worker has not confirmed yet
         self._path_chunks_left = 0  # chunks still to generate along the path (Generate along path)
         self._refining: tuple[int, int, list[Any]] | None = None
-        self._first_chunk_at: float | None = None
 
         # centre: viewport (drive mode) or path editor (path mode)
         self.viewport = Viewport(self.client.display)
@@ -431,7 +430,6 @@ class MainWindow(QMainWindow):
         self.drive.reset()
         self.viewport.clear("Starting…")
         self.set_state("loading model…" if self.model_info is None else "starting…")
-        self._first_chunk_at = None
         self.client.start(settings)
         self._update_actions()
 
@@ -578,8 +576,6 @@ class MainWindow(QMainWindow):
             return
         if not np.array_equal(record.c2w[-1], self.drive.integrator.pose):
             self.drive.sync(record.c2w[-1])  # a chunk along the path: driving goes on from where it ended
-        if self._first_chunk_at is None:
-            self._first_chunk_at = time.perf_counter()
         total = record.timings.get("total", 0.0)
         fps = record.frames.shape[0] / total if total > 0 else 0.0
         self.viewport.set_hud(fps=fps)
