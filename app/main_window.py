@@ -234,7 +234,7 @@ class MainWindow(QMainWindow):
         SK = QKeySequence.StandardKey
         self.act_new = self._action("&New", self.new_world, SK.New)
         self.act_open_image = self._action("&Open image…", self.start_panel.choose_image, SK.Open)
-        self.act_open_session = self._action("Open &session…", self.open_session, "Ctrl+Shift+O")
+        self.act_open_session = self._action("Open &session…", lambda: self.open_session(), "Ctrl+Shift+O")
         self.act_save = self._action("&Save session", self.save_session, "Ctrl+S")
         self.act_save_as = self._action("Save session &as…", self.save_session_as, "Ctrl+Shift+S")
         self.act_export_video = self._action("&Video (MP4)…", lambda: self._export("export_video"), "Ctrl+E")

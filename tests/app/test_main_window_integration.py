@@ -288,3 +288,13 @@ def test_the_autosaver_watches_the_current_project_and_closes_cleanly(qtbot, mon
     assert window.status_state.text() == "autosave failed: disk full"
     window.close()
     assert events[-1] == ("close", None) and window.autosaver is None
+
+
+def test_menu_actions_open_their_dialogs_and_a_cancelled_dialog_changes_nothing(qtbot, monkeypatch, make_window):
+    monkeypatch.setitem(sys.modules, "app.session_file", fake_session_module({}))
+    asked = []
+    monkeypatch.setattr(mw.QFileDialog, "getOpenFileName", lambda *a, **k: asked.append(a[1]) or ("", ""))
+    window = make_window()
+    window.act_open_session.trigger()
+    window.act_open_image.trigger()
+    assert asked == ["Open session", "Open image"] and window.project is None and window.last_error == ""
