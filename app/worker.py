@@ -206,7 +206,8 @@ class EngineWorker(QObject):
         source = None if source is None else str(source)
         bundle = self._factory(source)
         self._bundle, self._source = bundle, source
-        self._session = None  # a stream belongs to one model
+        with self._lock:
+            self._session = None  # a stream belongs to one model
         self.model_loaded.emit(model_info(bundle, source))
 
     def _ensure_model(self, source: str | None) -> ModelBundle:

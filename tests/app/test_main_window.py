@@ -206,3 +206,15 @@ def test_unsaved_chunks_are_not_lost_silently(qtbot, window, start_image):
     window.ask_save_changes = lambda: "discard"
     window.new_world()
     assert window.project is None
+
+
+def test_an_image_dropped_on_the_viewport_replaces_the_demo_in_the_start_panel(qtbot, window, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "dropped.png"
+    Image.fromarray(np.full((30, 40, 3), 77, np.uint8)).save(path)
+    assert window.start_panel.select_demo("snowfield")
+    window.viewport.image_dropped.emit(str(path))
+    panel = window.start_panel
+    assert panel.demo is None and panel.demo_box.currentIndex() == 0
+    assert panel.image_name == "dropped.png" and panel.image.shape == (30, 40, 3)
