@@ -30,7 +30,8 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from app.keymap import KeyMap, preset
 from engine.camera.integrator import IntegratorState, MotionIntegrator
 
-_SHORTCUT_MODIFIERS = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.MetaModifier
+_M = Qt.KeyboardModifier
+_SHORTCUT_MODIFIERS = _M.ControlModifier | _M.AltModifier | _M.MetaModifier
 
 
 class DriveController(QObject):

@@ -49,7 +49,9 @@ class KeyMap:
 
     def __post_init__(self) -> None:
         if self.version not in MAPPINGS:
-            raise ConfigError(f"key map {self.name!r}: expected version one of {', '.join(MAPPINGS)}, found {self.version!r}")
+            raise ConfigError(
+                f"key map {self.name!r}: expected version one of {', '.join(MAPPINGS)}, found {self.version!r}"
+            )
         bad = {key_name(k): v for k, v in self.keys.items() if v not in DSL_KEYS or len(v) != 1}
         if bad:
             raise ConfigError(f"key map {self.name!r}: expected DSL keys from '{DSL_KEYS}', found {bad}")
@@ -81,11 +83,14 @@ class KeyMap:
     def from_json(cls, text: str) -> KeyMap:
         try:
             data = json.loads(text)
-            return cls.make(str(data["name"]), str(data["version"]), {key_code(n): str(v) for n, v in data["keys"].items()})
+            keys = {key_code(n): str(v) for n, v in data["keys"].items()}
+            return cls.make(str(data["name"]), str(data["version"]), keys)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             if isinstance(exc, ConfigError):
                 raise
-            raise ConfigError(f"key map: expected JSON with name, version and keys, found {text[:80]!r} ({exc})") from None
+            raise ConfigError(
+                f"key map: expected JSON with name, version and keys, found {text[:80]!r} ({exc})"
+            ) from None
 
 
 _LETTERS = {getattr(K, f"Key_{c.upper()}").value: c for c in DSL_KEYS}

@@ -113,9 +113,9 @@ class MainWindow(QMainWindow):
         self.start_panel.setMaximumWidth(420)
         self.start_dock = self._dock("Start", self.start_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.timeline = self._make_timeline()
-        self.timeline_dock = (
-            None if self.timeline is None else self._dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
-        )
+        self.timeline_dock = None
+        if self.timeline is not None:
+            self.timeline_dock = self._dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
 
         # driving
         self.drive = DriveController(self.app_settings.keymap(), ready=self._ready_for_drive, parent=self)
@@ -222,7 +222,9 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None, *, checkable: bool = False) -> QAction:
+    def _action(
+        self, text: str, slot, shortcut: QKeySequence | str | None = None, *, checkable: bool = False
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -765,7 +767,8 @@ class MainWindow(QMainWindow):
         if not self.confirm_discard():
             return False
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Open session", self.app_settings.last_folder("session"), SESSION_FILTER)
+            folder = self.app_settings.last_folder("session")
+            path, _ = QFileDialog.getOpenFileName(self, "Open session", folder, SESSION_FILTER)
             if not path:
                 return False
         try:
@@ -799,7 +802,8 @@ class MainWindow(QMainWindow):
         return self._save(self.session_path)
 
     def save_session_as(self) -> bool:
-        path, _ = QFileDialog.getSaveFileName(self, "Save session", self.app_settings.last_folder("session"), SESSION_FILTER)
+        folder = self.app_settings.last_folder("session")
+        path, _ = QFileDialog.getSaveFileName(self, "Save session", folder, SESSION_FILTER)
         if not path:
             return False
         if not path.endswith(".swm"):

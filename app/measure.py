@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     scratch = tempfile.TemporaryDirectory()
-    window = MainWindow(AppSettings(QSettings(os.path.join(scratch.name, "s.ini"), QSettings.Format.IniFormat)), factory)
+    settings = AppSettings(QSettings(os.path.join(scratch.name, "s.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(settings, factory)
     window.show()
     marks: dict[str, float] = {}
     chunk_times: list[float] = []

@@ -273,7 +273,9 @@ class EngineWorker(QObject):
         try:
             from app.session_file import resume_session
         except ModuleNotFoundError:
-            raise SessionStateError("resume: this build cannot continue session files (app.session_file is missing)") from None
+            raise SessionStateError(
+                "resume: this build cannot continue session files (app.session_file is missing)"
+            ) from None
         session = self._new_session(project.start)
         resume_session(session, project)
         self._settings = project.start

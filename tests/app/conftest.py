@@ -64,3 +64,37 @@ def no_save_prompt(monkeypatch):
     from app.main_window import MainWindow
 
     monkeypatch.setattr(MainWindow, "ask_save_changes", lambda self: "discard")
+
+
+class WindowDriver:
+    """Steps a :class:`~app.main_window.MainWindow` the way the tests need: one command at a time, waiting until the
+    engine worker is idle after each (an action sent while it is busy is ignored, as the disabled menu item is)."""
+
+    timeout_ms = 30000
+
+    def __init__(self, qtbot) -> None:
+        self.qtbot = qtbot
+
+    def idle(self, window) -> None:
+        self.qtbot.waitUntil(lambda: not window.client.busy, timeout=self.timeout_ms)
+
+    def start(self, window, image: np.ndarray, name: str = "image.png") -> None:
+        """Start a world on ``image`` with automatic driving off (each chunk is then asked for explicitly)."""
+        window.set_driving(False)
+        window.start_panel.set_image(image, name=name)
+        with self.qtbot.waitSignal(window.world_started, timeout=self.timeout_ms):
+            window.start_panel.request_start()
+        self.idle(window)
+
+    def step(self, window, keys: str = ""):
+        """Hold ``keys`` (DSL letters, added to those held) and generate one chunk; returns its record."""
+        window.hold(keys)
+        with self.qtbot.waitSignal(window.chunk_added, timeout=self.timeout_ms) as got:
+            window.step_once()
+        self.idle(window)
+        return got.args[0]
+
+
+@pytest.fixture
+def driver(qtbot) -> WindowDriver:
+    return WindowDriver(qtbot)

@@ -74,23 +74,16 @@ def test_start_on_a_demo_then_hold_w_generates_chunks_and_records_them(qtbot, wi
     assert window.act_rewind.isEnabled() or window.client.busy
 
 
-def test_rewind_then_step_makes_a_branch_and_switching_back_restores(qtbot, window, start_image):
-    window.start_panel.set_image(start_image, name="grad.png")
-    window.set_driving(False)
-    with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
-        window.start_panel.request_start()
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+def test_rewind_then_step_makes_a_branch_and_switching_back_restores(qtbot, driver, window, start_image):
+    driver.start(window, start_image, name="grad.png")
     for _ in range(3):
-        with qtbot.waitSignal(window.chunk_added, timeout=TIMEOUT):
-            window.hold("w")
-            window.step_once()
-        qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+        driver.step(window, "w")
     project = window.project
     original = [e.record for e in project.current.chunks]
     window.rewind_to(0)
     window._on_chunk(original[1])  # a chunk that finished just before the rewind reached the worker: ignored
     assert project.cursor == 1 and len(project.branches) == 1
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    driver.idle(window)
     assert project.cursor == 1
     np.testing.assert_allclose(window.drive.integrator.pose, original[0].c2w[-1])
     window.drive.clear_held()
@@ -100,21 +93,17 @@ def test_rewind_then_step_makes_a_branch_and_switching_back_restores(qtbot, wind
     assert len(project.branches) == 2 and project.current.parent == 0 and project.current.fork_chunk == 1
     assert project.current.chunks[0].record is original[0]
     assert not np.allclose(project.current.chunks[1].record.c2w, original[1].c2w)
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    driver.idle(window)
     window.select_branch(0)
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    driver.idle(window)
     assert project.current_id == 0 and project.cursor == 3
     np.testing.assert_allclose(window.drive.integrator.pose, original[2].c2w[-1])
 
 
-def test_errors_are_shown_and_the_state_is_kept(qtbot, window, start_image):
+def test_errors_are_shown_and_the_state_is_kept(qtbot, driver, window, start_image):
     window.start_panel.request_start()  # no image yet
     assert "expected an image" in window.last_error and window.project is None
-    window.start_panel.set_image(start_image)
-    window.set_driving(False)
-    with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
-        window.start_panel.request_start()
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    driver.start(window, start_image)
     window.last_error = ""
     with qtbot.waitSignal(window.client.error, timeout=TIMEOUT):
         window.client.step(np.tile(np.eye(4), (3, 1, 1)))
@@ -122,15 +111,9 @@ def test_errors_are_shown_and_the_state_is_kept(qtbot, window, start_image):
     assert window.project is not None and window.project.cursor == 0
 
 
-def test_refine_is_reported_unavailable_for_a_model_without_a_refiner(qtbot, window, start_image):
-    window.start_panel.set_image(start_image)
-    window.set_driving(False)
-    with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
-        window.start_panel.request_start()
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
-    with qtbot.waitSignal(window.chunk_added, timeout=TIMEOUT):
-        window.step_once()
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+def test_refine_is_reported_unavailable_for_a_model_without_a_refiner(qtbot, driver, window, start_image):
+    driver.start(window, start_image)
+    driver.step(window)
     with qtbot.waitSignal(window.client.error, timeout=TIMEOUT):
         window.refine(0, 1)
     assert "no stage-2 refiner" in window.last_error
@@ -150,14 +133,10 @@ def test_key_map_and_window_geometry_persist(qtbot, settings, tiny_bundle):
     second.close()
 
 
-def test_escape_cancels_a_running_step(qtbot, window, start_image, tiny_bundle):
+def test_escape_cancels_a_running_step(qtbot, driver, window, start_image, tiny_bundle):
     import threading
 
-    window.start_panel.set_image(start_image)
-    window.set_driving(False)
-    with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
-        window.start_panel.request_start()
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    driver.start(window, start_image)
     gate = threading.Event()
     original = tiny_bundle.transformer.forward
 
@@ -175,7 +154,7 @@ def test_escape_cancels_a_running_step(qtbot, window, start_image, tiny_bundle):
             gate.set()
     finally:
         del tiny_bundle.transformer.forward
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    driver.idle(window)
     assert window.project.cursor == 0
     np.testing.assert_allclose(window.drive.integrator.pose, np.eye(4))  # the uncommitted poses were rolled back
 
@@ -186,16 +165,10 @@ def test_optional_returns_none_for_modules_that_do_not_exist():
     assert optional("app.project", "Project") is not None
 
 
-def test_unsaved_chunks_are_not_lost_silently(qtbot, window, start_image):
-    window.start_panel.set_image(start_image)
-    window.set_driving(False)
-    with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
-        window.start_panel.request_start()
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+def test_unsaved_chunks_are_not_lost_silently(qtbot, driver, window, start_image):
+    driver.start(window, start_image)
     assert window.windowTitle() == "untitled[*] — SANA-WM Explorer" and not window.isWindowModified()
-    with qtbot.waitSignal(window.chunk_added, timeout=TIMEOUT):
-        window.step_once()
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    driver.step(window)
     assert window.isWindowModified()
     asked = []
     window.ask_save_changes = lambda: asked.append(1) or "cancel"

@@ -88,20 +88,12 @@ def make_window(qtbot, tmp_path, tiny_bundle):
         win.close()
 
 
-def started(qtbot, window, image) -> None:
-    window.set_driving(False)
-    window.start_panel.set_image(image)
-    with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
-        window.start_panel.request_start()
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
-
-
-def test_generate_along_the_path_makes_a_take_that_follows_it(qtbot, monkeypatch, make_window, start_image):
+def test_generate_along_the_path_makes_a_take_that_follows_it(qtbot, driver, monkeypatch, make_window, start_image):
     with_parts(monkeypatch, PathEditor=FakePathEditor)
     window = make_window()
     editor = window.path_editor
     assert isinstance(editor, FakePathEditor) and window.act_path_mode.isEnabled()
-    started(qtbot, window, start_image)
+    driver.start(window, start_image)
     assert editor.starts and editor.starts[-1][2] == (96, 64)  # frame size of the model
     with qtbot.waitSignals([window.chunk_added] * 2, timeout=TIMEOUT):
         editor.generate_requested.emit()
@@ -112,7 +104,7 @@ def test_generate_along_the_path_makes_a_take_that_follows_it(qtbot, monkeypatch
     np.testing.assert_allclose(records[1].c2w[:, 2, 3], path[25:49, 2, 3])  # relative to the path's first pose
     np.testing.assert_allclose(records[1].c2w[:, 0, 3], 0.0)
     np.testing.assert_allclose(records[1].intrinsics, np.tile([80.0, 80.0, 48.0, 32.0], (24, 1)))
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    driver.idle(window)
     np.testing.assert_allclose(window.drive.integrator.pose, records[1].c2w[-1])  # driving goes on from the path's end
 
 
@@ -127,28 +119,25 @@ def test_undo_and_redo_drive_the_path_editors_stack(qtbot, monkeypatch, make_win
     assert window.path_editor.undo_stack.index() == 0 and window.act_redo.isEnabled()
 
 
-def test_timeline_requests_rewind_branch_and_refine(qtbot, monkeypatch, make_window, start_image):
+def test_timeline_requests_rewind_branch_and_refine(qtbot, driver, monkeypatch, make_window, start_image):
     with_parts(monkeypatch, Timeline=FakeTimeline)
     window = make_window()
     timeline = window.timeline
     assert window.timeline_dock is not None
-    started(qtbot, window, start_image)
+    driver.start(window, start_image)
     assert timeline.projects[-1] is window.project
     assert timeline.refine_state == (False, "the model 'sana-wm-tiny-test' has no stage-2 refiner")
     for _ in range(2):
-        with qtbot.waitSignal(window.chunk_added, timeout=TIMEOUT):
-            window.hold("w")
-            window.step_once()
-        qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+        driver.step(window, "w")
     refreshes = timeline.refreshes
     with qtbot.waitSignal(window.client.restored, timeout=TIMEOUT):
         timeline.rewind_requested.emit(0)
     assert window.project.cursor == 1 and timeline.refreshes > refreshes
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    driver.idle(window)
     with qtbot.waitSignal(window.chunk_added, timeout=TIMEOUT):
         window.step_once()
     assert sorted(window.project.branches) == [0, 1]
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    driver.idle(window)
     timeline.branch_selected.emit(0)
     assert window.project.current_id == 0
     timeline.discard_requested.emit(1)
@@ -158,7 +147,7 @@ def test_timeline_requests_rewind_branch_and_refine(qtbot, monkeypatch, make_win
     assert "no stage-2 refiner" in window.last_error
 
 
-def test_refined_frames_replace_the_preview_in_place(qtbot, monkeypatch, make_window, start_image, tiny_bundle):
+def test_refined_frames_replace_the_preview_in_place(qtbot, driver, monkeypatch, make_window, start_image, tiny_bundle):
     import dataclasses
 
     class Refiner:
@@ -169,12 +158,10 @@ def test_refined_frames_replace_the_preview_in_place(qtbot, monkeypatch, make_wi
     with_parts(monkeypatch, Timeline=FakeTimeline)
     window = make_window()
     window.client.worker._factory = lambda source: bundle
-    started(qtbot, window, start_image)
+    driver.start(window, start_image)
     assert window.timeline.refine_state == (True, "")
     for _ in range(3):
-        with qtbot.waitSignal(window.chunk_added, timeout=TIMEOUT):
-            window.step_once()
-        qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+        driver.step(window)
     before = [e.frames.copy() for e in window.project.current.chunks]
     with qtbot.waitSignal(window.client.refined, timeout=TIMEOUT):
         window.timeline.refine_requested.emit(1, 3)
@@ -205,21 +192,15 @@ def fake_session_module(store: dict) -> types.ModuleType:
     return module
 
 
-def test_save_then_open_a_session_continues_where_it_was(qtbot, monkeypatch, make_window, start_image, tmp_path):
+def test_save_then_open_a_session_continues_where_it_was(qtbot, driver, monkeypatch, make_window, start_image, tmp_path):
     store: dict = {}
     monkeypatch.setitem(sys.modules, "app.session_file", fake_session_module(store))
     window = make_window()
     assert window.act_open_session.isEnabled()
-    started(qtbot, window, start_image)
-    records = []
-    for _ in range(2):
-        with qtbot.waitSignal(window.chunk_added, timeout=TIMEOUT) as got:
-            window.hold("w")
-            window.step_once()
-        records.append(got.args[0])
-        qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    driver.start(window, start_image)
+    records = [driver.step(window, "w") for _ in range(2)]
     window.rewind_to(0)
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT)
+    driver.idle(window)
     assert window._save(tmp_path / "take.swm") and not window.project.dirty
     saved = window.project
 
@@ -262,7 +243,7 @@ def test_crash_recovery_offers_the_newest_autosave(qtbot, monkeypatch, make_wind
     assert not window.offer_recovery(ask=lambda rec: "discard") and len(discarded) == 2
 
 
-def test_the_autosaver_watches_the_current_project_and_closes_cleanly(qtbot, monkeypatch, make_window, start_image):
+def test_the_autosaver_watches_the_current_project_and_closes_cleanly(qtbot, driver, monkeypatch, make_window, start_image):
     from PySide6.QtCore import QObject
 
     module = fake_session_module({})
@@ -280,7 +261,7 @@ def test_the_autosaver_watches_the_current_project_and_closes_cleanly(qtbot, mon
     module.Autosaver = Autosaver
     monkeypatch.setitem(sys.modules, "app.session_file", module)
     window = make_window()
-    started(qtbot, window, start_image)
+    driver.start(window, start_image)
     assert events == [("watch", window.project)]
     window.new_world()
     assert events[-1] == ("watch", None)
