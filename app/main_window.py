@@ -99,6 +99,9 @@ class MainWindow(QMainWindow):
         self._restores_sent = 0  # rewinds / branch switches the worker has not confirmed yet
         self._path_chunks_left = 0  # chunks still to generate along the path (Generate along path)
         self._refining: tuple[int, int, list[Any]] | None = None
+        # a document waiting for the worker to start (or resume) it: (project, session file, ticket); the current one
+        # stays until the worker confirms, so a start that fails keeps everything as it was
+        self._pending: tuple[Project, Path | None, int] | None = None
 
         # centre: viewport (drive mode) or path editor (path mode)
         self.viewport = Viewport(self.client.display)
@@ -187,8 +190,7 @@ class MainWindow(QMainWindow):
         answer = (ask or self._ask_recovery)(newest)
         if answer == "discard":
             newest.discard()
-        elif answer == "recover" and self.open_session(newest.path):
-            self.session_path = None  # an autosave is not the user's file: Save asks where to save
+        elif answer == "recover" and self.open_session(newest.path, as_file=False):
             newest.discard()
             return True
         return False
@@ -309,6 +311,7 @@ class MainWindow(QMainWindow):
         c.cancelled.connect(self._on_cancelled)
         c.busy_changed.connect(self._on_busy)
         c.restored.connect(self._on_restored)
+        c.finished.connect(self._on_finished)
         self.start_panel.start_requested.connect(self.start_world)
         self.start_panel.error.connect(self.show_error)
         self.viewport.image_dropped.connect(self._on_image_dropped)
@@ -426,13 +429,8 @@ class MainWindow(QMainWindow):
         self._path_chunks_left = 0
         if self.client.busy:
             self.client.cancel()
-        self._watch(Project(settings))
-        self.start_info = None
-        self.session_path = None
-        self.drive.reset()
-        self.viewport.clear("Starting…")
         self.set_state("loading model…" if self.model_info is None else "starting…")
-        self.client.start(settings)
+        self._pending = (Project(settings), None, self.client.start(settings))
         self._update_actions()
 
     def new_world(self) -> None:
@@ -440,6 +438,7 @@ class MainWindow(QMainWindow):
         if not self.confirm_discard():
             return
         self._path_chunks_left = 0
+        self._pending = None
         if self.client.busy:
             self.client.cancel()
         self._watch(None)
@@ -457,6 +456,8 @@ class MainWindow(QMainWindow):
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self.model_info = info
+        self.start_info = None  # loading another model ends the worker's stream; the document stays for viewing
+        self.app_settings.set_model(info.source)  # remembered only once it has loaded
         self.status_model.setText(info.display_name)
         self.status_model.setToolTip(f"{info.display_name}\n{info.frame_size[0]} x {info.frame_size[1]} frames"
                                      f"\nrefiner: {'yes' if info.has_refiner else info.refiner_reason}")  # fmt: skip
@@ -464,11 +465,24 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_started(self, info: StartInfo) -> None:
+        if self._pending is None or self._pending[2] != info.ticket:
+            return  # a start the user has since replaced by another
+        project, path, _ = self._pending
+        self._pending = None
+        self._watch(project)
+        self.session_path = path
         self.start_info = info
-        if info.frame is not None:
-            self.viewport.set_frame(info.frame)
+        self._restores_sent = 0
+        self.drive.reset()
+        self._needs_sync = True  # a resumed session: drive on from its cursor once the worker is idle
+        if project.live_chunks or path is not None:  # a session file: show what it started from
+            self.start_panel.load_settings(project.start)
+        live = project.live_chunks
+        self.viewport.clear()
+        self.viewport.set_frame(info.frame if info.frame is not None else
+                                live[-1].frames[-1] if live else project.start.image)  # fmt: skip
         if self.path_editor is not None and hasattr(self.path_editor, "set_start"):
-            frame = info.frame if info.frame is not None else (self.project.start.image if self.project else None)
+            frame = info.frame if info.frame is not None else project.start.image
             size = self.model_info.frame_size if self.model_info is not None else None
             self.path_editor.set_start(frame, info.intrinsics, *(() if size is None else (size,)))
         self.set_state("ready: hold W to drive" if self.mode == DRIVE_MODE else "ready: step along the path")
@@ -605,6 +619,11 @@ class MainWindow(QMainWindow):
         self._path_chunks_left = 0
         self._refining = None
         self.set_state(message)
+
+    def _on_finished(self, ticket: int) -> None:
+        if self._pending is not None and self._pending[2] == ticket:  # the start failed (error) or was cancelled
+            self._pending = None
+            self._update_actions()
 
     def _on_restored(self, chunks_done: int) -> None:
         self._restores_sent = max(0, self._restores_sent - 1)
@@ -758,7 +777,9 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     # ----- session files ------------------------------------------------------------------------------------------
-    def open_session(self, path: str | Path | None = None) -> bool:
+    def open_session(self, path: str | Path | None = None, *, as_file: bool = True) -> bool:
+        """Open a ``.swm`` file (a dialog when ``path`` is None) and continue it. ``as_file=False`` (a recovered
+        autosave): the document is not tied to that file, so Save asks where to save."""
         # INTEGRATION(session files): app.session_file.load_project(path) -> Project (records with snapshots).
         load_project = optional("app.session_file", "load_project")
         if load_project is None:
@@ -776,24 +797,18 @@ class MainWindow(QMainWindow):
         except SanaWMInputError as exc:
             self.show_error(str(exc))
             return False
-        self.app_settings.set_last_folder("session", path)
-        self.adopt_project(project)
-        self.session_path = Path(path)
+        if as_file:
+            self.app_settings.set_last_folder("session", path)
+        self.adopt_project(project, Path(path) if as_file else None)
         return True
 
-    def adopt_project(self, project: Project) -> None:
+    def adopt_project(self, project: Project, path: Path | None = None) -> None:
         """Show and continue an existing project (a session file): start its settings again, continue from its
         cursor's snapshot."""
         if self.client.busy:
             self.client.cancel()
-        self._watch(project)
-        self.start_info = None
-        self.start_panel.load_settings(project.start)
-        live = project.live_chunks
-        self.client.resume(project)
-        self.drive.reset()
-        self._needs_sync = True  # sync the integrator to the cursor once the worker is done
-        self.viewport.set_frame(live[-1].frames[-1] if live else project.start.image)
+        self.set_state("opening the session…")
+        self._pending = (project, path, self.client.resume(project))
         self._update_actions()
 
     def save_session(self) -> bool:

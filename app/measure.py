@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = tempfile.TemporaryDirectory()
     settings = AppSettings(QSettings(os.path.join(scratch.name, "s.ini"), QSettings.Format.IniFormat))
     window = MainWindow(settings, factory)
+    window.ask_save_changes = lambda: "discard"  # nothing to keep from a measurement
     window.show()
     marks: dict[str, float] = {}
     chunk_times: list[float] = []

@@ -271,7 +271,6 @@ class StartPanel(QWidget):
         except SanaWMInputError as exc:
             self.error.emit(str(exc))
             return
-        self.app_settings.set_model(settings.model)
         self.start_requested.emit(settings)
 
     def load_settings(self, settings: StartSettings) -> None:

@@ -87,6 +87,7 @@ class StartInfo:
     frame: np.ndarray | None  # (H, W, 3) uint8; None when resumed from a session file's stored latent
     intrinsics: np.ndarray  # (4,) fx, fy, cx, cy in frame pixels
     chunks_done: int
+    ticket: int  # the start / resume command this answers
 
 
 def model_info(bundle: ModelBundle, source: str | None) -> ModelInfo:
@@ -218,18 +219,23 @@ class EngineWorker(QObject):
         return self._bundle
 
     def _new_session(self, settings: StartSettings) -> WorldSession:
+        """A fresh session on the settings' model; it replaces the current one only once it has started (see
+        :meth:`_adopt`), so a start that fails on bad input leaves the running stream as it was."""
         bundle = self._ensure_model(settings.model)
-        session = WorldSession(bundle, StreamSettings(seed=settings.seed), keep_history=False)
+        return WorldSession(bundle, StreamSettings(seed=settings.seed), keep_history=False)
+
+    def _adopt(self, session: WorldSession, settings: StartSettings) -> None:
         with self._lock:
             self._session = session
-        return session
+            ticket = self._ticket
+        self._settings = settings
+        self.started.emit(StartInfo(session.start_frame, session.trajectory[1][0].copy(), session.chunks_done, ticket))
 
     def _start(self, settings: StartSettings) -> None:
         session = self._new_session(settings)
         intr = None if settings.intrinsics is None else np.asarray(settings.intrinsics, dtype=np.float64)
         session.start(settings.image, intrinsics=intr, prompt=settings.prompt, seed=settings.seed)
-        self._settings = settings
-        self.started.emit(StartInfo(session.start_frame, session.trajectory[1][0].copy(), 0))
+        self._adopt(session, settings)
 
     def _require_session(self) -> WorldSession:
         if self._session is None or not self._session.started:
@@ -278,8 +284,7 @@ class EngineWorker(QObject):
             ) from None
         session = self._new_session(project.start)
         resume_session(session, project)
-        self._settings = project.start
-        self.started.emit(StartInfo(session.start_frame, session.trajectory[1][0].copy(), session.chunks_done))
+        self._adopt(session, project.start)
         self.restored.emit(session.chunks_done)
 
     def _refine(self, a: int, b: int, latents: torch.Tensor) -> None:
@@ -316,6 +321,7 @@ class EngineClient(QObject):
 
     busy_changed = Signal(bool)
     # the worker's signals, re-emitted on the UI thread (see __init__)
+    finished = Signal(int)  # ticket of a command the worker is done with (after its result or error signal)
     model_loaded = Signal(object)
     started = Signal(object)
     chunk_ready = Signal(object)
@@ -353,6 +359,7 @@ class EngineClient(QObject):
         self._resume.connect(self.worker.resume)
         self._refine.connect(self.worker.refine)
         self.worker.done.connect(self._on_done)
+        self.worker.done.connect(self.finished)
         # Relay through this UI-thread object: a plain Python callable connected straight to a worker signal would
         # run on the worker thread (it has no thread affinity); connected to these signals it runs on the UI thread.
         for name in ("model_loaded", "started", "chunk_ready", "progress", "refined", "restored", "error", "cancelled"):

@@ -10,6 +10,7 @@ from PySide6.QtGui import QKeySequence
 
 from app.keymap import preset
 from app.main_window import DRIVE_MODE, MainWindow, optional
+from app.project import StartSettings
 from app.settings import AppSettings
 
 TIMEOUT = 30000
@@ -191,3 +192,40 @@ def test_an_image_dropped_on_the_viewport_replaces_the_demo_in_the_start_panel(q
     panel = window.start_panel
     assert panel.demo is None and panel.demo_box.currentIndex() == 0
     assert panel.image_name == "dropped.png" and panel.image.shape == (30, 40, 3)
+
+
+def test_a_model_is_remembered_once_loaded_and_a_failed_start_keeps_the_world(qtbot, driver, settings, tiny_bundle, start_image):
+    def factory(source):
+        if source == "/models/broken":
+            from engine.errors import BundleError
+
+            raise BundleError("--model /models/broken: expected a model folder, found nothing at that path")
+        return tiny_bundle
+
+    win = MainWindow(settings, factory)
+    qtbot.addWidget(win)
+    win.start_panel.model_edit.setText("/models/good")
+    driver.start(win, start_image)
+    assert settings.model() == "/models/good" and win.model_info.source == "/models/good"
+    first = driver.step(win, "w")
+    project = win.project
+    win.start_panel.model_edit.setText("/models/broken")
+    with qtbot.waitSignal(win.client.error, timeout=TIMEOUT):
+        win.start_panel.request_start()
+    driver.idle(win)
+    assert settings.model() == "/models/good" and "/models/broken" in win.last_error
+    # the failed start changed nothing: same document, the stream goes on
+    assert win.started and win.project is project and driver.step(win).index == first.index + 1
+    win.close()
+
+
+def test_a_start_with_bad_intrinsics_keeps_the_running_world(qtbot, driver, window, start_image):
+    driver.start(window, start_image)
+    first = driver.step(window, "w")
+    project = window.project
+    bad = StartSettings(image=start_image, intrinsics=(-5.0, 5.0, 60.0, 40.0))  # e.g. from a session file
+    with qtbot.waitSignal(window.client.error, timeout=TIMEOUT):
+        window.start_world(bad)
+    driver.idle(window)
+    assert window.project is project and window.started and "focal lengths must be positive" in window.last_error
+    assert driver.step(window).index == first.index + 1
