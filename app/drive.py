@@ -28,7 +28,9 @@ import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 
 from app.keymap import KeyMap, preset
+from engine.camera.controls import DSL_KEYS
 from engine.camera.integrator import IntegratorState, MotionIntegrator
+from engine.errors import ConfigError
 
 _M = Qt.KeyboardModifier
 _SHORTCUT_MODIFIERS = _M.ControlModifier | _M.AltModifier | _M.MetaModifier
@@ -102,6 +104,15 @@ class DriveController(QObject):
         if not auto_repeat and self._qt_held.pop(qt_key, None) is not None:
             self._update_held()
         return True
+
+    def hold(self, dsl_keys: str) -> None:
+        """Hold DSL keys directly, whatever the key map (scripted driving: screenshots, measurements); released by
+        :meth:`clear_held`."""
+        for dsl in dsl_keys:
+            if dsl not in DSL_KEYS:
+                raise ConfigError(f"hold: expected DSL keys from '{DSL_KEYS}', found {dsl!r}")
+            self._qt_held[-1 - DSL_KEYS.index(dsl)] = dsl  # negative ids never collide with Qt key codes
+        self._update_held()
 
     def clear_held(self) -> None:
         """Release every key (the window lost focus)."""

@@ -858,7 +858,5 @@ class MainWindow(QMainWindow):
 
     # ----- scripted runs (screenshots, smoke tests) ---------------------------------------------------------------
     def hold(self, dsl_keys: str) -> None:
-        """Hold DSL keys as if pressed (scripted driving): presses the key map's keys for them."""
-        for dsl in dsl_keys:
-            for key in self.drive.keymap.keys_for(dsl)[:1]:
-                self.drive.press(key)
+        """Hold DSL keys as if pressed (scripted driving), whatever the key map."""
+        self.drive.hold(dsl_keys)

@@ -193,3 +193,16 @@ def test_changing_the_mapping_version_keeps_the_pose():
     drive.set_keymap(preset("v1"))
     assert drive.integrator.mapping.version == "v1" and drive.held == frozenset()
     np.testing.assert_allclose(drive.integrator.pose, pose)
+
+
+def test_scripted_holding_works_with_any_key_map_and_clear_releases_it():
+    drive = DriveController(preset("v2").with_key("w", K.Key_Up.value).with_key("w", K.Key_F5.value))
+    drive.hold("wd")
+    assert drive.held == {"w", "d"}
+    drive.press(K.Key_D.value)
+    drive.release(K.Key_D.value)  # the real D key going up does not release the scripted d
+    assert drive.held == {"w", "d"}
+    drive.clear_held()
+    assert drive.held == frozenset()
+    with pytest.raises(ValueError, match="expected DSL keys"):
+        drive.hold("q")
