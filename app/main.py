@@ -152,6 +152,8 @@ def _run(args: argparse.Namespace, app, window, launched: float) -> int:
             window.close()
 
         def counted(record) -> None:
+            if args.mode == "drive":
+                window.hold("w")  # again: a focus change (window manager, screen lock) releases held keys
             if record.index + 1 >= args.after_chunks or (args.mode == "path" and window.path_chunks_left == 0):
                 if window.path_chunks_left:
                     window.cancel()  # stops a path generation that would go on
