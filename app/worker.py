@@ -12,7 +12,8 @@ How the two sides talk:
 * The worker answers with signals (queued back to the UI thread): ``model_loaded(ModelInfo)``,
   ``started(StartInfo)``, ``chunk_ready(ChunkRecord)``, ``progress(stage, done, total)``,
   ``refined(a, b, frames)``, ``restored(chunks_done)``, ``error(message)``, ``cancelled(message)``, ``busy(bool)``,
-  and ``done(ticket)`` after every command.
+  and ``done(ticket)`` after every command (the client re-emits it as ``finished``; ``load_model``, ``start`` and
+  the other command methods return the ticket they sent).
 * Frames for display also go into a :class:`~app.display_queue.DisplayQueue` (bounded, drops the oldest) that the
   viewport drains at the video frame rate.
 * :meth:`EngineClient.cancel` is a direct, thread-safe call: it marks every command sent so far as cancelled (queued
