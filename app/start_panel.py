@@ -1,0 +1,290 @@
+"""The start panel: what a world starts from — image (file, drag and drop, or a demo scene), prompt, model, field of
+view or intrinsics, seed — and the Start button.
+
+It produces a :class:`~app.project.StartSettings` and nothing else: loading the model and starting the stream are the
+worker's job, so the panel stays a plain form that tests can fill in. Input problems (an unreadable image, no image
+yet) are reported through :attr:`StartPanel.error` with the engine's message; the panel keeps what it had.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.project import StartSettings
+from app.settings import AppSettings
+from app.viewport import IMAGE_SUFFIXES, dropped_image, to_qimage
+from engine.demos import Demo, list_demos, load_demo
+from engine.errors import SanaWMInputError
+from engine.preprocess import load_image
+
+FOV_DEFAULT, FOV_VERTICAL, FOV_EXPLICIT = 0, 1, 2
+
+
+def vertical_fov_intrinsics(vfov_deg: float, width: int, height: int) -> tuple[float, float, float, float]:
+    """``fx, fy, cx, cy`` (square pixels, centred principal point) of a vertical field of view on a ``width`` x
+    ``height`` image."""
+    if not 0.0 < vfov_deg < 180.0:
+        raise SanaWMInputError(f"field of view: expected degrees in (0, 180), found {vfov_deg}")
+    f = 0.5 * height / math.tan(math.radians(vfov_deg) / 2)
+    return f, f, width / 2, height / 2
+
+
+def _spin(lo: float, hi: float, value: float, decimals: int = 1, suffix: str = "") -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(lo, hi)
+    box.setDecimals(decimals)
+    box.setValue(value)
+    box.setSuffix(suffix)
+    return box
+
+
+class StartPanel(QWidget):
+    """The form (see the module docstring). Signals: ``start_requested(StartSettings)``, ``image_changed()``,
+    ``error(str)``, ``demo_selected(str)`` (the demo's name)."""
+
+    start_requested = Signal(object)
+    image_changed = Signal()
+    demo_selected = Signal(str)
+    error = Signal(str)
+
+    def __init__(self, settings: AppSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.app_settings = settings or AppSettings()
+        self.setAcceptDrops(True)
+        self.image: np.ndarray | None = None
+        self.image_name = "image.png"
+        self.demo: Demo | None = None
+        self._demos = list_demos()
+
+        self.demo_box = QComboBox()
+        self.demo_box.addItem("(none)", "")
+        for demo in self._demos:
+            self.demo_box.addItem(demo.title, demo.name)
+        self.demo_box.currentIndexChanged.connect(self._on_demo_index)
+        self.action_label = QLabel("")
+        self.action_label.setWordWrap(True)
+        self.action_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.preview = QLabel("No image.\nOpen one or drop it here.")
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumSize(200, 112)
+        self.preview.setStyleSheet("QLabel { border: 1px dashed #888; }")
+        self.open_button = QPushButton("Open image…")
+        self.open_button.clicked.connect(self.choose_image)
+
+        self.prompt = QPlainTextEdit()
+        self.prompt.setPlaceholderText("Prompt (used by text-conditioned models)")
+        self.prompt.setFixedHeight(60)
+
+        self.model_edit = QLineEdit(self.app_settings.model() or "")
+        self.model_edit.setPlaceholderText("embedded default model")
+        self.model_edit.setToolTip("A model folder (official SANA-WM layout or a trained bundle); empty = embedded")
+        model_button = QPushButton("Folder…")
+        model_button.clicked.connect(self.choose_model)
+        embedded_button = QPushButton("Embedded")
+        embedded_button.clicked.connect(lambda: self.model_edit.setText(""))
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_edit, 1)
+        model_row.addWidget(model_button)
+        model_row.addWidget(embedded_button)
+
+        self.fov_mode = QComboBox()
+        self.fov_mode.addItems(["Model default", "Vertical FOV", "Explicit fx fy cx cy"])
+        self.vfov = _spin(5.0, 170.0, 60.0, 1, "°")
+        self.fx, self.fy = _spin(1, 1e5, 500.0, 2), _spin(1, 1e5, 500.0, 2)
+        self.cx, self.cy = _spin(-1e5, 1e5, 320.0, 2), _spin(-1e5, 1e5, 176.0, 2)
+        self.fov_stack = QStackedWidget()
+        self.fov_stack.addWidget(QLabel("the model's own field of view"))
+        self.fov_stack.addWidget(self.vfov)
+        explicit = QWidget()
+        row = QHBoxLayout(explicit)
+        row.setContentsMargins(0, 0, 0, 0)
+        for box, tip in ((self.fx, "fx"), (self.fy, "fy"), (self.cx, "cx"), (self.cy, "cy")):
+            box.setToolTip(f"{tip} in pixels of the opened image")
+            row.addWidget(box)
+        self.fov_stack.addWidget(explicit)
+        self.fov_mode.currentIndexChanged.connect(self.fov_stack.setCurrentIndex)
+
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setValue(42)
+
+        self.start_button = QPushButton("Start")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.request_start)
+
+        form = QFormLayout()
+        form.addRow("Demo scene", self.demo_box)
+        form.addRow("", self.action_label)
+        form.addRow("Prompt", self.prompt)
+        form.addRow("Model", model_row)
+        form.addRow("Camera", self.fov_mode)
+        form.addRow("", self.fov_stack)
+        form.addRow("Seed", self.seed)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.preview)
+        layout.addWidget(self.open_button)
+        layout.addLayout(form)
+        layout.addWidget(self.start_button)
+        layout.addStretch(1)
+
+    # ----- image ----------------------------------------------------------------------------------------------------
+    def set_image(self, image: np.ndarray | str | Path, name: str | None = None) -> bool:
+        """Use an image (a path or an RGB array); False (and an ``error`` signal) when it cannot be read."""
+        try:
+            array = load_image(image, name="image")
+        except SanaWMInputError as exc:
+            self.error.emit(str(exc))
+            return False
+        if isinstance(image, (str, Path)):
+            name = name or Path(image).name
+            self.app_settings.set_last_folder("image", image)
+        self.image, self.image_name = array, name or "image.png"
+        h, w = array.shape[:2]
+        self.cx.setValue(w / 2)
+        self.cy.setValue(h / 2)
+        pix = QPixmap.fromImage(to_qimage(array))
+        self.preview.setPixmap(
+            pix.scaled(self.preview.width(), self.preview.height(), Qt.AspectRatioMode.KeepAspectRatio,
+                       Qt.TransformationMode.SmoothTransformation)  # fmt: skip
+        )
+        self.preview.setToolTip(f"{self.image_name}: {w} x {h}")
+        self.image_changed.emit()
+        return True
+
+    def choose_image(self) -> None:
+        pattern = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open image", self.app_settings.last_folder("image"), f"Images ({pattern});;All files (*)"
+        )
+        if path:
+            self.demo_box.setCurrentIndex(0)
+            self.set_image(path)
+
+    def choose_model(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Model folder", self.app_settings.last_folder("model"))
+        if folder:
+            self.app_settings.set_last_folder("model", folder)
+            self.model_edit.setText(folder)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if dropped_image([u.toLocalFile() for u in event.mimeData().urls()]):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        path = dropped_image([u.toLocalFile() for u in event.mimeData().urls()])
+        if path:
+            event.acceptProposedAction()
+            self.demo_box.setCurrentIndex(0)
+            self.set_image(path)
+
+    # ----- demos ----------------------------------------------------------------------------------------------------
+    @property
+    def demo_names(self) -> list[str]:
+        return [d.name for d in self._demos]
+
+    def select_demo(self, name: str) -> bool:
+        """Fill the form from a demo scene (image, intrinsics, title, suggested action)."""
+        try:
+            demo = load_demo(name)
+        except SanaWMInputError as exc:
+            self.error.emit(str(exc))
+            return False
+        index = self.demo_box.findData(name)
+        self.demo_box.blockSignals(True)
+        self.demo_box.setCurrentIndex(max(index, 0))
+        self.demo_box.blockSignals(False)
+        return self._apply_demo(demo)
+
+    def _on_demo_index(self, index: int) -> None:
+        name = self.demo_box.itemData(index)
+        if name:
+            self.select_demo(name)
+        else:
+            self.demo = None
+            self.action_label.setText("")
+
+    def _apply_demo(self, demo: Demo) -> bool:
+        if not self.set_image(demo.image_path, name=f"{demo.name}.png"):
+            return False
+        self.demo = demo
+        fx, fy, cx, cy = (float(v) for v in demo.intrinsics)
+        for box, value in ((self.fx, fx), (self.fy, fy), (self.cx, cx), (self.cy, cy)):
+            box.setValue(value)
+        self.fov_mode.setCurrentIndex(FOV_EXPLICIT)
+        self.action_label.setText(f"Suggested path: {demo.action} ({demo.action_version})")
+        self.demo_selected.emit(demo.name)
+        return True
+
+    # ----- result ---------------------------------------------------------------------------------------------------
+    def intrinsics(self) -> tuple[float, float, float, float] | None:
+        """``fx, fy, cx, cy`` in pixels of the opened image, or None for the model's default field of view."""
+        mode = self.fov_mode.currentIndex()
+        if mode == FOV_DEFAULT:
+            return None
+        if mode == FOV_VERTICAL:
+            if self.image is None:
+                raise SanaWMInputError("field of view: open an image first (the FOV is turned into pixels of it)")
+            h, w = self.image.shape[:2]
+            return vertical_fov_intrinsics(self.vfov.value(), w, h)
+        return (self.fx.value(), self.fy.value(), self.cx.value(), self.cy.value())
+
+    def start_settings(self) -> StartSettings:
+        """The form as :class:`StartSettings`; a :class:`SanaWMInputError` when it is incomplete."""
+        if self.image is None:
+            raise SanaWMInputError("start: expected an image (open one, drop one, or pick a demo scene), found none")
+        model = self.model_edit.text().strip() or None
+        extras = {} if self.demo is None else {"demo": self.demo.name, "suggested_action": self.demo.action}
+        return StartSettings(
+            image=self.image,
+            image_name=self.image_name,
+            prompt=self.prompt.toPlainText().strip(),
+            model=model,
+            intrinsics=self.intrinsics(),
+            seed=self.seed.value(),
+            extras=extras,
+        )
+
+    def request_start(self) -> None:
+        try:
+            settings = self.start_settings()
+        except SanaWMInputError as exc:
+            self.error.emit(str(exc))
+            return
+        self.start_requested.emit(settings)
+
+    def load_settings(self, settings: StartSettings) -> None:
+        """Show existing settings (an opened session file)."""
+        self.demo_box.blockSignals(True)
+        self.demo_box.setCurrentIndex(0)
+        self.demo_box.blockSignals(False)
+        self.set_image(settings.image, name=settings.image_name)
+        self.prompt.setPlainText(settings.prompt)
+        self.model_edit.setText(settings.model or "")
+        self.seed.setValue(settings.seed)
+        if settings.intrinsics is None:
+            self.fov_mode.setCurrentIndex(FOV_DEFAULT)
+        else:
+            for box, value in zip((self.fx, self.fy, self.cx, self.cy), settings.intrinsics):
+                box.setValue(float(value))
+            self.fov_mode.setCurrentIndex(FOV_EXPLICIT)

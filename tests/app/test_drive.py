@@ -1,0 +1,208 @@
+"""Drive mode: held keys (press/release, auto-repeat, focus loss), key maps, and poses that equal the integrator's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QFocusEvent
+from PySide6.QtWidgets import QApplication, QWidget
+
+from app.drive import DriveController
+from app.keymap import preset
+from engine.camera.integrator import MotionIntegrator
+
+K = Qt.Key
+
+
+@pytest.fixture
+def widget(qtbot):
+    w = QWidget()
+    w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    qtbot.addWidget(w)
+    return w
+
+
+def test_key_press_and_release_hold_dsl_keys_and_auto_repeat_is_ignored(qtbot, widget):
+    drive = DriveController()
+    widget.installEventFilter(drive)
+    changes = []
+    drive.held_changed.connect(changes.append)
+    qtbot.keyPress(widget, K.Key_W)
+    qtbot.keyPress(widget, K.Key_J)
+    assert drive.held == {"w", "j"}
+    qtbot.keyRelease(widget, K.Key_W)
+    assert drive.held == {"j"}
+    drive.press(K.Key_J.value, auto_repeat=True)
+    drive.release(K.Key_J.value, auto_repeat=True)  # auto-repeat's release is not a real release
+    assert drive.held == {"j"}
+    assert drive.press(K.Key_Q.value) is False  # not a driving key: left for the rest of the UI
+    assert changes == [{"w"}, {"w", "j"}, {"j"}]
+
+
+def test_shortcut_presses_do_not_drive_but_releases_always_count(qtbot, widget):
+    drive = DriveController()
+    widget.installEventFilter(drive)
+    qtbot.keyPress(widget, K.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert drive.held == frozenset()
+    qtbot.keyPress(widget, K.Key_W)
+    qtbot.keyRelease(widget, K.Key_W, Qt.KeyboardModifier.ControlModifier)
+    assert drive.held == frozenset()
+
+
+def test_losing_focus_clears_held_keys(qtbot, widget):
+    drive = DriveController()
+    widget.installEventFilter(drive)
+    qtbot.keyPress(widget, K.Key_W)
+    qtbot.keyPress(widget, K.Key_A)
+    assert drive.held == {"w", "a"}
+    QApplication.sendEvent(widget, QFocusEvent(QEvent.Type.FocusOut, Qt.FocusReason.ActiveWindowFocusReason))
+    assert drive.held == frozenset()
+    qtbot.keyPress(widget, K.Key_W)
+    QApplication.sendEvent(widget, QEvent(QEvent.Type.WindowDeactivate))
+    assert drive.held == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("preset_name", "key", "dsl"),
+    [("v2", K.Key_D, "d"), ("v1", K.Key_D, "d"), ("arrows", K.Key_Right, "d"), ("arrows", K.Key_Comma, "j")],
+)
+def test_each_key_map_drives_its_dsl_key_with_its_mapping_version(preset_name, key, dsl):
+    drive = DriveController(preset(preset_name))
+    drive.press(key.value)
+    assert drive.held == {dsl}
+    poses = drive.take_chunk()
+    expected = MotionIntegrator(preset(preset_name).version).run([{dsl}] * 24)[1:]
+    np.testing.assert_allclose(poses, expected)
+
+
+def test_v1_and_v2_make_the_same_key_do_different_things():
+    """D turns under v2 and strafes under v1 (what the key map's version is for)."""
+    v2, v1 = DriveController(preset("v2")), DriveController(preset("v1"))
+    for drive in (v1, v2):
+        drive.press(K.Key_D.value)
+    p2, p1 = v2.take_chunk()[-1], v1.take_chunk()[-1]
+    assert np.allclose(p2[:3, 3], 0) and not np.allclose(p2[:3, :3], np.eye(3))  # turned in place
+    assert p1[0, 3] > 0.5 and np.allclose(p1[:3, :3], np.eye(3))  # moved right
+
+
+def test_keys_held_while_a_chunk_is_generated_feed_the_next_chunk_frame_for_frame():
+    """Ticks while the engine is busy record the keys; the next chunk's poses are the integrator's for those keys."""
+    busy = [True]
+    drive = DriveController(ready=lambda: not busy[0])
+    drive.driving = True
+    requested: list[np.ndarray] = []
+    drive.step_requested.connect(requested.append)
+    drive.press(K.Key_W.value)
+    for _ in range(10):
+        drive.tick()
+    drive.press(K.Key_D.value)
+    drive.release(K.Key_W.value)
+    for _ in range(6):
+        drive.tick()
+    assert requested == [] and drive.pending == 16
+    busy[0] = False
+    drive.tick()  # the 17th frame, then 7 more with the keys held now
+    assert len(requested) == 1 and drive.pending == 0
+    expected = MotionIntegrator("v2").run([{"w"}] * 10 + [{"d"}] * 14)[1:]
+    np.testing.assert_allclose(requested[0], expected)
+    # the next chunk continues from the integrator's state (velocity included), not from rest
+    busy[0] = True
+    for _ in range(24):
+        drive.tick()
+    busy[0] = False
+    drive.tick()
+    integ = MotionIntegrator("v2")
+    integ.run([{"w"}] * 10 + [{"d"}] * 14)
+    np.testing.assert_allclose(requested[1], integ.run([{"d"}] * 24)[1:])
+
+
+def test_when_the_model_is_slower_than_real_time_the_newest_chunk_of_keys_is_kept():
+    drive = DriveController()
+    drive.press(K.Key_S.value)
+    for _ in range(30):
+        drive.tick()
+    drive.release(K.Key_S.value)
+    drive.press(K.Key_W.value)
+    for _ in range(20):
+        drive.tick()
+    expected = MotionIntegrator("v2").run([{"s"}] * 4 + [{"w"}] * 20)[1:]
+    np.testing.assert_allclose(drive.take_chunk(), expected)
+
+
+def test_no_chunk_is_requested_when_not_driving_or_no_key_is_held():
+    drive = DriveController(ready=lambda: True)
+    requested = []
+    drive.step_requested.connect(requested.append)
+    drive.press(K.Key_W.value)
+    drive.tick()  # driving off
+    assert requested == []
+    drive.driving = True
+    drive.tick()
+    assert len(requested) == 1
+    drive.release(K.Key_W.value)
+    for _ in range(30):  # the v2 camera still coasts, but nothing is held: no more chunks
+        drive.tick()
+    assert len(requested) == 1 and drive.speed > 0
+
+
+def test_a_tap_recorded_while_the_engine_was_busy_still_gets_its_chunk():
+    busy = [True]
+    drive = DriveController(ready=lambda: not busy[0])
+    drive.driving = True
+    requested = []
+    drive.step_requested.connect(requested.append)
+    drive.tick()
+    drive.press(K.Key_W.value)
+    drive.tick()
+    drive.tick()
+    drive.release(K.Key_W.value)
+    drive.tick()
+    busy[0] = False
+    drive.tick()
+    assert len(requested) == 1
+    expected = MotionIntegrator("v2").run([set(), {"w"}, {"w"}] + [set()] * 21)[1:]
+    np.testing.assert_allclose(requested[0], expected)
+    drive.tick()
+    assert len(requested) == 1
+
+
+def test_sync_restores_the_integrator_after_a_chunk_or_rebuilds_it_from_a_pose():
+    drive = DriveController()
+    drive.press(K.Key_W.value)
+    drive.press(K.Key_I.value)
+    first = drive.take_chunk()
+    state = drive.integrator.state()
+    second = drive.take_chunk()
+    drive.sync(first[-1])  # rewind to after the first chunk: velocity and pitch come back exactly
+    np.testing.assert_allclose(drive.take_chunk(), second)
+    assert drive.integrator.frame == state.frame + 24
+    unknown = MotionIntegrator("v2")
+    unknown.run([{"i"}] * 30)
+    drive.sync(unknown.pose)  # a pose this controller never produced (a path, a session file)
+    assert drive.integrator.pitch_deg == pytest.approx(unknown.pitch_deg)
+    assert drive.integrator.velocity == (0.0, 0.0, 0.0, 0.0)
+    drive.sync(None)
+    np.testing.assert_allclose(drive.integrator.pose, np.eye(4))
+
+
+def test_changing_the_mapping_version_keeps_the_pose():
+    drive = DriveController(preset("v2"))
+    drive.press(K.Key_W.value)
+    pose = drive.take_chunk()[-1]
+    drive.set_keymap(preset("v1"))
+    assert drive.integrator.mapping.version == "v1" and drive.held == frozenset()
+    np.testing.assert_allclose(drive.integrator.pose, pose)
+
+
+def test_scripted_holding_works_with_any_key_map_and_clear_releases_it():
+    drive = DriveController(preset("v2").with_key("w", K.Key_Up.value).with_key("w", K.Key_F5.value))
+    drive.hold("wd")
+    assert drive.held == {"w", "d"}
+    drive.press(K.Key_D.value)
+    drive.release(K.Key_D.value)  # the real D key going up does not release the scripted d
+    assert drive.held == {"w", "d"}
+    drive.clear_held()
+    assert drive.held == frozenset()
+    with pytest.raises(ValueError, match="expected DSL keys"):
+        drive.hold("q")
