@@ -15,6 +15,7 @@ from engine.bundle import load_bundle
 from engine.commands.progress import ProgressLine
 from engine.commands.arguments import write_json_result
 from engine.errors import ConfigError
+from engine.eval.figure import write_horizon_figure
 from engine.eval.protocol import EvalConfig, evaluate
 
 
@@ -48,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON ('-' = stdout)")
     p.add_argument("--markdown", type=Path, metavar="PATH", help="also write the table to a markdown file")
+    p.add_argument("--figure", type=Path, metavar="PNG", help="also write ground truth next to every row's frames "
+                   "at each horizon, for the first world")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(handler=run_eval)
 
@@ -70,4 +73,6 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.markdown is not None:
         atomic_write_text(args.markdown, table + "\n")
     write_json_result(args.json, result.as_dict())
+    if args.figure is not None:
+        write_horizon_figure(result, args.figure)
     return 0

@@ -124,6 +124,8 @@ class RowResult:
     revisit_truth_ssim: float
     drift_in_range: float
     seconds: float
+    #: frames ``(len(horizons), H, W, 3)`` of the first scene at the horizon frames (for figures; not in the JSON)
+    examples: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -134,9 +136,14 @@ class EvalResult:
     world_seeds: list[int]
     rows: list[RowResult] = field(default_factory=list)
     seconds: float = 0.0
+    #: ground-truth frames of the first scene at the horizon frames (see :attr:`RowResult.examples`)
+    truth_examples: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
         out = asdict(self)
+        out.pop("truth_examples")
+        for row in out["rows"]:
+            row.pop("examples")
         out["psnr_cap_db"] = PSNR_CAP_DB
         return out
 
@@ -229,9 +236,12 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
     hp = {f"{h:g}s": ([], []) for h in config.horizons_s}
     rev = ([], [], [], [])
     drift = []
+    examples = None
     n_drift = round(config.drift_seconds * config.fps) + 1
     for scene in scenes:
         gen = generate(scene, scene.path, scene.truth[0])
+        if examples is None:
+            examples = gen[config.horizon_frames()].copy()
         for key, frame in zip(hp, config.horizon_frames()):
             p, s = horizon_scores(gen, scene.truth, frame, config.window)
             hp[key][0].append(p)
@@ -257,6 +267,7 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
         revisit_truth_ssim=mean(rev[3]),
         drift_in_range=mean(drift),
         seconds=time.perf_counter() - started,
+        examples=examples,
     )
 
 
@@ -290,6 +301,7 @@ def evaluate(bundle: ModelBundle, config: EvalConfig = EvalConfig(), *, baseline
         return generate
 
     result = EvalResult(bundle.display_name, bundle.frame_size, config, config.world_seeds())
+    result.truth_examples = scenes[0].truth[config.horizon_frames()].copy()
     result.rows.append(score_row("model", bundle.label or bundle.name, config, scenes, model_rows(bundle, "model")))
     if baselines:
         result.rows.append(score_row("repeat first frame", "the start image for every frame", config, scenes,

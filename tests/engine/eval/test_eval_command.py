@@ -18,8 +18,10 @@ def tiny_model(tmp_path):
 def test_eval_command_writes_table_json_and_markdown(tiny_model, tmp_path, capsys):
     out, md = tmp_path / "eval.json", tmp_path / "eval.md"
     argv = ["eval", "--model", str(tiny_model), "--scenes", "1", "--horizons", "1", "--drift-seconds", "1",
-            "--window", "0", "--no-baselines", "--threads", "1", "--quiet", "--json", str(out), "--markdown", str(md)]
+            "--window", "0", "--no-baselines", "--threads", "1", "--quiet", "--json", str(out), "--markdown", str(md),
+            "--figure", str(tmp_path / "fig.png")]
     assert main(argv) == 0
+    assert (tmp_path / "fig.png").stat().st_size > 0
     table = capsys.readouterr().out
     assert "| model |" in table and "PSNR 1s" in table
     data = json.loads(out.read_text())

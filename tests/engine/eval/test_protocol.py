@@ -1,5 +1,6 @@
 """The eval protocol on a tiny setup: all rows, finite numbers, and the repeat baseline checked by hand."""
 
+import json
 import math
 
 import numpy as np
@@ -116,3 +117,29 @@ def test_untrained_baseline_has_the_exact_architecture_of_the_model():
     assert baseline.frame_size == model.frame_size
     weights = dict(baseline.transformer.named_parameters())
     assert any(not torch.equal(p, weights[n]) for n, p in model.transformer.named_parameters())
+
+
+def test_examples_are_the_frames_the_horizons_score(result):
+    frames = TINY.horizon_frames()
+    repeat = next(r for r in result.rows if r.name == "repeat first frame")
+    assert result.truth_examples.shape == (len(frames), SIZE[1], SIZE[0], 3)
+    # the repeat baseline shows the start image at every horizon
+    assert all(np.array_equal(repeat.examples[k], repeat.examples[0]) for k in range(len(frames)))
+    assert "examples" not in json.dumps(result.as_dict())
+
+
+def test_the_figure_puts_truth_above_each_row(result, tmp_path):
+    from PIL import Image
+
+    from engine.eval.figure import LABEL_HEIGHT, write_horizon_figure
+
+    path = write_horizon_figure(result, tmp_path / "fig.png", rows=("model",))
+    image = np.asarray(Image.open(path).convert("RGB"))
+    w, h = SIZE
+    assert image.shape[0] == 2 * (h + LABEL_HEIGHT) + 4 and image.shape[1] == 2 * w + 4
+    truth_tile = image[LABEL_HEIGHT : LABEL_HEIGHT + h, :w]
+    model_tile = image[2 * LABEL_HEIGHT + h + 4 : 2 * LABEL_HEIGHT + 2 * h + 4, :w]
+    assert np.array_equal(truth_tile, result.truth_examples[0])
+    assert np.array_equal(model_tile, result.rows[0].examples[0])
+    with pytest.raises(ConfigError, match="figure rows"):
+        write_horizon_figure(result, tmp_path / "bad.png", rows=("nope",))
