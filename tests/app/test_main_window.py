@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QKeySequence
 
 from app.keymap import preset
-from app.main_window import DRIVE_MODE, MainWindow, optional
+from app.main_window import DRIVE_MODE, MainWindow
 from app.project import StartSettings
 from app.settings import AppSettings
 
@@ -158,12 +158,6 @@ def test_escape_cancels_a_running_step(qtbot, driver, window, start_image, tiny_
     driver.idle(window)
     assert window.project.cursor == 0
     np.testing.assert_allclose(window.drive.integrator.pose, np.eye(4))  # the uncommitted poses were rolled back
-
-
-def test_optional_returns_none_for_modules_that_do_not_exist():
-    assert optional("app.no_such_module", "Thing") is None
-    assert optional("app.project", "NoSuchName") is None
-    assert optional("app.project", "Project") is not None
 
 
 def test_unsaved_chunks_are_not_lost_silently(qtbot, driver, window, start_image):
