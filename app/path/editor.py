@@ -4,6 +4,10 @@ Why everything goes through here: the view and the panel only report what the us
 request into a QUndoCommand on :attr:`PathEditor.undo_stack`, so every edit can be undone, errors are shown without
 losing state, and ``changed()`` fires once per edit for the main window (autosave, generation).
 
+The keyframe at frame 0 is the start image's camera (:data:`~app.path.keyframes.START_FRAME`): its pose is pinned to
+the identity and its FOV follows the start intrinsics (:meth:`PathEditor.set_start`), so it cannot be deleted, moved
+or re-timed; the panel shows its fields disabled with the reason (:data:`START_KEYFRAME_NOTE`).
+
 Public API (used by the main window): ``PathEditor(parent=None)``, :meth:`set_start`, :meth:`trajectory`,
 :attr:`path`, :attr:`undo_stack`, and the signals ``changed()``, ``generate_requested()``, ``playback_frame(int)``.
 The 3D view is created only when an OpenGL 3.3 context can be made; otherwise a label says why and the rest works.
@@ -35,13 +39,14 @@ from app.path.keyframes import (
     CHUNK_FRAMES,
     DEFAULT_FRAME_SIZE,
     DEFAULT_VFOV_DEG,
+    START_FRAME,
     CameraPath,
     Keyframe,
     default_path,
     rotation_from_euler_deg,
     snap_length,
 )
-from app.path.panel import PathPanel
+from app.path.panel import START_KEYFRAME_NOTE, PathPanel
 from engine.camera.intrinsics import as_vec4, focal_to_fov_deg
 from engine.camera.poses import rotation_to_quaternion
 from engine.errors import SanaWMInputError
@@ -115,6 +120,7 @@ class PathEditor(QWidget):
             self.gl_view.move_requested.connect(self._on_view_move)
             self.gl_view.rotate_requested.connect(self._on_view_rotate)
             self.gl_view.gl_failed.connect(self._on_gl_failed)
+            self.gl_view.delete_requested.connect(self.delete_selected)
             self.splitter.addWidget(self.gl_view)
         else:
             self._show_gl_message(reason)
@@ -168,7 +174,7 @@ class PathEditor(QWidget):
             self.path.set_keyframes(new.keyframes, new.length)
             self.undo_stack.clear()
             self.selected_frame = 0
-        self._after_edit(self.selected_frame)
+        self._after_edit(self.selected_frame)  # pins the start keyframe to the new FOV
 
     def trajectory(self, num_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(c2w (N, 4, 4), intrinsics (N, 4))`` of the path at every pixel frame (N defaults to the path length)."""
@@ -241,8 +247,11 @@ class PathEditor(QWidget):
         self._push(lambda: AddKeyframeCommand(self.path, new, self._after_edit))
 
     def delete_selected(self) -> None:
+        """Delete the selected keyframe (one undo step); the start keyframe at frame 0 is refused."""
         if self.selected_frame is None:
             self._error("select a keyframe to delete")
+            return
+        if self._refuse_start("deleted"):
             return
         frame = self.selected_frame
         self._push(lambda: DeleteKeyframeCommand(self.path, frame, self._after_edit))
@@ -274,12 +283,16 @@ class PathEditor(QWidget):
         if self.selected_frame is None:
             self._error("select a keyframe to move")
             return
+        if self._refuse_start("moved"):
+            return
         frame = self.selected_frame
         self._push(lambda: MoveKeyframeCommand(self.path, frame, position, quaternion, self._after_edit, merge_key))
 
     def set_selected_fov(self, vfov_deg: float) -> None:
         if self.selected_frame is None:
             self._error("select a keyframe to set its FOV")
+            return
+        if self._refuse_start("given another FOV"):
             return
         frame = self.selected_frame
         self._push(lambda: SetFovCommand(self.path, frame, vfov_deg, self._after_edit))
@@ -290,6 +303,8 @@ class PathEditor(QWidget):
             return
         frame = self.selected_frame
         if int(new_frame) == frame:
+            return
+        if self._refuse_start("moved in time"):
             return
         self._push(lambda: SetFrameCommand(self.path, frame, int(new_frame), self._after_edit))
 
@@ -349,8 +364,26 @@ class PathEditor(QWidget):
         except SanaWMInputError as exc:
             self._error(str(exc))
 
+    def _refuse_start(self, what: str) -> bool:
+        """True (and the reason shown) when the selection is the start keyframe, which cannot be ``what``."""
+        if self.selected_frame != START_FRAME:
+            return False
+        self._error(f"the keyframe at frame {START_FRAME} cannot be {what}: {START_KEYFRAME_NOTE}")
+        return True
+
+    def _pin_start(self) -> None:
+        """Keep the start keyframe what it must be: at frame 0, the identity, with the start image's FOV. Edits
+        that could change it are refused; this catches what comes in whole (an import, an undo to an older FOV).
+        Not an undo step of its own: it is a consequence of the start image, not an edit."""
+        pinned = Keyframe(START_FRAME, vfov_deg=self.start_vfov_deg)
+        if not self.path.has(START_FRAME):
+            self.path.insert(pinned)
+        elif self.path.get(START_FRAME) != pinned:
+            self.path.replace(START_FRAME, pinned)
+
     def _after_edit(self, frame: int | None) -> None:
         """Called by every command after it changed the path."""
+        self._pin_start()
         self.selected_frame = frame if frame is not None and self.path.has(frame) else None
         self.current_frame = min(self.current_frame, self.path.num_frames - 1)
         self.panel.show_message("")

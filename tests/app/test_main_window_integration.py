@@ -74,6 +74,19 @@ def test_generate_along_an_imported_path_starts_at_the_image_and_follows_it(qtbo
     np.testing.assert_allclose(window.drive.integrator.pose, records[1].c2w[-1])  # driving goes on from the path's end
 
 
+def test_path_chunks_are_fed_relative_to_frame_0_whatever_the_paths_world(driver, monkeypatch, make_window,
+                                                                          start_image, tmp_path):
+    """The window does not rely on the editor's pinned start keyframe: poses go to the engine relative to frame 0."""
+    window = make_window()
+    driver.start(window, start_image)
+    _, c2w = straight_path_file(tmp_path)
+    monkeypatch.setattr(window.path_editor, "trajectory", lambda n=None: (c2w[: n or len(c2w)], None))
+    window.set_mode(PATH_MODE)
+    record = driver.step(window)
+    np.testing.assert_allclose(record.c2w[:, 0, 3], 0.0, atol=1e-9)
+    np.testing.assert_allclose(record.c2w[:, 2, 3], c2w[:25, 2, 3], atol=1e-9)
+
+
 def test_undo_and_redo_drive_the_path_editors_stack(make_window):
     window = make_window()
     assert not window.act_undo.isEnabled()
