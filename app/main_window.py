@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from app import export_dialog
 from app.drive import DriveController
+from app.keymap import KeyMap, describe_keys
 from app.keymap_dialog import KeyMapDialog
 from app.path.editor import PathEditor
 from app.project import Project, StartSettings
@@ -52,18 +53,6 @@ log = logging.getLogger(__name__)
 
 DRIVE_MODE, PATH_MODE = 0, 1
 SESSION_FILTER = "SANA-WM sessions (*.swm);;All files (*)"
-
-KEYS_HELP = """<h3>Driving</h3>
-<p>Hold keys to move the camera; the next chunk follows the keys held while the current one is generated.</p>
-<table>
-<tr><td><b>W / S</b></td><td>forward / back</td></tr>
-<tr><td><b>A / D</b></td><td>turn left / right (v2; strafe under v1)</td></tr>
-<tr><td><b>J / L</b></td><td>strafe left / right (v2; turn under v1)</td></tr>
-<tr><td><b>I / K</b></td><td>look up / down</td></tr>
-</table>
-<p>Edit ▸ Key map… changes the keys (presets: v2, v1, arrows). Esc cancels the chunk being generated;
-Ctrl+Left rewinds one chunk; driving on from a rewound chunk makes a new branch.</p>"""
-
 
 class MainWindow(QMainWindow):
     """The explorer window (see the module docstring).
@@ -239,6 +228,8 @@ class MainWindow(QMainWindow):
             self.export_menu.addAction(act)
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.act_quit)
+        self.start_dock.toggleViewAction().setText("&Start panel")  # not "Start", which Generate ▸ Start is
+        self.timeline_dock.toggleViewAction().setText("&Timeline panel")
         self.edit_menu = bar.addMenu("&Edit")
         for act in (self.act_undo, self.act_redo, None, self.act_keymap):
             self.edit_menu.addAction(act) if act else self.edit_menu.addSeparator()
@@ -254,6 +245,9 @@ class MainWindow(QMainWindow):
         self.help_menu = bar.addMenu("&Help")
         self.help_menu.addAction(self.act_keys)
         self.help_menu.addAction(self.act_about)
+        for menu in (self.file_menu, self.export_menu, self.edit_menu, self.view_menu, self.generate_menu,
+                     self.help_menu):  # fmt: skip
+            menu.setToolTipsVisible(True)  # a disabled entry's tooltip says why
 
     def _make_status_bar(self) -> None:
         self.status_model = QLabel("no model")
@@ -357,15 +351,20 @@ class MainWindow(QMainWindow):
         self.setWindowModified(bool(self.project is not None and self.project.dirty))
         started, busy = self.started, self.client.busy
         has_chunks = self.project is not None and self.project.cursor > 0
-        self.act_step.setEnabled(started and not busy)
-        self.act_rewind.setEnabled(started and has_chunks and not busy)
-        self.act_cancel.setEnabled(busy)
-        for act in (self.act_save, self.act_save_as, self.act_export_video, self.act_export_trajectory,
-                    self.act_export_storyboard):  # fmt: skip
-            act.setEnabled(self.project is not None and bool(self.project.current.chunks))
-        undo_stack = self.path_editor.undo_stack
-        self.act_undo.setEnabled(undo_stack.canUndo())
-        self.act_redo.setEnabled(undo_stack.canRedo())
+        not_started = "" if started else "Start a world first: open an image or pick a demo, then Start"
+        generating = "Wait for the chunk being generated (Esc cancels it)" if busy else ""
+        available(self.act_step, not_started or generating)
+        available(self.act_rewind, not_started or ("" if has_chunks else "No chunk to rewind yet") or generating)
+        available(self.act_cancel, "" if busy else "Nothing is being generated")
+        empty = "" if self.project is not None and self.project.current.chunks else "yet: generate a chunk first"
+        for act in (self.act_save, self.act_save_as):
+            available(act, empty and f"Nothing to save {empty}")
+        for act in (self.act_export_video, self.act_export_trajectory, self.act_export_storyboard):
+            available(act, empty and f"Nothing to export {empty}")
+        stack = self.path_editor.undo_stack
+        available(self.act_undo, "" if stack.canUndo() else "Nothing to undo (path edits are undoable)",
+                  f"Undo {stack.undoText()}")  # fmt: skip
+        available(self.act_redo, "" if stack.canRedo() else "Nothing to redo", f"Redo {stack.redoText()}")
         info = self.model_info
         self.timeline.set_refine_available(bool(info and info.has_refiner),
                                            "load a model first" if info is None else info.refiner_reason)  # fmt: skip
@@ -528,8 +527,12 @@ class MainWindow(QMainWindow):
         self._send_step(poses, intrinsics)
 
     def set_driving(self, on: bool) -> None:
+        """Generate ▸ Drive: held keys generate chunks by themselves (on) or only Step one chunk does (off)."""
         self.drive.driving = bool(on)
         self.act_drive.setChecked(bool(on))
+        if not self.client.busy:
+            self.set_state("driving on: held keys generate chunks" if on else
+                           "driving off: Step one chunk (Ctrl+Right) generates the next chunk")  # fmt: skip
 
     def cancel(self) -> None:
         self._path_chunks_left = 0
@@ -621,8 +624,9 @@ class MainWindow(QMainWindow):
             self.client.restore(entry.record.snapshot)
             self.viewport.set_frame(entry.frames[-1])
         self._sync_drive()
-        self.status_chunk.setText(f"chunk {chunk_index} · {self.project.current.name}")
-        self.set_state(f"rewound to chunk {chunk_index}: driving on makes a new branch")
+        where = "the start image" if chunk_index == -1 else f"chunk {chunk_index}"
+        self.status_chunk.setText(f"{'start image' if chunk_index == -1 else where} · {self.project.current.name}")
+        self.set_state(f"rewound to {where}: driving on makes a new branch")
         self.timeline.refresh()
         self._update_actions()
 
@@ -703,6 +707,13 @@ class MainWindow(QMainWindow):
             self._sync_drive()  # forget keys recorded in the other mode; drive on from the live chunk
         if mode == DRIVE_MODE:
             self.viewport.setFocus()
+        if not self.client.busy:  # "generating…" stays while a chunk is under way
+            if not self.started:
+                self.set_state(("path" if mode == PATH_MODE else "drive") + " mode: open an image or pick a demo, "
+                               "then Start")  # fmt: skip
+            else:
+                self.set_state("path mode: edit the path, then Generate along path (or step one chunk)"
+                               if mode == PATH_MODE else "drive mode: hold W to drive")  # fmt: skip
 
     def edit_keymap(self) -> None:
         dialog = KeyMapDialog(self.drive.keymap, self)
@@ -714,6 +725,7 @@ class MainWindow(QMainWindow):
         self.app_settings.set_keymap(keymap)
         if self.project is not None:
             self.project.start.keymap = keymap.name
+        self.set_state(f"key map: {keymap.name} ({keymap.version} mapping); Help ▸ Keys lists it")
 
     def undo(self) -> None:
         """Edit ▸ Undo: the path editor's last edit (the only undoable document edits)."""
@@ -795,9 +807,40 @@ class MainWindow(QMainWindow):
         )
 
     def keys_help(self) -> None:
-        QMessageBox.information(self, "Keys", KEYS_HELP)
+        """Help ▸ Keys: the key map in use (as edited in Edit ▸ Key map…) and the window's shortcuts."""
+        QMessageBox.information(self, "Keys", keys_help_html(self.drive.keymap, self._shortcut_actions()))
+
+    def _shortcut_actions(self) -> list[QAction]:
+        menus = (self.file_menu, self.export_menu, self.edit_menu, self.view_menu, self.generate_menu, self.help_menu)
+        return [a for m in menus for a in m.actions() if not a.isSeparator() and not a.shortcut().isEmpty()]
 
     # ----- scripted runs (screenshots, smoke tests) ---------------------------------------------------------------
     def hold(self, dsl_keys: str) -> None:
         """Hold DSL keys as if pressed (scripted driving), whatever the key map."""
         self.drive.hold(dsl_keys)
+
+
+def available(action: QAction, reason: str, tip: str = "") -> None:
+    """Enable ``action`` when there is no ``reason`` against it; otherwise disable it and show the reason as its
+    tooltip (menus show tooltips), so a greyed entry says why."""
+    action.setEnabled(not reason)
+    action.setToolTip(reason or tip or action.text().replace("&", "").rstrip("…"))
+
+
+def keys_help_html(keymap: KeyMap, actions: list[QAction]) -> str:
+    """Help ▸ Keys: the driving keys of ``keymap`` (what each does under its mapping version) and the shortcuts of
+    ``actions``."""
+    rows = "".join(f"<tr><td><b>{keys}</b></td><td>{dsl}</td><td>{does}</td></tr>"
+                   for keys, dsl, does in describe_keys(keymap))  # fmt: skip
+    shortcuts = "".join(
+        f"<tr><td><b>{a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}</b></td>"
+        f"<td>{a.text().replace('&', '')}</td></tr>"
+        for a in actions
+    )
+    return (f"<h3>Driving — key map '{keymap.name}' ({keymap.version} mapping)</h3>"
+            "<p>Hold keys to move the camera; the next chunk follows the keys held while the current one is "
+            "generated. Edit ▸ Key map… changes them (presets: v2, v1, arrows).</p>"
+            f"<table><tr><th>key</th><th>action key</th><th>moves</th></tr>{rows}</table>"
+            "<h3>Path editor</h3><p>Delete / Backspace deletes the selected keyframe; F frames the whole path.</p>"
+            f"<h3>Shortcuts</h3><table>{shortcuts}</table>"
+            "<p>Driving on from a rewound chunk makes a new take (branch).</p>")  # fmt: skip
