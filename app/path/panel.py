@@ -242,7 +242,7 @@ def describe(k: Keyframe) -> str:
     """One list row: frame, position and FOV (the start keyframe says so)."""
     x, y, z = k.position
     row = f"frame {k.frame:4d}   ({x:.2f}, {y:.2f}, {z:.2f})   {k.vfov_deg:.0f}°"
-    return row + "   start image" if k.frame == START_FRAME else row
+    return row + "  (start)" if k.frame == START_FRAME else row
 
 
 __all__ = ["FIELDS", "START_KEYFRAME_NOTE", "PathPanel", "describe"]

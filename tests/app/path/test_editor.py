@@ -214,7 +214,7 @@ def test_the_start_keyframe_is_pinned_and_the_panel_says_why(editor):
     assert not panel.fields["x"].isEnabled() and not panel.fields["vfov"].isEnabled()
     assert not panel.delete_button.isEnabled() and "start image's camera" in panel.delete_button.toolTip()
     assert "start image's camera" in panel.fields["frame"].toolTip()
-    assert "start image" in panel.keyframe_list.item(0).text()
+    assert panel.keyframe_list.item(0).text().endswith("(start)")
     before = editor.path.keyframes
     for edit, words in ((editor.delete_selected, "cannot be deleted"),
                         (lambda: editor.move_selected(position=(1.0, 0.0, 0.0)), "cannot be moved"),
