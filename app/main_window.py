@@ -612,21 +612,27 @@ class MainWindow(QMainWindow):
         except SanaWMInputError as exc:
             self.show_error(str(exc))
             return
+        self._go_live()
+        where = "the start image" if chunk_index == -1 else f"chunk {chunk_index}"
+        self.set_state(f"rewound to {where}: driving on makes a new branch")
+
+    def _go_live(self) -> None:
+        """After a rewind or a take switch: cancel the running chunk, put the worker on the last live chunk's
+        snapshot (the start image when there is none), show its last frame, and drive on from there."""
         if self.client.busy:
             self.client.cancel()
         self._restores_sent += 1
-        if chunk_index == -1:
+        live = self.project.live_chunks
+        if live:
+            self.client.restore(live[-1].record.snapshot)
+            self.viewport.set_frame(live[-1].frames[-1])
+        else:
             self.client.rewind(-1)
             if self.start_info is not None and self.start_info.frame is not None:
                 self.viewport.set_frame(self.start_info.frame)
-        else:
-            entry = self.project.current.chunks[chunk_index]
-            self.client.restore(entry.record.snapshot)
-            self.viewport.set_frame(entry.frames[-1])
         self._sync_drive()
-        where = "the start image" if chunk_index == -1 else f"chunk {chunk_index}"
-        self.status_chunk.setText(f"{'start image' if chunk_index == -1 else where} · {self.project.current.name}")
-        self.set_state(f"rewound to {where}: driving on makes a new branch")
+        where = f"chunk {live[-1].index}" if live else "start image"
+        self.status_chunk.setText(f"{where} · {self.project.current.name}")
         self.timeline.refresh()
         self._update_actions()
 
@@ -643,18 +649,8 @@ class MainWindow(QMainWindow):
         except SanaWMInputError as exc:
             self.show_error(str(exc))
             return
-        live = self.project.live_chunks
-        if self.client.busy:
-            self.client.cancel()
-        self._restores_sent += 1
-        if live:
-            self.client.restore(live[-1].record.snapshot)
-            self.viewport.set_frame(live[-1].frames[-1])
-        else:
-            self.client.rewind(-1)
-        self._sync_drive()
-        self.timeline.refresh()
-        self._update_actions()
+        self._go_live()
+        self.set_state(f"switched to {self.project.current.name}")
 
     def discard_branch(self, branch_id: int) -> None:
         if self.project is None:

@@ -248,21 +248,18 @@ class PathEditor(QWidget):
 
     def delete_selected(self) -> None:
         """Delete the selected keyframe (one undo step); the start keyframe at frame 0 is refused."""
-        if self.selected_frame is None:
-            self._error("select a keyframe to delete")
+        frame = self._selection_for("delete", pinned="deleted")
+        if frame is None:
             return
-        if self._refuse_start("deleted"):
-            return
-        frame = self.selected_frame
         self._push(lambda: DeleteKeyframeCommand(self.path, frame, self._after_edit))
 
     def duplicate_selected(self) -> None:
         """Copy the selected keyframe to a free frame after it: one chunk later if that is before the next
         keyframe, else halfway to the next keyframe (so the camera holds the pose)."""
-        if self.selected_frame is None:
-            self._error("select a keyframe to duplicate")
+        selected = self._selection_for("duplicate")
+        if selected is None:
             return
-        k = self.path.get(self.selected_frame)
+        k = self.path.get(selected)
         later = [f for f in self.path.frames if f > k.frame]
         nxt = later[0] if later else None
         frame = k.frame + CHUNK_FRAMES
@@ -280,31 +277,20 @@ class PathEditor(QWidget):
         merge_key: object = None,
     ) -> None:
         """Translate and/or rotate the selected keyframe; edits with the same ``merge_key`` merge into one step."""
-        if self.selected_frame is None:
-            self._error("select a keyframe to move")
+        frame = self._selection_for("move", pinned="moved")
+        if frame is None:
             return
-        if self._refuse_start("moved"):
-            return
-        frame = self.selected_frame
         self._push(lambda: MoveKeyframeCommand(self.path, frame, position, quaternion, self._after_edit, merge_key))
 
     def set_selected_fov(self, vfov_deg: float) -> None:
-        if self.selected_frame is None:
-            self._error("select a keyframe to set its FOV")
+        frame = self._selection_for("set its FOV", pinned="given another FOV")
+        if frame is None:
             return
-        if self._refuse_start("given another FOV"):
-            return
-        frame = self.selected_frame
         self._push(lambda: SetFovCommand(self.path, frame, vfov_deg, self._after_edit))
 
     def set_selected_frame(self, new_frame: int) -> None:
-        if self.selected_frame is None:
-            self._error("select a keyframe to move it in time")
-            return
-        frame = self.selected_frame
-        if int(new_frame) == frame:
-            return
-        if self._refuse_start("moved in time"):
+        frame = self._selection_for("move it in time", pinned="moved in time")
+        if frame is None or int(new_frame) == frame:
             return
         self._push(lambda: SetFrameCommand(self.path, frame, int(new_frame), self._after_edit))
 
@@ -364,12 +350,16 @@ class PathEditor(QWidget):
         except SanaWMInputError as exc:
             self._error(str(exc))
 
-    def _refuse_start(self, what: str) -> bool:
-        """True (and the reason shown) when the selection is the start keyframe, which cannot be ``what``."""
-        if self.selected_frame != START_FRAME:
-            return False
-        self._error(f"the keyframe at frame {START_FRAME} cannot be {what}: {START_KEYFRAME_NOTE}")
-        return True
+    def _selection_for(self, verb: str, pinned: str | None = None) -> int | None:
+        """The selected keyframe's frame for an edit, or None with the reason shown: nothing is selected ("select
+        a keyframe to ``verb``"), or the edit is one the start keyframe refuses (it cannot be ``pinned``)."""
+        if self.selected_frame is None:
+            self._error(f"select a keyframe to {verb}")
+            return None
+        if pinned is not None and self.selected_frame == START_FRAME:
+            self._error(f"the keyframe at frame {START_FRAME} cannot be {pinned}: {START_KEYFRAME_NOTE}")
+            return None
+        return self.selected_frame
 
     def _pin_start(self) -> None:
         """Keep the start keyframe what it must be: at frame 0, the identity, with the start image's FOV. Edits

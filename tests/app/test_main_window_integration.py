@@ -119,6 +119,8 @@ def test_timeline_requests_rewind_branch_and_refine(qtbot, driver, make_window, 
     driver.idle(window)
     timeline.branch_selected.emit(0)
     assert window.project.current_id == 0
+    name = window.project.current.name
+    assert window.status_state.text() == f"switched to {name}" and window.status_chunk.text() == f"chunk 1 · {name}"
     timeline.discard_requested.emit(1)
     assert sorted(window.project.branches) == [0] and timeline.takes.count() == 1
     with qtbot.waitSignal(window.client.error, timeout=TIMEOUT):
