@@ -274,5 +274,8 @@ def test_mode_switches_and_path_edits_show_in_the_status_bar_and_the_edit_menu(w
     window.act_undo.trigger()
     assert window.act_redo.toolTip() == "Redo Add keyframe at frame 72"
     assert window.act_undo.toolTip().startswith("Nothing to undo")
+    window.path_editor.panel.generate_button.click()  # nothing started yet: a clear error, nothing lost
+    assert window.last_error.startswith("generate along the path: start a world first")
+    assert len(window.path_editor.path) == 2 and window.project is None
     window.act_drive_mode.trigger()
     assert window.status_state.text() == "drive mode: open an image or pick a demo, then Start"
