@@ -7,7 +7,6 @@ The window is the one place that wires the parts together; each part stays ignor
 * :class:`~app.project.Project` is the document (branches of chunk records); the window updates it from the worker's
   results and hands it to the timeline, exporters and session files.
 * :class:`~app.drive.DriveController` turns keys into poses and asks for the next chunk while driving.
-
 * :class:`~app.path.editor.PathEditor` (path mode) authors a camera path; "Generate along path" samples it.
 * :class:`~app.timeline.Timeline` shows the takes and asks for rewinds, branch switches and refines.
 * :mod:`app.export_dialog` and :mod:`app.session_file` write exports and ``.swm`` sessions (autosave, recovery).

@@ -224,3 +224,14 @@ def test_menu_actions_open_their_dialogs_and_a_cancelled_dialog_changes_nothing(
     window.act_open_session.trigger()
     window.act_open_image.trigger()
     assert asked == ["Open session", "Open image"] and window.project is None and window.last_error == ""
+
+
+def test_without_a_usable_autosave_folder_the_window_runs_and_says_autosave_is_off(monkeypatch, make_window):
+    def locked(*args, **kwargs):
+        raise session_file.SessionFileError("autosave-x.lock: cannot take the autosave lock")
+
+    monkeypatch.setattr(mw, "Autosaver", locked)
+    window = make_window()
+    assert window.autosaver is None
+    assert window.status_state.text() == "autosave is off: autosave-x.lock: cannot take the autosave lock"
+    window.close()  # a clean close without an autosaver
