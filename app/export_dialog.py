@@ -55,9 +55,13 @@ def take_trajectory(project: Project, chunks: tuple[int, int] | None = None, *, 
     )
 
 
-def _video_chunks(entries: list[ChunkEntry]) -> list[np.ndarray]:
-    """The frames each chunk adds to the video: chunk 0 without its first frame (the start image's reconstruction)."""
-    return [e.frames[1:] if e.index == 0 else e.frames for e in entries]
+def _take_video(project: Project, chunks: tuple[int, int] | None) -> tuple[list[np.ndarray], int, int]:
+    """The take's video as ``(pieces, total frames, first pose)``: the frames each chunk adds (chunk 0 without its
+    first frame, the start image's reconstruction), and the index in :func:`take_trajectory` of the first video
+    frame's pose (1 when the take starts at chunk 0, whose pose 0 is the start frame's)."""
+    entries = _entries(project, chunks)
+    pieces = [e.frames[1:] if e.index == 0 else e.frames for e in entries]
+    return pieces, sum(len(p) for p in pieces), 1 if entries[0].index == 0 else 0
 
 
 def _title(project: Project) -> str:
@@ -82,10 +86,7 @@ def run_video_export(
 ) -> ExportResult:
     """Write the take as an H.264 MP4 at ``path`` plus ``<stem>.npz`` with the poses of its frames (and, as
     ``options`` ask, a PNG sequence or storyboard), chunk by chunk; all or nothing."""
-    entries = _entries(project, chunks)
-    pieces = _video_chunks(entries)
-    total = sum(len(p) for p in pieces)
-    first_pose = 1 if entries[0].index == 0 else 0
+    pieces, total, first_pose = _take_video(project, chunks)
     job = ExportJob(path, options, trajectory=take_trajectory(project, chunks, fps=options.fps), first_pose=first_pose,
                     prompt=project.start.prompt or None, title=_title(project), total_frames=total, progress=progress,
                     cancel=cancel)  # fmt: skip
@@ -107,16 +108,14 @@ def run_storyboard_export(
 ) -> StoryboardResult:
     """Write ``<path>.png`` and ``<path>.pdf``: a panel every ``every_s`` seconds of the take's video, with time
     codes, camera-move notes and the prompt."""
-    entries = _entries(project, chunks)
-    pieces = _video_chunks(entries)
-    total = sum(len(p) for p in pieces)
+    pieces, total, first_pose = _take_video(project, chunks)
     wanted = set(storyboard_indices(total, fps, every_s))
     panels, start = {}, 0
     for piece in pieces:  # keep only the panel frames
         panels.update({start + i: piece[i] for i in range(len(piece)) if start + i in wanted})
         start += len(piece)
     return write_storyboard(path, panels, fps=fps, num_frames=total, trajectory=take_trajectory(project, chunks, fps=fps),
-                            first_pose=1 if entries[0].index == 0 else 0, prompt=project.start.prompt or None,
+                            first_pose=first_pose, prompt=project.start.prompt or None,
                             title=_title(project), every_s=every_s, progress=progress, cancel=cancel)  # fmt: skip
 
 

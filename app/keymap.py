@@ -120,3 +120,16 @@ def preset(name: str) -> KeyMap:
     if name not in PRESETS:
         raise ConfigError(f"key map preset: expected one of {', '.join(PRESETS)}, found {name!r}")
     return PRESETS[name]
+
+
+def control_label(version: str, dsl: str) -> str:
+    """What DSL key ``dsl`` does under mapping ``version``, in words (``"yaw left"``): the key-map editor and
+    Help ▸ Keys show the same text."""
+    return MAPPINGS[version].keys[dsl].value.replace("_", " ")
+
+
+def describe_keys(keymap: KeyMap) -> list[tuple[str, str, str]]:
+    """One row per DSL key, in the docs' order: ``(physical keys, DSL key, what it does)``; keys the map leaves
+    unbound show as ``"-"``."""
+    return [(" / ".join(key_name(k) for k in keymap.keys_for(dsl)) or "-", dsl, control_label(keymap.version, dsl))
+            for dsl in DSL_KEYS]  # fmt: skip

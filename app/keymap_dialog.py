@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.keymap import PRESETS, KeyMap, key_name
+from app.keymap import PRESETS, KeyMap, control_label, key_name
 from engine.camera.controls import DSL_KEYS, MAPPINGS
 
 
@@ -91,9 +91,8 @@ class KeyMapDialog(QDialog):
         self._validate()
 
     def _show_meanings(self) -> None:
-        mapping = MAPPINGS[self.version_box.currentText()]
         for dsl, label in self.meanings.items():
-            label.setText(mapping.keys[dsl].value.replace("_", " "))
+            label.setText(control_label(self.version_box.currentText(), dsl))
 
     def _validate(self) -> bool:
         seen: dict[str, str] = {}

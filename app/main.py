@@ -119,9 +119,6 @@ def _run(args: argparse.Namespace, app, window, launched: float) -> int:
     window.show()
     if args.mode == "path":
         window.set_mode(PATH_MODE)
-        if window.mode != PATH_MODE:
-            print("sana-wm-explorer: --mode path: this build has no path editor", file=sys.stderr)
-            return 2
     if args.session:
         if not window.open_session(args.session) and scripted:
             print(f"sana-wm-explorer: {window.last_error}", file=sys.stderr)

@@ -7,14 +7,13 @@ The window is the one place that wires the parts together; each part stays ignor
 * :class:`~app.project.Project` is the document (branches of chunk records); the window updates it from the worker's
   results and hands it to the timeline, exporters and session files.
 * :class:`~app.drive.DriveController` turns keys into poses and asks for the next chunk while driving.
-
-Other engineers' widgets plug in at the places marked ``INTEGRATION`` (path editor, timeline, export dialogs, session
-files). Until their modules exist, the window runs without them and disables the matching actions.
+* :class:`~app.path.editor.PathEditor` (path mode) authors a camera path; "Generate along path" samples it.
+* :class:`~app.timeline.Timeline` shows the takes and asks for rewinds, branch switches and refines.
+* :mod:`app.export_dialog` and :mod:`app.session_file` write exports and ``.swm`` sessions (autosave, recovery).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from pathlib import Path
@@ -33,11 +32,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import export_dialog
 from app.drive import DriveController
+from app.keymap import KeyMap, describe_keys
 from app.keymap_dialog import KeyMapDialog
+from app.path.editor import PathEditor
 from app.project import Project, StartSettings
+from app.session_file import Autosaver, find_recovery, load_project, save_project
 from app.settings import AppSettings
 from app.start_panel import StartPanel
+from app.timeline import Timeline
 from app.viewport import Viewport
 from app.worker import BundleFactory, EngineClient, ModelInfo, StartInfo, refine_latents
 from engine.camera.poses import relative_to_first
@@ -48,30 +52,6 @@ log = logging.getLogger(__name__)
 
 DRIVE_MODE, PATH_MODE = 0, 1
 SESSION_FILTER = "SANA-WM sessions (*.swm);;All files (*)"
-
-KEYS_HELP = """<h3>Driving</h3>
-<p>Hold keys to move the camera; the next chunk follows the keys held while the current one is generated.</p>
-<table>
-<tr><td><b>W / S</b></td><td>forward / back</td></tr>
-<tr><td><b>A / D</b></td><td>turn left / right (v2; strafe under v1)</td></tr>
-<tr><td><b>J / L</b></td><td>strafe left / right (v2; turn under v1)</td></tr>
-<tr><td><b>I / K</b></td><td>look up / down</td></tr>
-</table>
-<p>Edit ▸ Key map… changes the keys (presets: v2, v1, arrows). Esc cancels the chunk being generated;
-Ctrl+Left rewinds one chunk; driving on from a rewound chunk makes a new branch.</p>"""
-
-
-def optional(module: str, name: str) -> Any | None:
-    """``module.name`` when that module exists (another engineer's part), else None."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
-    except AttributeError:
-        return None
-
 
 class MainWindow(QMainWindow):
     """The explorer window (see the module docstring).
@@ -105,68 +85,45 @@ class MainWindow(QMainWindow):
 
         # centre: viewport (drive mode) or path editor (path mode)
         self.viewport = Viewport(self.client.display)
-        self.path_editor = self._make_path_editor()
+        self.path_editor = PathEditor()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.viewport)
-        self.stack.addWidget(self.path_editor or QLabel("The path editor is not available in this build."))
+        self.stack.addWidget(self.path_editor)
         self.setCentralWidget(self.stack)
 
         # docks
         self.start_panel = StartPanel(self.app_settings)
         self.start_panel.setMaximumWidth(420)
         self.start_dock = self._dock("Start", self.start_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.timeline = self._make_timeline()
-        self.timeline_dock = None
-        if self.timeline is not None:
-            self.timeline_dock = self._dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.timeline = Timeline()
+        self.timeline_dock = self._dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
 
         # driving
         self.drive = DriveController(self.app_settings.keymap(), ready=self._ready_for_drive, parent=self)
         self.viewport.installEventFilter(self.drive)
         self.installEventFilter(self.drive)
 
+        self.autosave_off_reason = ""
         self.autosaver = self._make_autosaver()
 
         self._make_actions()
         self._make_menus()
         self._make_status_bar()
+        if self.autosaver is None:
+            self.set_state(f"autosave is off: {self.autosave_off_reason}")
         self._connect()
         self._update_actions()
         self._restore_window()
 
-    # ----- integration points -----------------------------------------------------------------------------------------
-    def _make_path_editor(self) -> QWidget | None:
-        # INTEGRATION(path editor): app.path.PathEditor is a QWidget; trajectory(num_frames) -> (c2w (F, 4, 4),
-        # intrinsics (F, 4) in pixels of the generated frames); set_start(frame, intrinsics, frame_size) shows the
-        # start image's frustum; undo_stack (QUndoStack) backs Edit ▸ Undo / Redo; signals changed() and
-        # generate_requested() (the panel's Generate button: a new take along the whole path).
-        editor_class = optional("app.path", "PathEditor")
-        if editor_class is None:
-            return None
-        editor = editor_class()
-        if hasattr(editor, "generate_requested"):
-            editor.generate_requested.connect(self.generate_path)
-        if hasattr(editor, "changed"):
-            editor.changed.connect(self._update_actions)
-        return editor
-
-    def _make_timeline(self) -> QWidget | None:
-        # INTEGRATION(timeline): app.timeline.Timeline: signals rewind_requested(int), branch_selected(int),
-        # discard_requested(int), refine_requested(int, int); methods set_project(Project), refresh(),
-        # set_refine_available(bool, str). Connected in _connect().
-        timeline_class = optional("app.timeline", "Timeline")
-        return None if timeline_class is None else timeline_class()
-
-    def _make_autosaver(self) -> Any | None:
-        # INTEGRATION(session files): app.session_file.Autosaver(parent=...) saves the watched project in the
-        # background when it changed (set_project), close() on a clean exit; find_recovery() lists what a crash left.
-        autosaver_class = optional("app.session_file", "Autosaver")
-        if autosaver_class is None:
-            return None
+    # ----- document, autosave, exports ---------------------------------------------------------------------------------
+    def _make_autosaver(self) -> Autosaver | None:
+        """The background autosaver (see :mod:`app.session_file`), or None when it cannot run here (no writable
+        folder, or its lock is taken): the window then works without autosave and says so in the status bar."""
         try:
-            autosaver = autosaver_class(parent=self)
-        except (SanaWMInputError, OSError) as exc:  # no writable folder, or the lock is taken: run without it
+            autosaver = Autosaver(parent=self)
+        except (SanaWMInputError, OSError) as exc:
             log.warning("autosave is off: %s", exc)
+            self.autosave_off_reason = str(exc)
             return None
         autosaver.failed.connect(lambda message: self.set_state(f"autosave failed: {message}"))
         return autosaver
@@ -174,16 +131,14 @@ class MainWindow(QMainWindow):
     def _watch(self, project: Project | None) -> None:
         """Make ``project`` the window's document: the timeline and the autosaver follow it."""
         self.project = project
-        if self.timeline is not None:
-            self.timeline.set_project(project)
+        self.timeline.set_project(project)
         if self.autosaver is not None:
             self.autosaver.set_project(project)
 
     def offer_recovery(self, ask=None) -> bool:
         """After a crash: offer to reopen the newest autosave. ``ask(recovery) -> "recover" | "discard" | "later"``
         (default: a message box). True when a session was recovered."""
-        find_recovery = optional("app.session_file", "find_recovery")
-        found = find_recovery() if find_recovery is not None else []
+        found = find_recovery()
         if not found:
             return False
         newest = found[0]
@@ -206,15 +161,14 @@ class MainWindow(QMainWindow):
         box.exec()
         return "recover" if box.clickedButton() is recover else "discard" if box.clickedButton() is discard else "later"
 
-    def _export(self, name: str) -> None:
-        # INTEGRATION(export): app.export_dialog.export_video / export_trajectory / export_storyboard(parent, project)
-        exporter = optional("app.export_dialog", name)
-        if exporter is None:
-            self.show_error(f"export: this build has no {name.replace('export_', '')} exporter")
-        elif self.project is None or not self.project.current.chunks:
+    def _export(self, exporter) -> None:
+        """Run one of :mod:`app.export_dialog`'s exporters (file dialog, progress, atomic write) on the current take."""
+        if self.project is None or not self.project.current.chunks:
             self.show_error("export: nothing to export yet; generate a few chunks first")
-        else:
-            exporter(self, self.project)
+            return
+        written = exporter(self, self.project)
+        if written is not None:
+            self.set_state(f"exported {Path(written).name}")
 
     # ----- layout -----------------------------------------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -241,9 +195,9 @@ class MainWindow(QMainWindow):
         self.act_open_session = self._action("Open &session…", lambda: self.open_session(), "Ctrl+Shift+O")
         self.act_save = self._action("&Save session", self.save_session, "Ctrl+S")
         self.act_save_as = self._action("Save session &as…", self.save_session_as, "Ctrl+Shift+S")
-        self.act_export_video = self._action("&Video (MP4)…", lambda: self._export("export_video"), "Ctrl+E")
-        self.act_export_trajectory = self._action("&Trajectory…", lambda: self._export("export_trajectory"))
-        self.act_export_storyboard = self._action("&Storyboard…", lambda: self._export("export_storyboard"))
+        self.act_export_video = self._action("&Video (MP4)…", lambda: self._export(export_dialog.export_video), "Ctrl+E")
+        self.act_export_trajectory = self._action("&Trajectory…", lambda: self._export(export_dialog.export_trajectory))
+        self.act_export_storyboard = self._action("&Storyboard…", lambda: self._export(export_dialog.export_storyboard))
         self.act_quit = self._action("&Quit", self.close, "Ctrl+Q")
         self.act_undo = self._action("&Undo", self.undo, SK.Undo)
         self.act_redo = self._action("&Redo", self.redo, SK.Redo)
@@ -273,6 +227,8 @@ class MainWindow(QMainWindow):
             self.export_menu.addAction(act)
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.act_quit)
+        self.start_dock.toggleViewAction().setText("&Start panel")  # not "Start", which Generate ▸ Start is
+        self.timeline_dock.toggleViewAction().setText("&Timeline panel")
         self.edit_menu = bar.addMenu("&Edit")
         for act in (self.act_undo, self.act_redo, None, self.act_keymap):
             self.edit_menu.addAction(act) if act else self.edit_menu.addSeparator()
@@ -281,14 +237,16 @@ class MainWindow(QMainWindow):
         self.view_menu.addAction(self.act_path_mode)
         self.view_menu.addSeparator()
         self.view_menu.addAction(self.start_dock.toggleViewAction())
-        if self.timeline_dock is not None:
-            self.view_menu.addAction(self.timeline_dock.toggleViewAction())
+        self.view_menu.addAction(self.timeline_dock.toggleViewAction())
         self.generate_menu = bar.addMenu("&Generate")
         for act in (self.act_start, self.act_step, self.act_drive, self.act_cancel, self.act_rewind):
             self.generate_menu.addAction(act)
         self.help_menu = bar.addMenu("&Help")
         self.help_menu.addAction(self.act_keys)
         self.help_menu.addAction(self.act_about)
+        for menu in (self.file_menu, self.export_menu, self.edit_menu, self.view_menu, self.generate_menu,
+                     self.help_menu):  # fmt: skip
+            menu.setToolTipsVisible(True)  # a disabled entry's tooltip says why
 
     def _make_status_bar(self) -> None:
         self.status_model = QLabel("no model")
@@ -317,11 +275,14 @@ class MainWindow(QMainWindow):
         self.viewport.image_dropped.connect(self._on_image_dropped)
         self.drive.step_requested.connect(self._send_step)
         self.drive.held_changed.connect(lambda keys: self.viewport.set_hud(keys=keys))
-        if self.timeline is not None:
-            self.timeline.rewind_requested.connect(self.rewind_to)
-            self.timeline.branch_selected.connect(self.select_branch)
-            self.timeline.discard_requested.connect(self.discard_branch)
-            self.timeline.refine_requested.connect(self.refine)
+        self.timeline.rewind_requested.connect(self.rewind_to)
+        self.timeline.branch_selected.connect(self.select_branch)
+        self.timeline.discard_requested.connect(self.discard_branch)
+        self.timeline.refine_requested.connect(self.refine)
+        self.path_editor.generate_requested.connect(self.generate_path)
+        # the stack's index, not the editor's changed(): a command's redo runs (and emits changed) before the push
+        # has moved the index, so Undo would still read as unavailable
+        self.path_editor.undo_stack.indexChanged.connect(self._update_actions)
         self._hud_timer = QTimer(self)
         self._hud_timer.setInterval(250)
         self._hud_timer.timeout.connect(lambda: self.viewport.set_hud(speed=self.drive.speed))
@@ -389,25 +350,23 @@ class MainWindow(QMainWindow):
         self.setWindowModified(bool(self.project is not None and self.project.dirty))
         started, busy = self.started, self.client.busy
         has_chunks = self.project is not None and self.project.cursor > 0
-        self.act_step.setEnabled(started and not busy)
-        self.act_rewind.setEnabled(started and has_chunks and not busy)
-        self.act_cancel.setEnabled(busy)
-        for act in (self.act_save, self.act_save_as, self.act_export_video, self.act_export_trajectory,
-                    self.act_export_storyboard):  # fmt: skip
-            act.setEnabled(self.project is not None and bool(self.project.current.chunks))
-        has_sessions = optional("app.session_file", "save_project") is not None
-        self.act_open_session.setEnabled(has_sessions)
-        if not has_sessions:
-            self.act_save.setEnabled(False)
-            self.act_save_as.setEnabled(False)
-        self.act_path_mode.setEnabled(self.path_editor is not None)
-        undo_stack = getattr(self.path_editor, "undo_stack", None)
-        self.act_undo.setEnabled(undo_stack is not None and undo_stack.canUndo())
-        self.act_redo.setEnabled(undo_stack is not None and undo_stack.canRedo())
-        if self.timeline is not None:
-            info = self.model_info
-            self.timeline.set_refine_available(bool(info and info.has_refiner),
-                                               "load a model first" if info is None else info.refiner_reason)  # fmt: skip
+        not_started = "" if started else "Start a world first: open an image or pick a demo, then Start"
+        generating = "Wait for the chunk being generated (Esc cancels it)" if busy else ""
+        available(self.act_step, not_started or generating)
+        available(self.act_rewind, not_started or ("" if has_chunks else "No chunk to rewind yet") or generating)
+        available(self.act_cancel, "" if busy else "Nothing is being generated")
+        empty = "" if self.project is not None and self.project.current.chunks else "yet: generate a chunk first"
+        for act in (self.act_save, self.act_save_as):
+            available(act, empty and f"Nothing to save {empty}")
+        for act in (self.act_export_video, self.act_export_trajectory, self.act_export_storyboard):
+            available(act, empty and f"Nothing to export {empty}")
+        stack = self.path_editor.undo_stack
+        available(self.act_undo, "" if stack.canUndo() else "Nothing to undo (path edits are undoable)",
+                  f"Undo {stack.undoText()}")  # fmt: skip
+        available(self.act_redo, "" if stack.canRedo() else "Nothing to redo", f"Redo {stack.redoText()}")
+        info = self.model_info
+        self.timeline.set_refine_available(bool(info and info.has_refiner),
+                                           "load a model first" if info is None else info.refiner_reason)  # fmt: skip
 
     def set_state(self, text: str) -> None:
         self.status_state.setText(text)
@@ -481,10 +440,9 @@ class MainWindow(QMainWindow):
         self.viewport.clear()
         self.viewport.set_frame(info.frame if info.frame is not None else
                                 live[-1].frames[-1] if live else project.start.image)  # fmt: skip
-        if self.path_editor is not None and hasattr(self.path_editor, "set_start"):
-            frame = info.frame if info.frame is not None else project.start.image
-            size = self.model_info.frame_size if self.model_info is not None else None
-            self.path_editor.set_start(frame, info.intrinsics, *(() if size is None else (size,)))
+        frame = info.frame if info.frame is not None else project.start.image
+        size = self.model_info.frame_size if self.model_info is not None else None
+        self.path_editor.set_start(frame, info.intrinsics, *(() if size is None else (size,)))
         self.set_state("ready: hold W to drive" if self.mode == DRIVE_MODE else "ready: step along the path")
         self.drive.driving = self.act_drive.isChecked()
         self.drive.timer.start()
@@ -527,8 +485,6 @@ class MainWindow(QMainWindow):
 
     def path_poses(self, chunk_index: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Poses (and intrinsics) of chunk ``chunk_index`` along the path editor's path, relative to its start."""
-        if self.path_editor is None:
-            raise SanaWMInputError("path: this build has no path editor")
         n = self.drive.frames_per_chunk
         c2w, intrinsics = self.path_editor.trajectory(1 + n * (chunk_index + 1))
         rows = slice(1 + n * chunk_index, 1 + n * (chunk_index + 1))
@@ -537,7 +493,7 @@ class MainWindow(QMainWindow):
 
     def generate_path(self) -> None:
         """A new take along the whole path: back to the start image, then one chunk after another (Esc stops)."""
-        if not self.started or self.path_editor is None:
+        if not self.started:
             self.show_error("generate along the path: start a world first (open an image or a demo, then Start)")
             return
         c2w, _ = self.path_editor.trajectory()
@@ -570,8 +526,12 @@ class MainWindow(QMainWindow):
         self._send_step(poses, intrinsics)
 
     def set_driving(self, on: bool) -> None:
+        """Generate ▸ Drive: held keys generate chunks by themselves (on) or only Step one chunk does (off)."""
         self.drive.driving = bool(on)
         self.act_drive.setChecked(bool(on))
+        if not self.client.busy:
+            self.set_state("driving on: held keys generate chunks" if on else
+                           "driving off: Step one chunk (Ctrl+Right) generates the next chunk")  # fmt: skip
 
     def cancel(self) -> None:
         self._path_chunks_left = 0
@@ -598,8 +558,7 @@ class MainWindow(QMainWindow):
         self.status_fps.setText(f"{fps:.1f} fps")
         self.status_chunk.setText(f"chunk {record.index} · {self.project.current.name}")
         self.set_state("driving" if self.drive.held else "ready")
-        if self.timeline is not None:
-            self.timeline.refresh()
+        self.timeline.refresh()
         self.chunk_added.emit(record)
         self._update_actions()
         if self._path_chunks_left > 0:
@@ -652,22 +611,28 @@ class MainWindow(QMainWindow):
         except SanaWMInputError as exc:
             self.show_error(str(exc))
             return
+        self._go_live()
+        where = "the start image" if chunk_index == -1 else f"chunk {chunk_index}"
+        self.set_state(f"rewound to {where}: driving on makes a new branch")
+
+    def _go_live(self) -> None:
+        """After a rewind or a take switch: cancel the running chunk, put the worker on the last live chunk's
+        snapshot (the start image when there is none), show its last frame, and drive on from there."""
         if self.client.busy:
             self.client.cancel()
         self._restores_sent += 1
-        if chunk_index == -1:
+        live = self.project.live_chunks
+        if live:
+            self.client.restore(live[-1].record.snapshot)
+            self.viewport.set_frame(live[-1].frames[-1])
+        else:
             self.client.rewind(-1)
             if self.start_info is not None and self.start_info.frame is not None:
                 self.viewport.set_frame(self.start_info.frame)
-        else:
-            entry = self.project.current.chunks[chunk_index]
-            self.client.restore(entry.record.snapshot)
-            self.viewport.set_frame(entry.frames[-1])
         self._sync_drive()
-        self.status_chunk.setText(f"chunk {chunk_index} · {self.project.current.name}")
-        self.set_state(f"rewound to chunk {chunk_index}: driving on makes a new branch")
-        if self.timeline is not None:
-            self.timeline.refresh()
+        where = f"chunk {live[-1].index}" if live else "start image"
+        self.status_chunk.setText(f"{where} · {self.project.current.name}")
+        self.timeline.refresh()
         self._update_actions()
 
     def rewind_one(self) -> None:
@@ -683,19 +648,8 @@ class MainWindow(QMainWindow):
         except SanaWMInputError as exc:
             self.show_error(str(exc))
             return
-        live = self.project.live_chunks
-        if self.client.busy:
-            self.client.cancel()
-        self._restores_sent += 1
-        if live:
-            self.client.restore(live[-1].record.snapshot)
-            self.viewport.set_frame(live[-1].frames[-1])
-        else:
-            self.client.rewind(-1)
-        self._sync_drive()
-        if self.timeline is not None:
-            self.timeline.refresh()
-        self._update_actions()
+        self._go_live()
+        self.set_state(f"switched to {self.project.current.name}")
 
     def discard_branch(self, branch_id: int) -> None:
         if self.project is None:
@@ -705,8 +659,7 @@ class MainWindow(QMainWindow):
         except SanaWMInputError as exc:
             self.show_error(str(exc))
             return
-        if self.timeline is not None:
-            self.timeline.refresh()
+        self.timeline.refresh()
 
     # ----- refining ---------------------------------------------------------------------------------------------------
     def refine(self, a: int, b: int) -> None:
@@ -738,13 +691,10 @@ class MainWindow(QMainWindow):
             self.project.set_refined(a + i, frames[offset : offset + n])  # shared entries show it on every take
             offset += n
         self.set_state(f"refined chunks {a}-{b - 1}")
-        if self.timeline is not None:
-            self.timeline.refresh()
+        self.timeline.refresh()
 
     # ----- modes, key map, undo -----------------------------------------------------------------------------------
     def set_mode(self, mode: int) -> None:
-        if mode == PATH_MODE and self.path_editor is None:
-            mode = DRIVE_MODE
         self.stack.setCurrentIndex(mode)
         (self.act_path_mode if mode == PATH_MODE else self.act_drive_mode).setChecked(True)
         self.drive.clear_held()
@@ -752,6 +702,13 @@ class MainWindow(QMainWindow):
             self._sync_drive()  # forget keys recorded in the other mode; drive on from the live chunk
         if mode == DRIVE_MODE:
             self.viewport.setFocus()
+        if not self.client.busy:  # "generating…" stays while a chunk is under way
+            if not self.started:
+                self.set_state(("path" if mode == PATH_MODE else "drive") + " mode: open an image or pick a demo, "
+                               "then Start")  # fmt: skip
+            else:
+                self.set_state("path mode: edit the path, then Generate along path (or step one chunk)"
+                               if mode == PATH_MODE else "drive mode: hold W to drive")  # fmt: skip
 
     def edit_keymap(self) -> None:
         dialog = KeyMapDialog(self.drive.keymap, self)
@@ -763,28 +720,21 @@ class MainWindow(QMainWindow):
         self.app_settings.set_keymap(keymap)
         if self.project is not None:
             self.project.start.keymap = keymap.name
+        self.set_state(f"key map: {keymap.name} ({keymap.version} mapping); Help ▸ Keys lists it")
 
     def undo(self) -> None:
-        stack = getattr(self.path_editor, "undo_stack", None)
-        if stack is not None:
-            stack.undo()
+        """Edit ▸ Undo: the path editor's last edit (the only undoable document edits)."""
+        self.path_editor.undo_stack.undo()
         self._update_actions()
 
     def redo(self) -> None:
-        stack = getattr(self.path_editor, "undo_stack", None)
-        if stack is not None:
-            stack.redo()
+        self.path_editor.undo_stack.redo()
         self._update_actions()
 
     # ----- session files ------------------------------------------------------------------------------------------
     def open_session(self, path: str | Path | None = None, *, as_file: bool = True) -> bool:
         """Open a ``.swm`` file (a dialog when ``path`` is None) and continue it. ``as_file=False`` (a recovered
         autosave): the document is not tied to that file, so Save asks where to save."""
-        # INTEGRATION(session files): app.session_file.load_project(path) -> Project (records with snapshots).
-        load_project = optional("app.session_file", "load_project")
-        if load_project is None:
-            self.show_error("open session: this build cannot read session files")
-            return False
         if not self.confirm_discard():
             return False
         if path is None:
@@ -826,11 +776,8 @@ class MainWindow(QMainWindow):
         return self._save(Path(path))
 
     def _save(self, path: Path) -> bool:
-        # INTEGRATION(session files): app.session_file.save_project(project, path), atomic. The Autosaver goes here
-        # too once its API is settled (it needs the project and a folder).
-        save_project = optional("app.session_file", "save_project")
-        if save_project is None or self.project is None:
-            self.show_error("save session: nothing to save, or this build cannot write session files")
+        if self.project is None:
+            self.show_error("save session: nothing to save yet; start a world first")
             return False
         try:
             save_project(self.project, path)
@@ -841,6 +788,7 @@ class MainWindow(QMainWindow):
         self.project.dirty = False
         self.app_settings.set_last_folder("session", path)
         self.set_state(f"saved {path.name}")
+        self._update_actions()  # the title names the file and drops the modified marker
         return True
 
     # ----- help -------------------------------------------------------------------------------------------------------
@@ -854,9 +802,40 @@ class MainWindow(QMainWindow):
         )
 
     def keys_help(self) -> None:
-        QMessageBox.information(self, "Keys", KEYS_HELP)
+        """Help ▸ Keys: the key map in use (as edited in Edit ▸ Key map…) and the window's shortcuts."""
+        QMessageBox.information(self, "Keys", keys_help_html(self.drive.keymap, self._shortcut_actions()))
+
+    def _shortcut_actions(self) -> list[QAction]:
+        menus = (self.file_menu, self.export_menu, self.edit_menu, self.view_menu, self.generate_menu, self.help_menu)
+        return [a for m in menus for a in m.actions() if not a.isSeparator() and not a.shortcut().isEmpty()]
 
     # ----- scripted runs (screenshots, smoke tests) ---------------------------------------------------------------
     def hold(self, dsl_keys: str) -> None:
         """Hold DSL keys as if pressed (scripted driving), whatever the key map."""
         self.drive.hold(dsl_keys)
+
+
+def available(action: QAction, reason: str, tip: str = "") -> None:
+    """Enable ``action`` when there is no ``reason`` against it; otherwise disable it and show the reason as its
+    tooltip (menus show tooltips), so a greyed entry says why."""
+    action.setEnabled(not reason)
+    action.setToolTip(reason or tip or action.text().replace("&", "").rstrip("…"))
+
+
+def keys_help_html(keymap: KeyMap, actions: list[QAction]) -> str:
+    """Help ▸ Keys: the driving keys of ``keymap`` (what each does under its mapping version) and the shortcuts of
+    ``actions``."""
+    rows = "".join(f"<tr><td><b>{keys}</b></td><td>{dsl}</td><td>{does}</td></tr>"
+                   for keys, dsl, does in describe_keys(keymap))  # fmt: skip
+    shortcuts = "".join(
+        f"<tr><td><b>{a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}</b></td>"
+        f"<td>{a.text().replace('&', '')}</td></tr>"
+        for a in actions
+    )
+    return (f"<h3>Driving — key map '{keymap.name}' ({keymap.version} mapping)</h3>"
+            "<p>Hold keys to move the camera; the next chunk follows the keys held while the current one is "
+            "generated. Edit ▸ Key map… changes them (presets: v2, v1, arrows).</p>"
+            f"<table><tr><th>key</th><th>action key</th><th>moves</th></tr>{rows}</table>"
+            "<h3>Path editor</h3><p>Delete / Backspace deletes the selected keyframe; F frames the whole path.</p>"
+            f"<h3>Shortcuts</h3><table>{shortcuts}</table>"
+            "<p>Driving on from a rewound chunk makes a new take (branch).</p>")  # fmt: skip

@@ -39,6 +39,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.display_queue import DisplayFrame, DisplayQueue
 from app.project import Project, StartSettings
+from app.session_file import resume_session
 from engine.bundle import ModelBundle, load_bundle
 from engine.errors import ConfigError, SanaWMInputError
 from engine.session import Cancelled, ChunkRecord, SessionSnapshot, SessionStateError, StreamSettings, WorldSession
@@ -273,16 +274,10 @@ class EngineWorker(QObject):
     def _resume(self, project: Project) -> None:
         """Continue a project read from a session file at its cursor, exactly as the session that made it would.
 
-        INTEGRATION(session files): :func:`app.session_file.resume_session` does the work (starts on the stored first
-        latent with the stored stream settings and points the stored snapshots at the new stream, so later rewinds
-        restore them). It replaces the project's chunk records by equal ones with re-pointed snapshots; records are
-        immutable and the swap is one attribute assignment each, so the UI thread may keep reading meanwhile."""
-        try:
-            from app.session_file import resume_session
-        except ModuleNotFoundError:
-            raise SessionStateError(
-                "resume: this build cannot continue session files (app.session_file is missing)"
-            ) from None
+        :func:`app.session_file.resume_session` does the work (starts on the stored first latent with the stored
+        stream settings and points the stored snapshots at the new stream, so later rewinds restore them). It replaces
+        the project's chunk records by equal ones with re-pointed snapshots; records are immutable and the swap is one
+        attribute assignment each, so the UI thread may keep reading meanwhile."""
         session = self._new_session(project.start)
         resume_session(session, project)
         self._adopt(session, project.start)

@@ -4,6 +4,10 @@ Why everything goes through here: the view and the panel only report what the us
 request into a QUndoCommand on :attr:`PathEditor.undo_stack`, so every edit can be undone, errors are shown without
 losing state, and ``changed()`` fires once per edit for the main window (autosave, generation).
 
+The keyframe at frame 0 is the start image's camera (:data:`~app.path.keyframes.START_FRAME`): its pose is pinned to
+the identity and its FOV follows the start intrinsics (:meth:`PathEditor.set_start`), so it cannot be deleted, moved
+or re-timed; the panel shows its fields disabled with the reason (:data:`START_KEYFRAME_NOTE`).
+
 Public API (used by the main window): ``PathEditor(parent=None)``, :meth:`set_start`, :meth:`trajectory`,
 :attr:`path`, :attr:`undo_stack`, and the signals ``changed()``, ``generate_requested()``, ``playback_frame(int)``.
 The 3D view is created only when an OpenGL 3.3 context can be made; otherwise a label says why and the rest works.
@@ -35,13 +39,14 @@ from app.path.keyframes import (
     CHUNK_FRAMES,
     DEFAULT_FRAME_SIZE,
     DEFAULT_VFOV_DEG,
+    START_FRAME,
     CameraPath,
     Keyframe,
     default_path,
     rotation_from_euler_deg,
     snap_length,
 )
-from app.path.panel import PathPanel
+from app.path.panel import START_KEYFRAME_NOTE, PathPanel
 from engine.camera.intrinsics import as_vec4, focal_to_fov_deg
 from engine.camera.poses import rotation_to_quaternion
 from engine.errors import SanaWMInputError
@@ -115,6 +120,7 @@ class PathEditor(QWidget):
             self.gl_view.move_requested.connect(self._on_view_move)
             self.gl_view.rotate_requested.connect(self._on_view_rotate)
             self.gl_view.gl_failed.connect(self._on_gl_failed)
+            self.gl_view.delete_requested.connect(self.delete_selected)
             self.splitter.addWidget(self.gl_view)
         else:
             self._show_gl_message(reason)
@@ -168,7 +174,7 @@ class PathEditor(QWidget):
             self.path.set_keyframes(new.keyframes, new.length)
             self.undo_stack.clear()
             self.selected_frame = 0
-        self._after_edit(self.selected_frame)
+        self._after_edit(self.selected_frame)  # pins the start keyframe to the new FOV
 
     def trajectory(self, num_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(c2w (N, 4, 4), intrinsics (N, 4))`` of the path at every pixel frame (N defaults to the path length)."""
@@ -241,19 +247,19 @@ class PathEditor(QWidget):
         self._push(lambda: AddKeyframeCommand(self.path, new, self._after_edit))
 
     def delete_selected(self) -> None:
-        if self.selected_frame is None:
-            self._error("select a keyframe to delete")
+        """Delete the selected keyframe (one undo step); the start keyframe at frame 0 is refused."""
+        frame = self._selection_for("delete", pinned="deleted")
+        if frame is None:
             return
-        frame = self.selected_frame
         self._push(lambda: DeleteKeyframeCommand(self.path, frame, self._after_edit))
 
     def duplicate_selected(self) -> None:
         """Copy the selected keyframe to a free frame after it: one chunk later if that is before the next
         keyframe, else halfway to the next keyframe (so the camera holds the pose)."""
-        if self.selected_frame is None:
-            self._error("select a keyframe to duplicate")
+        selected = self._selection_for("duplicate")
+        if selected is None:
             return
-        k = self.path.get(self.selected_frame)
+        k = self.path.get(selected)
         later = [f for f in self.path.frames if f > k.frame]
         nxt = later[0] if later else None
         frame = k.frame + CHUNK_FRAMES
@@ -271,25 +277,20 @@ class PathEditor(QWidget):
         merge_key: object = None,
     ) -> None:
         """Translate and/or rotate the selected keyframe; edits with the same ``merge_key`` merge into one step."""
-        if self.selected_frame is None:
-            self._error("select a keyframe to move")
+        frame = self._selection_for("move", pinned="moved")
+        if frame is None:
             return
-        frame = self.selected_frame
         self._push(lambda: MoveKeyframeCommand(self.path, frame, position, quaternion, self._after_edit, merge_key))
 
     def set_selected_fov(self, vfov_deg: float) -> None:
-        if self.selected_frame is None:
-            self._error("select a keyframe to set its FOV")
+        frame = self._selection_for("set its FOV", pinned="given another FOV")
+        if frame is None:
             return
-        frame = self.selected_frame
         self._push(lambda: SetFovCommand(self.path, frame, vfov_deg, self._after_edit))
 
     def set_selected_frame(self, new_frame: int) -> None:
-        if self.selected_frame is None:
-            self._error("select a keyframe to move it in time")
-            return
-        frame = self.selected_frame
-        if int(new_frame) == frame:
+        frame = self._selection_for("move it in time", pinned="moved in time")
+        if frame is None or int(new_frame) == frame:
             return
         self._push(lambda: SetFrameCommand(self.path, frame, int(new_frame), self._after_edit))
 
@@ -349,8 +350,30 @@ class PathEditor(QWidget):
         except SanaWMInputError as exc:
             self._error(str(exc))
 
+    def _selection_for(self, verb: str, pinned: str | None = None) -> int | None:
+        """The selected keyframe's frame for an edit, or None with the reason shown: nothing is selected ("select
+        a keyframe to ``verb``"), or the edit is one the start keyframe refuses (it cannot be ``pinned``)."""
+        if self.selected_frame is None:
+            self._error(f"select a keyframe to {verb}")
+            return None
+        if pinned is not None and self.selected_frame == START_FRAME:
+            self._error(f"the keyframe at frame {START_FRAME} cannot be {pinned}: {START_KEYFRAME_NOTE}")
+            return None
+        return self.selected_frame
+
+    def _pin_start(self) -> None:
+        """Keep the start keyframe what it must be: at frame 0, the identity, with the start image's FOV. Edits
+        that could change it are refused; this catches what comes in whole (an import, an undo to an older FOV).
+        Not an undo step of its own: it is a consequence of the start image, not an edit."""
+        pinned = Keyframe(START_FRAME, vfov_deg=self.start_vfov_deg)
+        if not self.path.has(START_FRAME):
+            self.path.insert(pinned)
+        elif self.path.get(START_FRAME) != pinned:
+            self.path.replace(START_FRAME, pinned)
+
     def _after_edit(self, frame: int | None) -> None:
         """Called by every command after it changed the path."""
+        self._pin_start()
         self.selected_frame = frame if frame is not None and self.path.has(frame) else None
         self.current_frame = min(self.current_frame, self.path.num_frames - 1)
         self.panel.show_message("")

@@ -68,7 +68,8 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     out.mkdir(parents=True, exist_ok=True)
     editor = PathEditor()
-    editor.set_start(quadrant_image(), None, (320, 192))
+    focal = 96.0 / np.tan(np.radians(55.0) / 2.0)  # the start camera of selftest_path: 55° vertical FOV
+    editor.set_start(quadrant_image(), [focal, focal, 160.0, 96.0], (320, 192))
     editor.path = selftest_path()
     editor.select(None)
     editor.resize(width + 360, height)
@@ -100,6 +101,7 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
     report["path_points"] = c2w[:, :3, 3].tolist()
     report["keyframes"] = [list(k.position) for k in editor.path.keyframes]
     report["keyframe_frames"] = editor.path.frames
+    report["grid_extent"] = view.grid_extent
     report["start"] = {"vfov_deg": editor.start_vfov_deg, "frame_size": list(editor.path.frame_size)}
 
     # click on keyframe 2's projected centre
@@ -205,6 +207,18 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
         for _ in range(5):
             app.processEvents()
         report[name] = shot(name)
+
+    # Delete in the 3D view deletes the selected keyframe (one undo step); the start keyframe is refused
+    editor.set_view_through(False)
+    keys: dict = {"before": editor.path.frames}
+    for frame, label in ((editor.path.frames[-1], "after_delete"), (0, "after_delete_start")):
+        editor.select(frame)
+        QApplication.sendEvent(view, QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Delete, Qt.KeyboardModifier.NoModifier))
+        keys[label] = editor.path.frames
+    keys["message"] = editor.panel.message.text()
+    editor.undo_stack.undo()
+    keys["after_undo"] = editor.path.frames
+    report["delete_key"] = keys
     (out / "report.json").write_text(json.dumps(report, indent=1))
     editor.close()
     return 0

@@ -28,7 +28,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QSurfaceFormat, QWheelEvent
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
 
-from app.path.keyframes import CameraPath
+from app.path.keyframes import START_FRAME, CameraPath, Keyframe
 from engine.camera.poses import rot_x, rot_y, rotation_to_quaternion
 from app.path.view_math import (
     OrbitCamera,
@@ -36,6 +36,7 @@ from app.path.view_math import (
     drag_along_axis,
     frustum_corners,
     frustum_lines,
+    grid_extent,
     grid_lines,
     handle_length,
     perspective,
@@ -103,6 +104,8 @@ class PathGLView(QOpenGLWidget):
     rotate_requested = Signal(int, object, object)
     #: GL could not be initialised (the message says why); the editor swaps the view for a label.
     gl_failed = Signal(str)
+    #: Delete or Backspace: delete the selected keyframe (the editor decides whether it may).
+    delete_requested = Signal()
 
     _drag_ids = itertools.count(1)
 
@@ -122,6 +125,7 @@ class PathGLView(QOpenGLWidget):
         self._last: tuple[float, float] | None = None
         self._mode: tuple | None = None
         self._sample_cache: tuple[object, np.ndarray, np.ndarray] | None = None
+        self.grid_extent = 20  # half-size of the ground grid last drawn (units)
 
     # --- matrices (the tests use the same ones) -------------------------------------------------------------------
 
@@ -218,7 +222,8 @@ class PathGLView(QOpenGLWidget):
         path_c2w, path_vfov = self.sampled_path()
         aspect = self.frame_aspect()
 
-        minor, major = grid_lines()
+        self.grid_extent = grid_extent(path_c2w[:, :3, 3])  # the grid grows to hold the whole path
+        minor, major = grid_lines(self.grid_extent)
         self._lines(minor, GRID_MINOR, mvp)
         self._lines(major, GRID_MAJOR, mvp)
 
@@ -240,10 +245,11 @@ class PathGLView(QOpenGLWidget):
             self._lines(frustum_lines(k.c2w, k.vfov_deg, aspect, FRUSTUM_DEPTH), color, mvp)
         cur = int(np.clip(src.current_frame, 0, len(path_c2w) - 1))
         self._lines(frustum_lines(path_c2w[cur], path_vfov[cur], aspect, FRUSTUM_DEPTH * 0.8), PLAYHEAD_COLOR, mvp)
-        if src.selected_frame is not None and src.path.has(src.selected_frame):
-            pos = np.array(src.path.get(src.selected_frame).position)
+        handled = self._handles_on()
+        if handled is not None:
+            pos = np.array(handled.position)
             length = handle_length(pos, self.orbit.eye())
-            rot = src.path.get(src.selected_frame).rotation
+            rot = handled.rotation
             ctx.disable(ctx.DEPTH_TEST)  # handles stay visible through geometry
             for axis, color in enumerate(AXIS_COLORS):
                 self._lines(_arrow(pos, axis, length), color, mvp)
@@ -308,17 +314,18 @@ class PathGLView(QOpenGLWidget):
         """What a left press at ``pos`` starts: a handle drag, a keyframe pick, or an orbit."""
         src = self.source
         mvp, size = self.mvp(), self.screen_size()
-        if src.selected_frame is not None and src.path.has(src.selected_frame):
-            start = np.array(src.path.get(src.selected_frame).position)
+        handled = self._handles_on()
+        if handled is not None:
+            start = np.array(handled.position)
             axis = pick_handle(start, handle_length(start, self.orbit.eye()), mvp, size, pos)
             if axis is not None:
-                return ("drag", axis, src.selected_frame, start, mvp, next(self._drag_ids))
-            rot = src.path.get(src.selected_frame).rotation
+                return ("drag", axis, handled.frame, start, mvp, next(self._drag_ids))
+            rot = handled.rotation
             radius = RING_SCALE * handle_length(start, self.orbit.eye())
             kind = pick_ring(start, rot, radius, mvp, size, pos)
             angle = None if kind is None else ring_angle(start, rot, kind, mvp, size, pos)
             if angle is not None:
-                return ("rotate", kind, src.selected_frame, start, rot, mvp, [angle, 0.0], next(self._drag_ids))
+                return ("rotate", kind, handled.frame, start, rot, mvp, [angle, 0.0], next(self._drag_ids))
         screen, visible = project(np.array([k.position for k in src.path.keyframes]), mvp, size)
         hit = pick_nearest(screen, visible, pos)
         if hit is not None:
@@ -376,7 +383,19 @@ class PathGLView(QOpenGLWidget):
             self.frame_all()
             event.accept()
             return
+        if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.delete_requested.emit()
+            event.accept()
+            return
         super().keyPressEvent(event)
+
+    def _handles_on(self) -> Keyframe | None:
+        """The keyframe that shows (and answers to) move and turn handles: the selected one, unless it is the start
+        keyframe, whose pose is pinned."""
+        src = self.source
+        if src.selected_frame is None or src.selected_frame == START_FRAME or not src.path.has(src.selected_frame):
+            return None
+        return src.path.get(src.selected_frame)
 
 
 def _arrow(origin: np.ndarray, axis: int, length: float) -> np.ndarray:

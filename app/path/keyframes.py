@@ -4,7 +4,14 @@ Why a separate, Qt-free module: the path is data the main window, the session fi
 math (interpolation, conversion to :class:`~engine.camera.trajectory.Trajectory`) must run without a display.
 
 Conventions (DESIGN.md): poses are camera-to-world, OpenCV camera axes (+X right, +Y down, +Z forward); the start
-image's camera is the identity at frame 0; frames are pixel frames at 16 fps.
+image's camera is the identity at frame 0 (:data:`START_FRAME`; the editor pins that keyframe, and an imported
+trajectory is made relative to its first pose); frames are pixel frames at 16 fps.
+
+Why no MotionIntegrator here: DESIGN.md asks for one integrator shared by the action DSL, keyboard driving and path
+playback. Drive mode and action strings do share :class:`~engine.camera.integrator.MotionIntegrator`, but a keyframed
+spline is not a sequence of held keys: turning it into one would quantise the authored poses to the integrator's
+per-frame steps and lose exactness at the keyframes. So a path is sampled directly (below), and its poses go to the
+engine as they are, relative to frame 0. This deviation is deliberate and documented in docs/explorer_path_mode.md.
 
 Interpolation between keyframes ``k_i`` at frames ``f_i`` (see docs/explorer_path_mode.md):
 
@@ -26,10 +33,20 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from engine.camera.intrinsics import focal_to_fov_deg, fov_deg_to_focal
-from engine.camera.poses import pose_from_rt, quaternion_to_rotation, rot_x, rot_y, rotation_to_quaternion, validate_c2w
+from engine.camera.poses import (
+    pose_from_rt,
+    quaternion_to_rotation,
+    relative_to_first,
+    rot_x,
+    rot_y,
+    rotation_to_quaternion,
+    validate_c2w,
+)
 from engine.camera.trajectory import DEFAULT_FPS, Trajectory
 from engine.errors import IntrinsicsError, TrajectoryError
 
+#: The start image's frame: its keyframe is the start camera (identity pose, the start image's FOV).
+START_FRAME = 0
 #: Pixel frames per streaming chunk: a streamed rollout has ``1 + 24 k`` frames.
 CHUNK_FRAMES = 24
 #: Vertical FOV (degrees) of a new path when the start image has no intrinsics.
@@ -480,9 +497,11 @@ class CameraPath:
     ) -> "CameraPath":
         """Keyframes picked from a dense trajectory: frames ``0, every, 2 every, ...`` and always the last frame.
 
-        The vertical FOV of each keyframe comes from the trajectory's ``fy`` and image height (so it survives a
-        change of frame size); without intrinsics every keyframe gets ``default_vfov_deg``. The path's length is
-        the trajectory's frame count; ``frame_size`` defaults to the trajectory's image size.
+        The poses are made relative to the trajectory's first pose (:func:`engine.camera.poses.relative_to_first`):
+        frame 0 of a path is the start image's camera, the identity, wherever the file's world put it. The vertical
+        FOV of each keyframe comes from the trajectory's ``fy`` and image height (so it survives a change of frame
+        size); without intrinsics every keyframe gets ``default_vfov_deg``. The path's length is the trajectory's
+        frame count; ``frame_size`` defaults to the trajectory's image size.
         """
         if int(every) < 1:
             raise TrajectoryError(f"import keyframe spacing: expected every >= 1 frame, found {every}")
@@ -494,7 +513,8 @@ class CameraPath:
             vfov = focal_to_fov_deg(trajectory.intrinsics[:, 1], trajectory.image_size[1])
         else:
             vfov = np.full(n, float(default_vfov_deg))
-        kfs = [Keyframe.from_c2w(f, trajectory.c2w[f], float(vfov[f])) for f in picks]
+        c2w = relative_to_first(trajectory.c2w)
+        kfs = [Keyframe.from_c2w(f, c2w[f], float(vfov[f])) for f in picks]
         size = frame_size or trajectory.image_size or DEFAULT_FRAME_SIZE
         return cls(kfs, length=n, frame_size=size)
 
@@ -512,6 +532,7 @@ __all__ = [
     "CHUNK_FRAMES",
     "DEFAULT_VFOV_DEG",
     "IMPORT_EVERY",
+    "START_FRAME",
     "CameraPath",
     "Keyframe",
     "default_path",

@@ -7,7 +7,7 @@ signals, so showing a state never edits it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -27,11 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.path.keyframes import CHUNK_FRAMES, VFOV_LIMITS_DEG, CameraPath, Keyframe
+from app.path.keyframes import CHUNK_FRAMES, START_FRAME, VFOV_LIMITS_DEG, CameraPath, Keyframe
 
 #: Numeric field names, in the order they appear.
 FIELDS = ("frame", "x", "y", "z", "yaw", "pitch", "roll", "vfov")
 _MAX_FRAMES = 1 + CHUNK_FRAMES * 400
+#: Why the start keyframe's fields and Delete are disabled (tooltip, and the editor's refusal message).
+START_KEYFRAME_NOTE = ("frame 0 is the start image's camera: its pose is the identity and its FOV follows the start "
+                       "image's intrinsics, so it cannot be moved, re-timed or deleted")
 
 
 def _spin(lo: float, hi: float, step: float, decimals: int, suffix: str = "") -> QDoubleSpinBox:
@@ -72,6 +75,7 @@ class PathPanel(QWidget):
         self.keyframe_list = QListWidget()
         self.keyframe_list.setMinimumHeight(110)
         self.keyframe_list.currentItemChanged.connect(self._on_current_item)
+        self.keyframe_list.installEventFilter(self)  # Delete / Backspace in the list: delete the selection
         keys_layout.addWidget(self.keyframe_list)
         row = QGridLayout()
         self.add_end_button = QPushButton("Add at end")
@@ -178,13 +182,19 @@ class PathPanel(QWidget):
             for k in path.keyframes:
                 item = QListWidgetItem(describe(k))
                 item.setData(Qt.ItemDataRole.UserRole, k.frame)
+                if k.frame == START_FRAME:
+                    item.setToolTip(START_KEYFRAME_NOTE[0].upper() + START_KEYFRAME_NOTE[1:] + ".")
                 self.keyframe_list.addItem(item)
                 if k.frame == selected:
                     self.keyframe_list.setCurrentItem(item)
             has = selected is not None and path.has(selected)
+            editable = has and selected != START_FRAME
+            note = START_KEYFRAME_NOTE[0].upper() + START_KEYFRAME_NOTE[1:] + "." if has and not editable else ""
             for box in self.fields.values():
-                box.setEnabled(has)
-            self.delete_button.setEnabled(has and len(path) > 1)
+                box.setEnabled(editable)
+                box.setToolTip(note)
+            self.delete_button.setEnabled(editable and len(path) > 1)
+            self.delete_button.setToolTip(note or "Delete the selected keyframe (Delete)")
             self.duplicate_button.setEnabled(has)
             if has:
                 k = path.get(selected)
@@ -215,14 +225,24 @@ class PathPanel(QWidget):
         self.message.setStyleSheet("color: #d04040;" if error else "")
         self.message.setText(text)
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        """Delete or Backspace while the keyframe list has focus asks to delete the selected keyframe (a key in the
+        list, not a window shortcut: Backspace in a numeric field must still edit its text)."""
+        if (watched is self.keyframe_list and event.type() == QEvent.Type.KeyPress
+                and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)):  # fmt: skip
+            self.delete_clicked.emit()
+            return True
+        return super().eventFilter(watched, event)
+
     def _on_current_item(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
         self.keyframe_selected.emit(-1 if item is None else int(item.data(Qt.ItemDataRole.UserRole)))
 
 
 def describe(k: Keyframe) -> str:
-    """One list row: frame, position and FOV."""
+    """One list row: frame, position and FOV (the start keyframe says so)."""
     x, y, z = k.position
-    return f"frame {k.frame:4d}   ({x:.2f}, {y:.2f}, {z:.2f})   {k.vfov_deg:.0f}°"
+    row = f"frame {k.frame:4d}   ({x:.2f}, {y:.2f}, {z:.2f})   {k.vfov_deg:.0f}°"
+    return row + "  (start)" if k.frame == START_FRAME else row
 
 
-__all__ = ["FIELDS", "PathPanel", "describe"]
+__all__ = ["FIELDS", "START_KEYFRAME_NOTE", "PathPanel", "describe"]

@@ -272,6 +272,15 @@ def pick_ring(
 # --- line geometry (pairs of points for GL_LINES) --------------------------------------------------------------
 
 
+def grid_extent(points: np.ndarray, minimum: int = 20, margin: float = 2.0, maximum: int = 1000) -> int:
+    """Half-size of the ground grid (whole units) covering the X/Z extent of ``points`` ``(N, 3)`` plus ``margin``:
+    at least ``minimum``, a multiple of 5 (so the brighter every-5th lines stay where they were), at most
+    ``maximum`` (a path kilometres long still draws a bounded grid)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    reach = float(np.abs(pts[:, [0, 2]]).max()) + margin if len(pts) else 0.0
+    return int(min(max(minimum, 5 * math.ceil(reach / 5.0)), maximum))
+
+
 def grid_lines(extent: int = 20, spacing: float = 1.0, ground_y: float = GROUND_Y) -> tuple[np.ndarray, np.ndarray]:
     """Ground grid at ``y = ground_y``: ``(minor, major)`` line pairs ``(2M, 3)``; every 5th line is major."""
     minor, major = [], []
@@ -323,6 +332,7 @@ __all__ = [
     "drag_along_axis",
     "frustum_corners",
     "frustum_lines",
+    "grid_extent",
     "grid_lines",
     "handle_length",
     "look_at",

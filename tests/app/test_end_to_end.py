@@ -1,8 +1,6 @@
 """End to end through the real window, worker, session files and exporters (issue #7's scenario, on the tiny model):
 open a demo, hold W for three chunks, rewind to chunk 1, branch with D, save and reopen the session and continue it
-exactly, export an MP4 and a storyboard, and check the files.
-
-Needs the session-file and export modules (other branches of the explorer); skipped where they are absent."""
+exactly, export an MP4 and a storyboard, and check the files."""
 
 from __future__ import annotations
 
@@ -11,11 +9,9 @@ import pytest
 import torch
 from PySide6.QtCore import QSettings, Qt
 
-session_file = pytest.importorskip("app.session_file")
-export_dialog = pytest.importorskip("app.export_dialog")
-
-from app.main_window import MainWindow  # noqa: E402
-from app.settings import AppSettings  # noqa: E402
+from app import export_dialog, session_file
+from app.main_window import MainWindow
+from app.settings import AppSettings
 
 TIMEOUT = 60000
 

@@ -58,3 +58,12 @@ def test_bad_key_maps_are_rejected_with_what_was_expected():
         key_code("")
     with pytest.raises(ConfigError, match="preset: expected one of v2, v1, arrows"):
         preset("dvorak")
+
+
+def test_describe_keys_lists_every_dsl_key_with_its_keys_and_what_it_does():
+    from app.keymap import describe_keys
+
+    rows = describe_keys(preset("arrows").with_key("w", Qt.Key.Key_Home))
+    assert [r[1] for r in rows] == list("wasdijkl")
+    assert rows[0] == ("Home", "w", "forward") and rows[1] == ("Left", "a", "yaw left")
+    assert describe_keys(preset("v1"))[1] == ("A", "a", "strafe left")

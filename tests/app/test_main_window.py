@@ -9,7 +9,8 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QKeySequence
 
 from app.keymap import preset
-from app.main_window import DRIVE_MODE, MainWindow, optional
+from app import main_window as mw
+from app.main_window import DRIVE_MODE, MainWindow
 from app.project import StartSettings
 from app.settings import AppSettings
 
@@ -160,12 +161,6 @@ def test_escape_cancels_a_running_step(qtbot, driver, window, start_image, tiny_
     np.testing.assert_allclose(window.drive.integrator.pose, np.eye(4))  # the uncommitted poses were rolled back
 
 
-def test_optional_returns_none_for_modules_that_do_not_exist():
-    assert optional("app.no_such_module", "Thing") is None
-    assert optional("app.project", "NoSuchName") is None
-    assert optional("app.project", "Project") is not None
-
-
 def test_unsaved_chunks_are_not_lost_silently(qtbot, driver, window, start_image):
     driver.start(window, start_image)
     assert window.windowTitle() == "untitled[*] — SANA-WM Explorer" and not window.isWindowModified()
@@ -229,3 +224,58 @@ def test_a_start_with_bad_intrinsics_keeps_the_running_world(qtbot, driver, wind
     driver.idle(window)
     assert window.project is project and window.started and "focal lengths must be positive" in window.last_error
     assert driver.step(window).index == first.index + 1
+
+
+def test_disabled_menu_entries_say_why_and_enable_once_there_is_something(qtbot, driver, window, start_image):
+    menus = (window.file_menu, window.export_menu, window.edit_menu, window.view_menu, window.generate_menu,
+             window.help_menu)  # fmt: skip
+    assert all(m.toolTipsVisible() for m in menus)
+    exports = menu_actions(window.export_menu).values()
+    assert all(not a.isEnabled() and a.toolTip() == "Nothing to export yet: generate a chunk first" for a in exports)
+    assert not window.act_save.isEnabled() and window.act_save.toolTip().startswith("Nothing to save yet")
+    assert window.act_step.toolTip().startswith("Start a world first")
+    assert window.act_cancel.toolTip() == "Nothing is being generated"
+    for menu in menus:  # every disabled entry has a reason, not just its own name
+        for act in menu_actions(menu).values():
+            if not act.isEnabled():
+                assert act.toolTip() != act.text().replace("&", "").rstrip("…"), act.text()
+    driver.start(window, start_image)
+    assert window.act_rewind.toolTip() == "No chunk to rewind yet" and window.act_step.isEnabled()
+    driver.step(window, "w")
+    assert all(a.isEnabled() and not a.toolTip().startswith("Nothing") for a in exports)
+    assert window.act_save.isEnabled() and window.act_rewind.isEnabled()
+    window.rewind_one()
+    driver.idle(window)
+    assert window.status_state.text() == "rewound to the start image: driving on makes a new branch"
+    assert window.status_chunk.text().startswith("start image")
+
+
+def test_help_keys_lists_the_key_map_in_use_and_the_shortcuts(window, monkeypatch):
+    shown = []
+    monkeypatch.setattr(mw.QMessageBox, "information", lambda parent, title, text, *a: shown.append(text))
+    window.act_keys.trigger()
+    assert "key map 'v2' (v2 mapping)" in shown[-1] and "<b>W</b></td><td>w</td><td>forward" in shown[-1]
+    assert "<b>A</b></td><td>a</td><td>yaw left" in shown[-1] and "Ctrl+Right</b></td><td>Step one chunk" in shown[-1]
+    window.apply_keymap(preset("arrows"))
+    assert window.status_state.text().startswith("key map: arrows")
+    window.act_keys.trigger()
+    assert "key map 'arrows'" in shown[-1] and "<b>Up</b></td><td>w</td><td>forward" in shown[-1]
+    assert "<b>W</b>" not in shown[-1]
+    window.apply_keymap(preset("v1"))
+    window.act_keys.trigger()
+    assert "<b>A</b></td><td>a</td><td>strafe left" in shown[-1]  # v1: a/d strafe
+
+
+def test_mode_switches_and_path_edits_show_in_the_status_bar_and_the_edit_menu(window):
+    window.act_path_mode.trigger()
+    assert window.status_state.text() == "path mode: open an image or pick a demo, then Start"
+    window.path_editor.add_keyframe_at_end()
+    assert window.act_undo.isEnabled() and window.act_undo.toolTip() == "Undo Add keyframe at frame 72"
+    window.act_undo.trigger()
+    assert window.act_redo.toolTip() == "Redo Add keyframe at frame 72"
+    assert window.act_undo.toolTip().startswith("Nothing to undo")
+    window.path_editor.panel.generate_button.click()  # nothing started yet: a clear error, nothing lost
+    assert window.last_error.startswith("generate along the path: start a world first")
+    assert len(window.path_editor.path) == 2 and window.project is None
+    window.act_drive_mode.trigger()
+    assert window.status_state.text() == "drive mode: open an image or pick a demo, then Start"

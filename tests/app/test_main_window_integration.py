@@ -1,74 +1,37 @@
-"""The main window's integration points, exercised with stand-ins for the other engineers' widgets and modules:
-the path editor (generation along a path), the timeline (rewind / branch / refine requests), session files (save,
-open and resume, autosave, crash recovery). The real modules plug into the same calls."""
+"""The main window with the real parts plugged in: the path editor (generation along a path, undo), the timeline
+(rewind / branch / refine requests), export and session files (save, open and resume, autosave, crash recovery).
+Qt's offscreen platform has no OpenGL, so the path editor runs with its panel only (its 3D view is tested under Xvfb
+in tests/app/path)."""
 
 from __future__ import annotations
 
-import sys
-import types
+import dataclasses
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Signal
-from PySide6.QtGui import QUndoCommand, QUndoStack
-from PySide6.QtWidgets import QWidget
+import torch
+from PySide6.QtCore import QSettings
 
 from app import main_window as mw
+from app import session_file
 from app.main_window import PATH_MODE, MainWindow
-from app.project import Project
+from app.project import Project, StartSettings
 from app.settings import AppSettings
+from engine.camera.formats import write_trajectory
+from engine.camera.trajectory import Trajectory
 
 TIMEOUT = 30000
-real_optional = mw.optional
 
 
-class FakePathEditor(QWidget):
-    """A straight path forward along +Z, 0.05 per frame, 49 frames (two chunks)."""
-
-    changed = Signal()
-    generate_requested = Signal()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.undo_stack = QUndoStack(self)
-        self.starts: list[tuple] = []
-
-    def set_start(self, image, intrinsics, frame_size=(640, 352)) -> None:
-        self.starts.append((image, intrinsics, frame_size))
-
-    def trajectory(self, num_frames: int | None = None):
-        n = 49 if num_frames is None else num_frames
-        c2w = np.tile(np.eye(4), (n, 1, 1))
-        c2w[:, 0, 3] = 3.0  # the path's own world: not starting at the origin
-        c2w[:, 2, 3] = 0.05 * np.arange(n)
-        return c2w, np.tile([80.0, 80.0, 48.0, 32.0], (n, 1))
-
-
-class FakeTimeline(QWidget):
-    rewind_requested = Signal(int)
-    branch_selected = Signal(int)
-    discard_requested = Signal(int)
-    refine_requested = Signal(int, int)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.projects: list[object] = []
-        self.refreshes = 0
-        self.refine_state: tuple[bool, str] | None = None
-
-    def set_project(self, project) -> None:
-        self.projects.append(project)
-
-    def refresh(self) -> None:
-        self.refreshes += 1
-
-    def set_refine_available(self, available: bool, reason: str = "") -> None:
-        self.refine_state = (available, reason)
-
-
-def with_parts(monkeypatch, **parts) -> None:
-    """Make ``optional(module, name)`` return the given stand-ins (keyed by name) and the real thing otherwise."""
-    monkeypatch.setattr(mw, "optional", lambda module, name: parts[name] if name in parts else real_optional(module, name))
+def straight_path_file(folder, n: int = 49, x: float = 3.0):
+    """A trajectory file: straight forward along +Z, 0.05 per frame, starting at ``x`` (not at the origin)."""
+    c2w = np.tile(np.eye(4), (n, 1, 1))
+    c2w[:, 0, 3] = x
+    c2w[:, 2, 3] = 0.05 * np.arange(n)
+    traj = Trajectory(c2w=c2w, intrinsics=np.tile([80.0, 80.0, 48.0, 32.0], (n, 1)), image_size=(96, 64))
+    path = folder / "straight.npz"
+    write_trajectory(traj, path, format="npz")
+    return path, c2w
 
 
 @pytest.fixture
@@ -88,194 +51,187 @@ def make_window(qtbot, tmp_path, tiny_bundle):
         win.close()
 
 
-def test_generate_along_the_path_makes_a_take_that_follows_it(qtbot, driver, monkeypatch, make_window, start_image):
-    with_parts(monkeypatch, PathEditor=FakePathEditor)
+def test_generate_along_an_imported_path_starts_at_the_image_and_follows_it(qtbot, driver, make_window, start_image,
+                                                                            tmp_path):
     window = make_window()
     editor = window.path_editor
-    assert isinstance(editor, FakePathEditor) and window.act_path_mode.isEnabled()
+    assert window.act_path_mode.isEnabled() and window.stack.indexOf(editor) == PATH_MODE
     driver.start(window, start_image)
-    assert editor.starts and editor.starts[-1][2] == (96, 64)  # frame size of the model
+    assert editor.path.frame_size == (96, 64)  # the model's frame size
+    file, c2w = straight_path_file(tmp_path)
+    assert editor.import_file(file)
     with qtbot.waitSignals([window.chunk_added] * 2, timeout=TIMEOUT):
-        editor.generate_requested.emit()
+        editor.panel.generate_button.click()
     assert window.mode == PATH_MODE
     records = [e.record for e in window.project.current.chunks]
     assert [r.index for r in records] == [0, 1]
-    path = FakePathEditor().trajectory(49)[0]
-    np.testing.assert_allclose(records[1].c2w[:, 2, 3], path[25:49, 2, 3])  # relative to the path's first pose
-    np.testing.assert_allclose(records[1].c2w[:, 0, 3], 0.0)
-    np.testing.assert_allclose(records[1].intrinsics, np.tile([80.0, 80.0, 48.0, 32.0], (24, 1)))
+    # relative to the path's first pose: the take starts at the start image, 0.05 forward per frame
+    np.testing.assert_allclose(records[0].c2w[:, 2, 3], c2w[0:25, 2, 3], atol=1e-6)  # with the start frame
+    np.testing.assert_allclose(records[1].c2w[:, 2, 3], c2w[25:49, 2, 3], atol=1e-6)
+    np.testing.assert_allclose(records[1].c2w[:, 0, 3], 0.0, atol=1e-6)
+    np.testing.assert_allclose(records[1].intrinsics, np.tile([80.0, 80.0, 48.0, 32.0], (24, 1)), rtol=1e-5)
     driver.idle(window)
     np.testing.assert_allclose(window.drive.integrator.pose, records[1].c2w[-1])  # driving goes on from the path's end
 
 
-def test_undo_and_redo_drive_the_path_editors_stack(qtbot, monkeypatch, make_window):
-    with_parts(monkeypatch, PathEditor=FakePathEditor)
+def test_path_chunks_are_fed_relative_to_frame_0_whatever_the_paths_world(driver, monkeypatch, make_window,
+                                                                          start_image, tmp_path):
+    """The window does not rely on the editor's pinned start keyframe: poses go to the engine relative to frame 0."""
+    window = make_window()
+    driver.start(window, start_image)
+    _, c2w = straight_path_file(tmp_path)
+    monkeypatch.setattr(window.path_editor, "trajectory", lambda n=None: (c2w[: n or len(c2w)], None))
+    window.set_mode(PATH_MODE)
+    record = driver.step(window)
+    np.testing.assert_allclose(record.c2w[:, 0, 3], 0.0, atol=1e-9)
+    np.testing.assert_allclose(record.c2w[:, 2, 3], c2w[:25, 2, 3], atol=1e-9)
+
+
+def test_undo_and_redo_drive_the_path_editors_stack(make_window):
     window = make_window()
     assert not window.act_undo.isEnabled()
-    window.path_editor.undo_stack.push(QUndoCommand("move"))
-    window.path_editor.changed.emit()
-    assert window.act_undo.isEnabled()
+    window.path_editor.add_keyframe_at_end()
+    assert window.act_undo.isEnabled() and len(window.path_editor.path) == 3
     window.act_undo.trigger()
     assert window.path_editor.undo_stack.index() == 0 and window.act_redo.isEnabled()
+    assert len(window.path_editor.path) == 2
+    window.act_redo.trigger()
+    assert len(window.path_editor.path) == 3
 
 
-def test_timeline_requests_rewind_branch_and_refine(qtbot, driver, monkeypatch, make_window, start_image):
-    with_parts(monkeypatch, Timeline=FakeTimeline)
+def test_timeline_requests_rewind_branch_and_refine(qtbot, driver, make_window, start_image):
     window = make_window()
     timeline = window.timeline
-    assert window.timeline_dock is not None
     driver.start(window, start_image)
-    assert timeline.projects[-1] is window.project
-    assert timeline.refine_state == (False, "the model 'sana-wm-tiny-test' has no stage-2 refiner")
+    assert timeline.project is window.project
+    reason = "the model 'sana-wm-tiny-test' has no stage-2 refiner"
+    assert not timeline.refine_button.isEnabled() and timeline.refine_button.toolTip() == reason
     for _ in range(2):
         driver.step(window, "w")
-    refreshes = timeline.refreshes
+    assert timeline.strip.count == 2
     with qtbot.waitSignal(window.client.restored, timeout=TIMEOUT):
         timeline.rewind_requested.emit(0)
-    assert window.project.cursor == 1 and timeline.refreshes > refreshes
+    assert window.project.cursor == 1 and "cursor after chunk 0" in timeline.info.text()
     driver.idle(window)
     with qtbot.waitSignal(window.chunk_added, timeout=TIMEOUT):
         window.step_once()
-    assert sorted(window.project.branches) == [0, 1]
+    assert sorted(window.project.branches) == [0, 1] and timeline.takes.count() == 2
     driver.idle(window)
     timeline.branch_selected.emit(0)
     assert window.project.current_id == 0
+    name = window.project.current.name
+    assert window.status_state.text() == f"switched to {name}" and window.status_chunk.text() == f"chunk 1 · {name}"
     timeline.discard_requested.emit(1)
-    assert sorted(window.project.branches) == [0]
+    assert sorted(window.project.branches) == [0] and timeline.takes.count() == 1
     with qtbot.waitSignal(window.client.error, timeout=TIMEOUT):
         timeline.refine_requested.emit(0, 2)
     assert "no stage-2 refiner" in window.last_error
 
 
-def test_refined_frames_replace_the_preview_in_place(qtbot, driver, monkeypatch, make_window, start_image, tiny_bundle):
-    import dataclasses
-
+def test_refined_frames_replace_the_preview_in_place(qtbot, driver, make_window, start_image, tiny_bundle):
     class Refiner:
         def refine(self, latents, prompt, seed=42, progress=None):
             return latents * 0.5
 
     bundle = dataclasses.replace(tiny_bundle, refiner=Refiner())
-    with_parts(monkeypatch, Timeline=FakeTimeline)
     window = make_window()
     window.client.worker._factory = lambda source: bundle
     driver.start(window, start_image)
-    assert window.timeline.refine_state == (True, "")
     for _ in range(3):
         driver.step(window)
+    window.timeline.select(1, 3)
+    assert window.timeline.refine_button.isEnabled()
     before = [e.frames.copy() for e in window.project.current.chunks]
     with qtbot.waitSignal(window.client.refined, timeout=TIMEOUT):
-        window.timeline.refine_requested.emit(1, 3)
+        window.timeline.refine_button.click()
     chunks = window.project.current.chunks
     assert not chunks[0].refined and chunks[1].refined and chunks[2].refined
     assert chunks[1].frames.shape == before[1].shape and not np.array_equal(chunks[1].frames, before[1])
     assert "refined chunks 1-2" in window.status_state.text()
 
 
-def fake_session_module(store: dict) -> types.ModuleType:
-    module = types.ModuleType("app.session_file")
-
-    def save_project(project, path):
-        store[str(path)] = project
-        path.write_bytes(b"swm")
-        return path
-
-    def load_project(path):
-        return store[str(path)]
-
-    def resume_session(session, project):  # continue at the cursor (the real one also re-points the snapshots)
-        live = project.live_chunks
-        session.start(project.start.image, seed=project.start.seed)
-        if live:
-            session._state = live[-1].record.snapshot
-
-    module.save_project, module.load_project, module.resume_session = save_project, load_project, resume_session
-    return module
-
-
-def test_save_then_open_a_session_continues_where_it_was(qtbot, driver, monkeypatch, make_window, start_image, tmp_path):
-    store: dict = {}
-    monkeypatch.setitem(sys.modules, "app.session_file", fake_session_module(store))
+def test_save_then_open_a_session_continues_where_it_was(qtbot, driver, make_window, start_image, tmp_path):
     window = make_window()
-    assert window.act_open_session.isEnabled()
     driver.start(window, start_image)
     records = [driver.step(window, "w") for _ in range(2)]
     window.rewind_to(0)
     driver.idle(window)
     assert window._save(tmp_path / "take.swm") and not window.project.dirty
-    saved = window.project
+    assert window.windowTitle().startswith("take.swm")
 
     other = make_window()
     with qtbot.waitSignal(other.client.restored, timeout=TIMEOUT):
         assert other.open_session(tmp_path / "take.swm")
-    assert other.project is saved and other.session_path == tmp_path / "take.swm" and other.started
+    assert other.session_path == tmp_path / "take.swm" and other.started and other.project.cursor == 1
+    assert other.timeline.project is other.project and other.timeline.strip.count == 2
     qtbot.waitUntil(lambda: not other.client.busy, timeout=TIMEOUT)
     np.testing.assert_allclose(other.drive.integrator.pose, records[0].c2w[-1])
     with qtbot.waitSignal(other.chunk_added, timeout=TIMEOUT) as got:
         other.client.step(records[1].c2w)
-    assert got.args[0].index == 1
-    import torch
+    assert got.args[0].index == 1 and torch.equal(got.args[0].latents, records[1].latents)
 
-    assert torch.equal(got.args[0].latents, records[1].latents)
+
+def test_opening_a_file_that_is_not_a_session_says_so_and_keeps_the_world(qtbot, driver, make_window, start_image,
+                                                                           tmp_path):
+    window = make_window()
+    driver.start(window, start_image)
+    driver.step(window, "w")
+    project = window.project
+    bad = tmp_path / "notes.swm"
+    bad.write_text("not a zip")
+    assert not window.open_session(bad)
+    assert str(bad) in window.last_error and window.project is project and window.started
 
 
 def test_crash_recovery_offers_the_newest_autosave(qtbot, monkeypatch, make_window, start_image, tmp_path):
-    store: dict = {}
-    module = fake_session_module(store)
-    discarded = []
-
-    class Recovery:
-        path = tmp_path / "autosave-1.swm"
-        saved_at, chunks, prompt = 0.0, 0, ""
-
-        def discard(self):
-            discarded.append(self.path)
-
-    module.find_recovery = lambda: [Recovery()]
-    monkeypatch.setitem(sys.modules, "app.session_file", module)
-    from app.project import StartSettings
-
-    store[str(Recovery.path)] = Project(StartSettings(image=start_image))
+    leftover = tmp_path / "autosave-crashed.swm"  # what a crashed app leaves: an autosave without a held lock
+    session_file.save_project(Project(StartSettings(image=start_image, prompt="a meadow")), leftover)
+    monkeypatch.setattr(mw, "find_recovery", lambda: session_file.find_recovery(tmp_path))
     window = make_window()
-    assert not window.offer_recovery(ask=lambda rec: "later") and discarded == []
+    asked = []
+    assert not window.offer_recovery(ask=lambda rec: asked.append(rec) or "later") and leftover.exists()
+    assert asked[0].path == leftover and asked[0].prompt == "a meadow"
     with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
         assert window.offer_recovery(ask=lambda rec: "recover")
-    assert window.project is store[str(Recovery.path)] and window.session_path is None and discarded == [Recovery.path]
-    assert not window.offer_recovery(ask=lambda rec: "discard") and len(discarded) == 2
+    assert window.project.start.prompt == "a meadow" and window.session_path is None and not leftover.exists()
+    session_file.save_project(Project(StartSettings(image=start_image)), leftover)
+    assert not window.offer_recovery(ask=lambda rec: "discard") and not leftover.exists()
+    assert not window.offer_recovery(ask=lambda rec: pytest.fail("nothing left to offer"))
 
 
-def test_the_autosaver_watches_the_current_project_and_closes_cleanly(qtbot, driver, monkeypatch, make_window, start_image):
-    from PySide6.QtCore import QObject
-
-    module = fake_session_module({})
-    events = []
-
-    class Autosaver(QObject):
-        failed = Signal(str)
-
-        def set_project(self, project):
-            events.append(("watch", project))
-
-        def close(self):
-            events.append(("close", None))
-
-    module.Autosaver = Autosaver
-    monkeypatch.setitem(sys.modules, "app.session_file", module)
+def test_the_autosaver_watches_the_current_project_and_closes_cleanly(qtbot, driver, make_window, start_image):
     window = make_window()
+    autosaver = window.autosaver
+    assert autosaver is not None
     driver.start(window, start_image)
-    assert events == [("watch", window.project)]
+    driver.step(window, "w")
+    assert autosaver._project is window.project
+    assert autosaver.save_if_changed()
+    autosaver.wait()
+    assert session_file.load_project(autosaver.path).current.chunks[0].record.index == 0
     window.new_world()
-    assert events[-1] == ("watch", None)
-    window.autosaver.failed.emit("disk full")
+    assert autosaver._project is None
+    autosaver.failed.emit("disk full")
     assert window.status_state.text() == "autosave failed: disk full"
     window.close()
-    assert events[-1] == ("close", None) and window.autosaver is None
+    assert window.autosaver is None and not autosaver.path.exists()
 
 
 def test_menu_actions_open_their_dialogs_and_a_cancelled_dialog_changes_nothing(qtbot, monkeypatch, make_window):
-    monkeypatch.setitem(sys.modules, "app.session_file", fake_session_module({}))
     asked = []
     monkeypatch.setattr(mw.QFileDialog, "getOpenFileName", lambda *a, **k: asked.append(a[1]) or ("", ""))
     window = make_window()
     window.act_open_session.trigger()
     window.act_open_image.trigger()
     assert asked == ["Open session", "Open image"] and window.project is None and window.last_error == ""
+
+
+def test_without_a_usable_autosave_folder_the_window_runs_and_says_autosave_is_off(monkeypatch, make_window):
+    def locked(*args, **kwargs):
+        raise session_file.SessionFileError("autosave-x.lock: cannot take the autosave lock")
+
+    monkeypatch.setattr(mw, "Autosaver", locked)
+    window = make_window()
+    assert window.autosaver is None
+    assert window.status_state.text() == "autosave is off: autosave-x.lock: cannot take the autosave lock"
+    window.close()  # a clean close without an autosaver

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import threading
 import time
-import types
 
 import numpy as np
 import pytest
@@ -166,12 +164,13 @@ def test_restoring_a_chunk_snapshot_then_stepping_forks_and_same_poses_reproduce
     assert step(qtbot, client, records[0].c2w[1:]).index == 0
 
 
-def test_resume_hands_the_project_to_the_session_files_resume_on_the_worker_thread(
+def test_resume_continues_a_project_exactly_through_the_session_files_resume_on_the_worker_thread(
     qtbot, client, start_image, monkeypatch
 ):
     """Opening a session file: the worker makes a session on the project's model and lets
-    app.session_file.resume_session (the session engineer's exact resume) continue it; here a stand-in records the
-    call and restores the cursor's snapshot the way the real one does for a project from this stream."""
+    app.session_file.resume_session continue it (on the worker thread); stepping on gives the unsaved stream's chunk."""
+    from app import worker as worker_module
+
     start(qtbot, client, start_image, seed=7)
     records = [step(qtbot, client, chunk_poses("w")) for _ in range(2)]
     project = Project(StartSettings(image=start_image, seed=7))
@@ -179,27 +178,28 @@ def test_resume_hands_the_project_to_the_session_files_resume_on_the_worker_thre
         project.add_chunk(r)
     project.rewind(0)
     calls = []
+    real_resume = worker_module.resume_session
 
     def resume_session(session, proj):
         calls.append((QThread.currentThread(), proj))
-        session.start(proj.start.image, seed=proj.start.seed)
-        snap = proj.current.chunks[proj.cursor - 1].record.snapshot
-        session._state = snap  # the real function re-points stored snapshots at the new stream instead
+        real_resume(session, proj)
 
-    fake = types.ModuleType("app.session_file")
-    fake.resume_session = resume_session
-    monkeypatch.setitem(sys.modules, "app.session_file", fake)
+    monkeypatch.setattr(worker_module, "resume_session", resume_session)
     with qtbot.waitSignal(client.restored, timeout=TIMEOUT) as restored:
         client.resume(project)
     assert restored.args[0] == 1 and calls[0][1] is project and calls[0][0] is not QThread.currentThread()
     assert torch.equal(step(qtbot, client, records[1].c2w).latents, records[1].latents)
 
 
-def test_resume_without_session_file_support_is_an_error(qtbot, client, start_image, monkeypatch):
-    monkeypatch.setitem(sys.modules, "app.session_file", None)  # import fails as if the module were missing
+def test_resume_on_a_model_of_another_shape_is_an_error_that_names_the_model(qtbot, client, start_image):
+    start(qtbot, client, start_image, seed=7)
+    record = step(qtbot, client, chunk_poses("w"))
+    project = Project(StartSettings(image=start_image, seed=7))
+    project.add_chunk(dataclasses.replace(record, latents=record.latents[:, :, :, :2],
+                                          snapshot=None))  # fmt: skip
     with qtbot.waitSignal(client.error, timeout=TIMEOUT) as err:
-        client.resume(Project(StartSettings(image=start_image)))
-    assert "cannot continue session files" in err.args[0]
+        client.resume(project)
+    assert "open it with the model it was made with" in err.args[0]
 
 
 class FakeRefiner:

@@ -206,3 +206,64 @@ def test_gl_can_be_turned_off_and_says_so(qtbot, monkeypatch):
     e = PathEditor()
     qtbot.addWidget(e)
     assert e.gl_view is None and "SANA_WM_NO_GL" in e.gl_message.text()
+
+
+def test_the_start_keyframe_is_pinned_and_the_panel_says_why(editor):
+    editor.select(0)
+    panel = editor.panel
+    assert not panel.fields["x"].isEnabled() and not panel.fields["vfov"].isEnabled()
+    assert not panel.delete_button.isEnabled() and "start image's camera" in panel.delete_button.toolTip()
+    assert "start image's camera" in panel.fields["frame"].toolTip()
+    assert panel.keyframe_list.item(0).text().endswith("(start)")
+    before = editor.path.keyframes
+    for edit, words in ((editor.delete_selected, "cannot be deleted"),
+                        (lambda: editor.move_selected(position=(1.0, 0.0, 0.0)), "cannot be moved"),
+                        (lambda: editor.set_selected_fov(40.0), "another FOV"),
+                        (lambda: editor.set_selected_frame(5), "moved in time")):  # fmt: skip
+        edit()
+        assert words in panel.message.text() and "frame 0" in panel.message.text()
+    assert editor.path.keyframes == before and editor.undo_stack.count() == 0
+    editor.select(48)
+    assert panel.fields["x"].isEnabled() and panel.delete_button.isEnabled() and panel.fields["x"].toolTip() == ""
+
+
+def test_the_start_keyframe_fov_follows_the_start_intrinsics_on_an_edited_path(editor):
+    editor.add_keyframe_at_end()  # edited: set_start keeps the keyframes
+    editor.set_start(None, [100.0, 100.0, 48.0, 32.0], (96, 64))
+    assert editor.path.frames == [0, 48, 72]
+    assert editor.path.get(0).vfov_deg == pytest.approx(float(focal_to_fov_deg(100.0, 64)))
+    assert editor.path.get(48).vfov_deg == 60.0
+    np.testing.assert_allclose(editor.trajectory()[1][0], [100.0, 100.0, 48.0, 32.0])
+
+
+def test_an_imported_path_is_made_relative_to_its_first_pose(editor, tmp_path):
+    n = 25
+    c2w = np.tile(np.eye(4), (n, 1, 1))
+    turn = Keyframe.from_euler(0, (0, 0, 0), yaw=30.0).rotation
+    c2w[:, :3, :3] = turn
+    c2w[:, :3, 3] = np.array([3.0, 0.0, 1.0]) + np.arange(n)[:, None] * 0.1 * turn[:, 2]  # forward along its view
+    write_trajectory(Trajectory(c2w=c2w), tmp_path / "offset.npz")
+    assert editor.import_file(tmp_path / "offset.npz", every=12)
+    first = editor.path.get(0)
+    assert first.position == pytest.approx((0, 0, 0)) and first.quaternion == pytest.approx((1, 0, 0, 0))
+    np.testing.assert_allclose(editor.path.get(24).c2w[:3, 3], [0.0, 0.0, 2.4], atol=1e-9)  # straight ahead
+    np.testing.assert_allclose(editor.trajectory()[0][0], np.eye(4), atol=1e-12)
+
+
+def test_delete_and_backspace_in_the_keyframe_list_delete_the_selection_undoably(editor, qtbot):
+    editor.show()
+    qtbot.waitExposed(editor)
+    editor.add_keyframe_at_end()
+    listing = editor.panel.keyframe_list
+    listing.setFocus()
+    editor.select(72)
+    qtbot.keyClick(listing, Qt.Key.Key_Delete)
+    assert editor.path.frames == [0, 48]
+    editor.select(48)
+    qtbot.keyClick(listing, Qt.Key.Key_Backspace)
+    assert editor.path.frames == [0]
+    editor.undo_stack.undo()
+    assert editor.path.frames == [0, 48]
+    editor.select(0)
+    qtbot.keyClick(listing, Qt.Key.Key_Delete)
+    assert editor.path.frames == [0, 48] and "cannot be deleted" in editor.panel.message.text()

@@ -90,9 +90,9 @@ def near(mask: np.ndarray, xy: np.ndarray, radius: int, scale: float = 1.0) -> n
     return np.array(out)
 
 
-def grid_points(samples_per_line: int = 9) -> np.ndarray:
-    """Points along every grid line (minor and major)."""
-    minor, major = grid_lines()
+def grid_points(samples_per_line: int = 9, extent: int = 20) -> np.ndarray:
+    """Points along every grid line (minor and major) of a grid ``extent`` units each way."""
+    minor, major = grid_lines(extent)
     pairs = np.concatenate([minor, major]).reshape(-1, 2, 3)
     t = np.linspace(0.05, 0.95, samples_per_line)[None, :, None]
     return (pairs[:, :1] * (1 - t) + pairs[:, 1:] * t).reshape(-1, 3)
@@ -108,7 +108,9 @@ def test_grid_is_drawn_where_the_grid_lines_project(selftest):
     shot = report["orbit"]
     img = load(out, shot)
     scale = shot["image_size"][0] / shot["size"][0]
-    xy, vis = project(grid_points(), np.array(shot["mvp"]), shot["size"])
+    reach = np.abs(np.array(report["path_points"])[:, [0, 2]]).max()
+    assert report["grid_extent"] >= reach  # the grid holds the whole path
+    xy, vis = project(grid_points(extent=report["grid_extent"]), np.array(shot["mvp"]), shot["size"])
     inside = vis & (xy[:, 0] > 2) & (xy[:, 1] > 2) & (xy[:, 0] < shot["size"][0] - 2) & (xy[:, 1] < shot["size"][1] - 2)
     assert inside.sum() > 200
     grid = color_mask(img, GRID_MINOR, GRID_MAJOR)
@@ -220,10 +222,18 @@ def test_view_through_the_last_camera_shows_the_ground_below_the_horizon(selftes
     img = load(out, shot)
     scale = shot["image_size"][0] / shot["size"][0]
     grid = color_mask(img, GRID_MINOR, GRID_MAJOR)
-    xy, vis = project(grid_points(41), np.array(shot["mvp"]), shot["size"])
+    xy, vis = project(grid_points(41, report["grid_extent"]), np.array(shot["mvp"]), shot["size"])
     inside = vis & (xy[:, 0] > 2) & (xy[:, 1] > 2) & (xy[:, 0] < shot["size"][0] - 2) & (xy[:, 1] < shot["size"][1] - 2)
     assert inside.sum() > 100
     assert near(grid, xy[inside], 1, scale).mean() > 0.9
     # the last keyframe looks level (pitch 0): the ground (y = +1.5, +Y down) is entirely in the lower half
     h = img.shape[0]
     assert not grid[: h // 2].any() and grid[h // 2 :].any()
+
+
+def test_delete_in_the_view_deletes_the_selected_keyframe_but_not_the_start_one(selftest):
+    _, report = selftest
+    keys = report["delete_key"]
+    assert keys["after_delete"] == keys["before"][:-1]
+    assert keys["after_delete_start"] == keys["after_delete"] and "frame 0" in keys["message"]
+    assert keys["after_undo"] == keys["before"]

@@ -147,3 +147,14 @@ def test_ring_angle_reads_the_angle_under_the_mouse(kind):
     assert len(clear) > 8
     assert all(pick_ring(centre, rot, 0.5, mvp, SIZE, tuple(p)) == kind for p in clear)
     assert pick_ring(centre, rot, 0.5, mvp, SIZE, (1.0, 1.0)) is None
+
+
+def test_grid_extent_grows_to_cover_the_path_in_steps_of_five():
+    from app.path.view_math import grid_extent
+
+    assert grid_extent(np.zeros((3, 3))) == 20
+    assert grid_extent(np.array([[0.0, -50.0, 3.0], [31.2, 0.0, -4.0]])) == 35  # y (height) does not count
+    assert grid_extent(np.array([[0.0, 0.0, -96.0]])) == 100
+    assert grid_extent(np.array([[1e6, 0.0, 0.0]])) == 1000
+    minor, major = grid_lines(35)
+    assert np.abs(np.concatenate([minor, major])[:, [0, 2]]).max() == 35
