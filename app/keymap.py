@@ -34,7 +34,8 @@ def key_name(key: int) -> str:
 def key_code(name: str) -> int:
     """The key code of a portable key name; a :class:`ConfigError` for names Qt does not know."""
     seq = QKeySequence.fromString(name, QKeySequence.SequenceFormat.PortableText)
-    if seq.count() != 1 or not name.strip():
+    # an unknown name parses as Key_unknown: refused, or a damaged map would bind a key nobody can press
+    if seq.count() != 1 or not name.strip() or seq[0].key() == K.Key_unknown:
         raise ConfigError(f"key map: expected one key name such as 'W' or 'Up', found {name!r}")
     return seq[0].key().value
 

@@ -34,9 +34,10 @@ from PySide6.QtWidgets import (
 
 from app import export_dialog
 from app.drive import DriveController
-from app.keymap import KeyMap, describe_keys
+from app.keymap import KeyMap, describe_keys, preset
 from app.keymap_dialog import KeyMapDialog
 from app.path.editor import PathEditor
+from app.path.keyframes import default_path
 from app.project import Project, StartSettings
 from app.session_file import Autosaver, find_recovery, load_project, save_project
 from app.settings import AppSettings
@@ -79,9 +80,11 @@ class MainWindow(QMainWindow):
         self._restores_sent = 0  # rewinds / branch switches the worker has not confirmed yet
         self._path_chunks_left = 0  # chunks still to generate along the path (Generate along path)
         self._refining: tuple[int, int, list[Any]] | None = None
-        # a document waiting for the worker to start (or resume) it: (project, session file, ticket); the current one
-        # stays until the worker confirms, so a start that fails keeps everything as it was
-        self._pending: tuple[Project, Path | None, int] | None = None
+        # a document waiting for the worker to start (or resume) it:
+        # (project, session file, ticket, loaded: a project read from a file, whose path and key map replace the
+        # window's); the current one stays until the worker confirms, so a start that fails keeps everything as it was
+        self._pending: tuple[Project, Path | None, int, bool] | None = None
+        self._quiet_path = False  # True while the window itself puts a path into the editor (not the user's edit)
 
         # centre: viewport (drive mode) or path editor (path mode)
         self.viewport = Viewport(self.client.display)
@@ -280,6 +283,7 @@ class MainWindow(QMainWindow):
         self.timeline.discard_requested.connect(self.discard_branch)
         self.timeline.refine_requested.connect(self.refine)
         self.path_editor.generate_requested.connect(self.generate_path)
+        self.path_editor.changed.connect(self._on_path_changed)
         # the stack's index, not the editor's changed(): a command's redo runs (and emits changed) before the push
         # has moved the index, so Undo would still read as unavailable
         self.path_editor.undo_stack.indexChanged.connect(self._update_actions)
@@ -389,7 +393,7 @@ class MainWindow(QMainWindow):
         if self.client.busy:
             self.client.cancel()
         self.set_state("loading model…" if self.model_info is None else "starting…")
-        self._pending = (Project(settings), None, self.client.start(settings))
+        self._pending = (Project(settings), None, self.client.start(settings), False)
         self._update_actions()
 
     def new_world(self) -> None:
@@ -426,7 +430,7 @@ class MainWindow(QMainWindow):
     def _on_started(self, info: StartInfo) -> None:
         if self._pending is None or self._pending[2] != info.ticket:
             return  # a start the user has since replaced by another
-        project, path, _ = self._pending
+        project, path, _, loaded = self._pending
         self._pending = None
         self._watch(project)
         self.session_path = path
@@ -442,12 +446,55 @@ class MainWindow(QMainWindow):
                                 live[-1].frames[-1] if live else project.start.image)  # fmt: skip
         frame = info.frame if info.frame is not None else project.start.image
         size = self.model_info.frame_size if self.model_info is not None else None
-        self.path_editor.set_start(frame, info.intrinsics, *(() if size is None else (size,)))
+        self._quiet_path = True  # fitting the path to the start image is not an edit of the new document
+        try:
+            self.path_editor.set_start(frame, info.intrinsics, *(() if size is None else (size,)))
+            self._restore_path_and_keys(project, loaded)
+        finally:
+            self._quiet_path = False
         self.set_state("ready: hold W to drive" if self.mode == DRIVE_MODE else "ready: step along the path")
         self.drive.driving = self.act_drive.isChecked()
         self.drive.timer.start()
         self.viewport.setFocus()
         self.world_started.emit()
+        self._update_actions()
+
+    def _restore_path_and_keys(self, project: Project, loaded: bool) -> None:
+        """A session file's authored path and key map go back into the path editor and driving (a file without
+        them: the default path, the preset its start settings name); a new world records the window's own. Either
+        way the project then holds what the window shows, so saving and autosaving store it."""
+        if loaded:
+            editor = self.path_editor
+            path = project.camera_path or default_path(editor.start_vfov_deg, editor.path.frame_size)
+            editor.load_path(path)  # a fresh document: empty undo stack
+            keymap = project.keymap
+            if keymap is None:
+                try:
+                    keymap = preset(project.start.keymap)
+                except SanaWMInputError:  # an older file naming a custom map it did not store: keep the current one
+                    log.info("session key map %r is not a preset; keeping %r", project.start.keymap, self.drive.keymap.name)
+                    keymap = self.drive.keymap
+            self.drive.set_keymap(keymap)  # the session's keys drive it; the user's saved preference is left alone
+        self._fill_path_and_keys()
+
+    def _fill_path_and_keys(self) -> None:
+        """Put the editor's path and the driving key map on the project (before a save) without marking it
+        changed: they are what the project already stands for."""
+        if self.project is None:
+            return
+        if self.project.camera_path is None or not self.project.camera_path.same_as(self.path_editor.path):
+            self.project.camera_path = self.path_editor.path.copy()
+        self.project.keymap = self.drive.keymap
+        self.project.start.keymap = self.drive.keymap.name
+
+    def _on_path_changed(self) -> None:
+        """A path edit (or its undo) is a change of the document: recorded on the project, so it is autosaved and
+        counts as unsaved."""
+        if self._quiet_path or self.project is None:
+            return
+        if self.project.camera_path is not None and self.project.camera_path.same_as(self.path_editor.path):
+            return  # a selection or a re-pin that changed nothing
+        self.project.set_camera_path(self.path_editor.path)
         self._update_actions()
 
     # ----- generating -------------------------------------------------------------------------------------------------
@@ -719,7 +766,8 @@ class MainWindow(QMainWindow):
         self.drive.set_keymap(keymap)
         self.app_settings.set_keymap(keymap)
         if self.project is not None:
-            self.project.start.keymap = keymap.name
+            self.project.set_keymap(keymap)  # stored whole in the session file, autosaved
+            self._update_actions()
         self.set_state(f"key map: {keymap.name} ({keymap.version} mapping); Help ▸ Keys lists it")
 
     def undo(self) -> None:
@@ -758,7 +806,7 @@ class MainWindow(QMainWindow):
         if self.client.busy:
             self.client.cancel()
         self.set_state("opening the session…")
-        self._pending = (project, path, self.client.resume(project))
+        self._pending = (project, path, self.client.resume(project), True)
         self._update_actions()
 
     def save_session(self) -> bool:
@@ -779,6 +827,7 @@ class MainWindow(QMainWindow):
         if self.project is None:
             self.show_error("save session: nothing to save yet; start a world first")
             return False
+        self._fill_path_and_keys()
         try:
             save_project(self.project, path)
         except (SanaWMInputError, OSError) as exc:

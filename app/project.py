@@ -14,12 +14,16 @@ before the cursor (by reference) and continues with the new chunk. Old branches 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.errors import SanaWMInputError
 from engine.session import ChunkRecord, SessionSnapshot, StreamSettings
+
+if TYPE_CHECKING:  # only for annotations: the document itself needs neither Qt nor the path math
+    from app.keymap import KeyMap
+    from app.path.keyframes import CameraPath
 
 
 @dataclass
@@ -88,6 +92,13 @@ class Project:
         #: How the session samples (window, timesteps, seed); saved so a loaded project continues exactly. None =
         #: the session's defaults with ``start.seed``.
         self.stream_settings: StreamSettings | None = None
+        #: The path editor's authored camera path (keyframes, length, frame size), saved with the session so a
+        #: reopened session shows it again. A private copy (see :meth:`set_camera_path`); None = none recorded (an
+        #: older session file): the path editor's default path.
+        self.camera_path: CameraPath | None = None
+        #: The key map driving uses: preset name, mapping version and the whole key table, so a customised map
+        #: survives a reopen. None = none recorded (an older session file): the preset named by ``start.keymap``.
+        self.keymap: KeyMap | None = None
 
     @classmethod
     def restored(
@@ -210,6 +221,19 @@ class Project:
                 f"refined frames: expected shape {entry.record.frames.shape}, found {tuple(frames.shape)}"
             )
         entry.refined_frames = frames
+        self._changed()
+
+    def set_camera_path(self, path: CameraPath | None) -> None:
+        """Record the authored camera path (a copy: the path editor goes on editing its own, and the autosaver
+        writes this one from another thread); a change to save."""
+        self.camera_path = None if path is None else path.copy()
+        self._changed()
+
+    def set_keymap(self, keymap: KeyMap) -> None:
+        """Record the key map driving uses (immutable, kept as is) and its name in the start settings; a change
+        to save."""
+        self.keymap = keymap
+        self.start.keymap = keymap.name
         self._changed()
 
     def rename(self, branch_id: int, name: str) -> None:

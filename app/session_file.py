@@ -5,7 +5,8 @@ already; only ``manifest.json`` is deflated)::
 
     manifest.json                       format, version, app version, start settings (no image), stream settings,
                                         every chunk entry (index, ranges, timings, snapshot layout), the branch tree
-                                        (names, parents, fork points, chunk entry ids), current branch and cursor
+                                        (names, parents, fork points, chunk entry ids), current branch and cursor,
+                                        the authored camera path and the key map in use (version 2)
     image.png                           the user's start image, as loaded (lossless)
     chunks/<e>/tensors.safetensors      chunk entry <e>: latents, c2w, intrinsics, and every snapshot tensor first
                                         seen in this entry (StreamCache states and K/V, decoder state, trajectory,
@@ -26,6 +27,11 @@ frames are always PNG.
 Continuing: :func:`load_project` restores every chunk record with its :class:`~engine.session.SessionSnapshot`;
 :func:`resume_session` starts a :class:`~engine.session.WorldSession` on the loaded first latent and restores the
 cursor's snapshot, after which stepping gives exactly what the unsaved session would have given.
+
+Versions: 2 added ``camera_path`` (the path editor's keyframes, length and frame size) and ``keymap`` (preset name,
+mapping version and key table, as :meth:`app.keymap.KeyMap.to_json` writes it). Version 1 files still load: they
+come back with ``project.camera_path`` and ``project.keymap`` None (the app then uses its default path and the
+preset named by ``start.keymap``).
 
 Autosave: :class:`Autosaver` writes ``autosave-<id>.swm`` every ``interval_s`` seconds while the project has
 changed, holding ``autosave-<id>.lock`` (a :class:`QLockFile`) while the app runs; a clean close removes both.
@@ -55,6 +61,8 @@ from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Signal
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from app.keymap import KeyMap
+from app.path.keyframes import CameraPath, Keyframe
 from app.project import Branch, ChunkEntry, Project, StartSettings
 from engine import __version__ as ENGINE_VERSION
 from engine.atomic import atomic_path
@@ -67,7 +75,9 @@ from engine.session import ChunkRecord, SessionSnapshot, StreamSettings, WorldSe
 log = logging.getLogger(__name__)
 
 FORMAT = "sana-wm-session"
-VERSION = 1
+VERSION = 2
+#: Versions this build reads: 1 lacks the camera path and the key map (they load as None).
+READABLE_VERSIONS = (1, 2)
 SUFFIX = ".swm"
 PREVIEW_FORMATS = {"jpeg": ".jpg", "png": ".png"}
 JPEG_QUALITY = 95
@@ -274,6 +284,14 @@ def _stream_out(settings: StreamSettings | None) -> dict[str, Any] | None:
             "chunk_latent_frames": settings.chunk_latent_frames, "seed": settings.seed}  # fmt: skip
 
 
+def _camera_path_out(path: CameraPath | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    keyframes = [{"frame": k.frame, "position": list(k.position), "quaternion": list(k.quaternion),
+                  "vfov_deg": k.vfov_deg} for k in path.keyframes]  # fmt: skip
+    return {"length": path.length, "frame_size": list(path.frame_size), "keyframes": keyframes}
+
+
 def save_project(
     project: Project,
     path: str | os.PathLike,
@@ -314,6 +332,8 @@ def save_project(
         "current": project.current_id,
         "cursor": project.cursor,
         "next_id": project.next_id,
+        "camera_path": _camera_path_out(project.camera_path),
+        "keymap": None if project.keymap is None else json.loads(project.keymap.to_json()),
     }
     tensors = _TensorWriter()
     try:
@@ -377,9 +397,9 @@ def _manifest(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise SessionFileError(f"{path}: expected a {FORMAT!r} file, found format {found!r}")
-    if manifest.get("version") != VERSION:
+    if manifest.get("version") not in READABLE_VERSIONS:
         raise SessionFileError(
-            f"{path}: expected session file version {VERSION}, found version {manifest.get('version')!r} "
+            f"{path}: expected session file version {' or '.join(map(str, READABLE_VERSIONS))}, found version {manifest.get('version')!r} "
             f"(written by SANA-WM Explorer {manifest.get('app_version', '?')}); open it with a matching version"
         )
     return manifest
@@ -391,6 +411,37 @@ def _stream_in(spec: dict[str, Any] | None) -> StreamSettings | None:
     window = AttentionWindow(int(spec["window"]["num_cached_chunks"]), bool(spec["window"]["sink"]))
     return StreamSettings(window=window, timesteps=tuple(float(t) for t in spec["timesteps"]),
                           chunk_latent_frames=int(spec["chunk_latent_frames"]), seed=int(spec["seed"]))  # fmt: skip
+
+
+def _camera_path_in(spec: Any, path: Path) -> CameraPath | None:
+    """The ``camera_path`` member: None (absent, version 1) or length, frame size and keyframes."""
+    if spec is None:
+        return None
+    try:
+        keyframes = [
+            Keyframe(int(k["frame"]), tuple(float(v) for v in k["position"]),
+                     tuple(float(v) for v in k["quaternion"]), float(k["vfov_deg"]))  # fmt: skip
+            for k in spec["keyframes"]
+        ]
+        width, height = (int(v) for v in spec["frame_size"])
+        return CameraPath(keyframes, length=int(spec["length"]), frame_size=(width, height))
+    except SanaWMInputError as exc:  # a keyframe or path the path editor itself would refuse
+        raise SessionFileError(f"{path}: manifest.json camera_path is not a valid camera path ({exc})") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SessionFileError(
+            f"{path}: manifest.json camera_path: expected length, frame_size [w, h] and keyframes (frame, position, "
+            f"quaternion, vfov_deg), found {json.dumps(spec)[:120]} ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _keymap_in(spec: Any, path: Path) -> KeyMap | None:
+    """The ``keymap`` member: None (absent, version 1) or what :meth:`KeyMap.to_json` wrote."""
+    if spec is None:
+        return None
+    try:
+        return KeyMap.from_json(json.dumps(spec))
+    except SanaWMInputError as exc:  # ConfigError: not a key map, an unknown key name or DSL key, a bad version
+        raise SessionFileError(f"{path}: manifest.json keymap is not a valid key map ({exc})") from None
 
 
 def load_project(path: str | os.PathLike, *, device: torch.device | str = "cpu") -> Project:
@@ -442,6 +493,8 @@ def _project(archive: zipfile.ZipFile, path: Path, manifest: dict[str, Any], dev
         branches[int(spec["id"])] = Branch(int(spec["id"]), str(spec["name"]), chunks, spec["parent"], int(spec["fork_chunk"]))
     project = Project.restored(start, branches, int(manifest["current"]), int(manifest["cursor"]), manifest.get("next_id"))
     project.stream_settings = _stream_in(manifest.get("stream_settings"))
+    project.camera_path = _camera_path_in(manifest.get("camera_path"), path)
+    project.keymap = _keymap_in(manifest.get("keymap"), path)
     return project
 
 
@@ -652,4 +705,6 @@ def _frozen_copy(project: Project) -> Project:
         branches[bid] = Branch(branch.id, branch.name, chunks, branch.parent, branch.fork_chunk)
     frozen = Project.restored(project.start, branches, project.current_id, project.cursor, project.next_id)
     frozen.stream_settings = project.stream_settings
+    frozen.camera_path = None if project.camera_path is None else project.camera_path.copy()
+    frozen.keymap = project.keymap  # immutable
     return frozen

@@ -176,6 +176,19 @@ class PathEditor(QWidget):
             self.selected_frame = 0
         self._after_edit(self.selected_frame)  # pins the start keyframe to the new FOV
 
+    def load_path(self, path: CameraPath) -> None:
+        """Show ``path`` (a copy: keyframes, length, frame size) as a fresh document, as when a session file is
+        opened: no undo history (undoing must not step back into the previous session's path), the start keyframe
+        selected, the playhead at frame 0. Emits ``changed`` like any edit. Call it after :meth:`set_start`, which
+        decides the start keyframe's FOV that the editor keeps pinned."""
+        fresh = path.copy()
+        self.set_playing(False)
+        self.path.frame_size = fresh.frame_size
+        self.path.set_keyframes(fresh.keyframes, fresh.length)  # in place: whoever holds `path` sees the new one
+        self.undo_stack.clear()
+        self.current_frame = 0
+        self._after_edit(START_FRAME)
+
     def trajectory(self, num_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(c2w (N, 4, 4), intrinsics (N, 4))`` of the path at every pixel frame (N defaults to the path length)."""
         return self.path.sample(num_frames)

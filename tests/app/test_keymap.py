@@ -56,6 +56,8 @@ def test_bad_key_maps_are_rejected_with_what_was_expected():
         KeyMap.from_json("{not json")
     with pytest.raises(ConfigError, match="one key name"):
         key_code("")
+    with pytest.raises(ConfigError, match="one key name such as 'W' or 'Up', found 'NoSuchKey'"):
+        key_code("NoSuchKey")  # Qt parses it as Key_unknown
     with pytest.raises(ConfigError, match="preset: expected one of v2, v1, arrows"):
         preset("dvorak")
 

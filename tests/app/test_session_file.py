@@ -236,7 +236,7 @@ def rewrite(src, dst, manifest_change=None, drop=None):
 def test_wrong_version_wrong_format_and_missing_parts_are_clear_errors(saved, tmp_path):
     _, _, path = saved
     rewrite(path, tmp_path / "v9.swm", lambda m: m.update(version=9))
-    with pytest.raises(SessionFileError, match="expected session file version 1, found version 9"):
+    with pytest.raises(SessionFileError, match="expected session file version 1 or 2, found version 9"):
         load_project(tmp_path / "v9.swm")
     rewrite(path, tmp_path / "other.swm", lambda m: m.update(format="something"))
     with pytest.raises(SessionFileError, match="expected a 'sana-wm-session' file, found format 'something'"):
