@@ -14,6 +14,8 @@ from PySide6.QtCore import QSettings, Qt
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from app import main_window as mw  # noqa: E402
+from app import session_file  # noqa: E402
 from app.keymap import PRESETS, KeyMap, preset  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.path.keyframes import CameraPath, Keyframe, default_path  # noqa: E402
@@ -216,3 +218,26 @@ def test_reopening_a_version_1_session_gives_the_default_path_and_the_named_pres
     assert editor.path.same_as(default_path(editor.start_vfov_deg, (96, 64)))
     assert editor.undo_stack.count() == 0
     assert other.drive.keymap == preset("arrows") and not other.project.dirty
+
+
+def test_a_path_edit_alone_is_autosaved_and_recovery_restores_it(qtbot, monkeypatch, driver, make_window, start_image,
+                                                                tmp_path):
+    window = make_window()
+    driver.start(window, start_image)
+    saver = window.autosaver
+    assert not saver.save_if_changed()  # nothing changed since the start
+    window.path_editor.add_keyframe_at_end()  # no chunk generated: the path edit is the only change
+    window.apply_keymap(custom_keymap())
+    assert saver.save_if_changed()
+    saver.wait()
+    crashed = tmp_path / "crash" / "autosave-crashed.swm"  # as a crashed app leaves it: no lock held
+    crashed.parent.mkdir()
+    crashed.write_bytes(saver.path.read_bytes())
+    monkeypatch.setattr(mw, "find_recovery", lambda: session_file.find_recovery(crashed.parent))
+
+    other = make_window()
+    with qtbot.waitSignal(other.world_started, timeout=TIMEOUT):
+        assert other.offer_recovery(ask=lambda rec: "recover")
+    driver.idle(other)
+    assert other.path_editor.path.same_as(window.path_editor.path) and other.path_editor.path.frames == [0, 48, 72]
+    assert other.path_editor.undo_stack.count() == 0 and other.drive.keymap == custom_keymap()
