@@ -9,7 +9,8 @@ the identity and its FOV follows the start intrinsics (:meth:`PathEditor.set_sta
 or re-timed; the panel shows its fields disabled with the reason (:data:`START_KEYFRAME_NOTE`).
 
 Public API (used by the main window): ``PathEditor(parent=None)``, :meth:`set_start`, :meth:`load_path` (a
-session's saved path), :meth:`trajectory`, :attr:`path`, :attr:`undo_stack`, and the signals ``changed()``, ``generate_requested()``, ``playback_frame(int)``.
+session's saved path), :meth:`trajectory`, :attr:`path`, :attr:`undo_stack`, and the signals ``changed()``,
+``generate_requested()``, ``playback_frame(int)``.
 The 3D view is created only when an OpenGL 3.3 context can be made; otherwise a label says why and the rest works.
 """
 
