@@ -98,3 +98,27 @@ class WindowDriver:
 @pytest.fixture
 def driver(qtbot) -> WindowDriver:
     return WindowDriver(qtbot)
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, tiny_bundle):
+    """``make()`` opens a shown MainWindow on the tiny model; each has its own settings file (so a reopened session
+    cannot borrow, e.g., the key map from QSettings), and all are closed at the end of the test."""
+    made = []
+
+    from PySide6.QtCore import QSettings
+
+    from app.main_window import MainWindow
+    from app.settings import AppSettings
+
+    def make() -> "MainWindow":
+        ini = tmp_path / f"settings-{len(made)}.ini"
+        win = MainWindow(AppSettings(QSettings(str(ini), QSettings.Format.IniFormat)), lambda source: tiny_bundle)
+        qtbot.addWidget(win)
+        win.show()
+        made.append(win)
+        return win
+
+    yield make
+    for win in made:
+        win.close()

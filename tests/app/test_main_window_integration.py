@@ -10,13 +10,11 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QSettings
 
 from app import main_window as mw
 from app import session_file
-from app.main_window import PATH_MODE, MainWindow
+from app.main_window import PATH_MODE
 from app.project import Project, StartSettings
-from app.settings import AppSettings
 from engine.camera.formats import write_trajectory
 from engine.camera.trajectory import Trajectory
 
@@ -34,21 +32,6 @@ def straight_path_file(folder, n: int = 49, x: float = 3.0):
     return path, c2w
 
 
-@pytest.fixture
-def make_window(qtbot, tmp_path, tiny_bundle):
-    made = []
-
-    def make() -> MainWindow:
-        win = MainWindow(AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)),
-                         lambda source: tiny_bundle)  # fmt: skip
-        qtbot.addWidget(win)
-        win.show()
-        made.append(win)
-        return win
-
-    yield make
-    for win in made:
-        win.close()
 
 
 def test_generate_along_an_imported_path_starts_at_the_image_and_follows_it(qtbot, driver, make_window, start_image,

@@ -10,18 +10,16 @@ import zipfile
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app import main_window as mw  # noqa: E402
 from app import session_file  # noqa: E402
 from app.keymap import PRESETS, KeyMap, preset  # noqa: E402
-from app.main_window import MainWindow  # noqa: E402
 from app.path.keyframes import CameraPath, Keyframe, default_path  # noqa: E402
 from app.project import Project, StartSettings  # noqa: E402
 from app.session_file import VERSION, Autosaver, SessionFileError, load_project, read_manifest, save_project  # noqa: E402
-from app.settings import AppSettings  # noqa: E402
 
 TIMEOUT = 30000
 
@@ -146,22 +144,6 @@ def test_the_autosave_carries_the_path_and_key_map(qtbot, tmp_path):
 
 
 # ----- the main window ---------------------------------------------------------------------------------------------
-@pytest.fixture
-def make_window(qtbot, tmp_path, tiny_bundle):
-    """Windows with their own settings files, so a reopened session cannot borrow the key map from QSettings."""
-    made = []
-
-    def make() -> MainWindow:
-        ini = tmp_path / f"settings-{len(made)}.ini"
-        win = MainWindow(AppSettings(QSettings(str(ini), QSettings.Format.IniFormat)), lambda source: tiny_bundle)
-        qtbot.addWidget(win)
-        win.show()
-        made.append(win)
-        return win
-
-    yield make
-    for win in made:
-        win.close()
 
 
 def test_the_window_saves_and_reopens_the_authored_path_and_key_map(qtbot, driver, make_window, start_image,
