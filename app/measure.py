@@ -14,8 +14,8 @@ Measured 2026-11-21 on the project machine (2 shared cores, ``OMP_NUM_THREADS=1`
 | model | launch -> first chunk | s / chunk | UI lateness p50 / p95 / p99 / max (10 ms timer) |
 |---|---|---|---|
 | tiny test model (96x64, random) | 1.9 s | 0.07 (paced to real time by the drive loop) | 0.2 / 0.8 / 3.5 / 6.8 ms |
-| embedded default (``load_bundle(None)``: the random sana-wm-small stand-in, 320x176) | 3.9 s | 2.25 | 0.2 / 3.2 / 7.2 / 35.5 ms |
-| the same, an earlier run while the machine was busier | 6.7 s | 4.1 | 0.2 / 5.8 / 9.9 / 21.1 ms |
+| embedded default (``load_bundle(None)``: the shipped sana-wm-tiny, 320x176), 8 chunks | 4.3 s | 0.66 | 0.2 / 0.4 / 0.9 / 4.0 ms |
+| the random sana-wm-small stand-in used before the model shipped | 3.9 s | 2.25 | 0.2 / 3.2 / 7.2 / 35.5 ms |
 """
 
 from __future__ import annotations
