@@ -36,6 +36,16 @@ def load_intrinsics_file(path: Path) -> np.ndarray:
     return as_vec4(arr, name=f"intrinsics file {path}")
 
 
+def check_output_folders(**outputs: Path | None) -> None:
+    """Fail in a second, before hours of work, when an output file's folder does not exist (``-`` = stdout)."""
+    for option, target in outputs.items():
+        if target is not None and str(target) != "-" and not Path(target).parent.is_dir():
+            raise InputFileError(
+                f"--{option.replace('_', '-')} {target}: expected a file in an existing folder, "
+                f"found no folder {Path(target).parent}"
+            )
+
+
 def write_json_result(target: Path | None, data: Any) -> None:
     """``--json PATH``: write ``data`` atomically; ``-`` prints it; None does nothing."""
     if target is None:

@@ -14,7 +14,7 @@ import torch
 
 from engine.bench.stream import benchmark_stream, format_table
 from engine.bundle import load_bundle
-from engine.commands.arguments import image_size, write_json_result
+from engine.commands.arguments import check_output_folders, image_size, write_json_result
 from engine.errors import ConfigError
 from engine.model.chunks import AttentionWindow
 from engine.model.config import PRESETS
@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_stream(args: argparse.Namespace) -> int:
     if args.chunks < 2:
         raise ConfigError(f"--chunks: expected at least 2, found {args.chunks}")
+    check_output_folders(json=args.json)
     if args.threads:
         torch.set_num_threads(args.threads)
     width, height = args.size

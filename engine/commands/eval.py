@@ -13,7 +13,7 @@ import torch
 from engine.atomic import atomic_write_text
 from engine.bundle import load_bundle
 from engine.commands.progress import ProgressLine
-from engine.commands.arguments import write_json_result
+from engine.commands.arguments import check_output_folders, write_json_result
 from engine.errors import ConfigError
 from engine.eval.figure import write_horizon_figure
 from engine.eval.protocol import EvalConfig, evaluate
@@ -60,6 +60,7 @@ def run_eval(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ConfigError(f"--threads: expected at least 1, found {args.threads}")
         torch.set_num_threads(args.threads)
+    check_output_folders(json=args.json, markdown=args.markdown, figure=args.figure)
     config = EvalConfig(scenes=args.scenes, seed=args.seed, horizons_s=args.horizons,
                         drift_seconds=args.drift_seconds, window=args.window)
     bundle = load_bundle(args.model)

@@ -39,3 +39,10 @@ def test_eval_command_rejects_bad_horizons(capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--quiet", "--horizons", "1,x"])
     assert "seconds" in capsys.readouterr().err
+
+
+def test_eval_command_checks_output_folders_before_running(capsys, tmp_path):
+    missing = tmp_path / "no" / "fig.png"
+    assert main(["eval", "--scenes", "1", "--quiet", "--figure", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "--figure" in err and "no folder" in err and len(err.strip().splitlines()) == 1
