@@ -140,7 +140,7 @@ class StreamBenchmark:
 
 
 def benchmark_stream(
-    preset: str | ModelBundle,
+    model: str | ModelBundle,
     chunks: int,
     *,
     frame_size: tuple[int, int],
@@ -151,19 +151,19 @@ def benchmark_stream(
 ) -> StreamBenchmark:
     """The hybrid model with ``window``, then (optionally) the all-softmax model with full history.
 
-    ``preset`` is a preset name (random weights at ``frame_size``) or a loaded bundle (e.g. the shipped embedded
+    ``model`` is a preset name (random weights at ``frame_size``) or a loaded bundle (e.g. the shipped embedded
     model; its own frame size and codec are used, and the all-softmax comparison gets random weights of its
     architecture with every block softmax: speed and memory do not depend on the weights)."""
 
     def report(variant: str):
         return None if progress is None else (lambda done, total, ms: progress(variant, done, total, ms))
 
-    if isinstance(preset, ModelBundle):
-        hybrid_bundle, config = preset, preset.config
-        frame_size = preset.frame_size
-        spatial_factor = getattr(preset.codec, "spatial_factor", spatial_factor)
+    if isinstance(model, ModelBundle):
+        hybrid_bundle, config = model, model.config
+        frame_size = model.frame_size
+        spatial_factor = getattr(model.codec, "spatial_factor", spatial_factor)
     else:
-        hybrid_bundle = ModelBundle.random(preset, frame_size=frame_size, spatial_factor=spatial_factor)
+        hybrid_bundle = ModelBundle.random(model, frame_size=frame_size, spatial_factor=spatial_factor)
         config = hybrid_bundle.config
     hybrid = run_stream(hybrid_bundle, chunks, window, "hybrid", progress=report("hybrid"))
     del hybrid_bundle
