@@ -319,6 +319,7 @@ class WorldSession:
         intrinsics: np.ndarray | None = None,
         *,
         progress: Progress | None = None,
+        commit_latents: torch.Tensor | None = None,
     ) -> ChunkRecord:
         """Generate the next chunk.
 
@@ -327,6 +328,9 @@ class WorldSession:
                 world (the start frame is the identity), OpenCV axes.
             intrinsics: ``(4,)`` or ``(frames_per_chunk, 4)`` in frame pixels; None = the latest intrinsics.
             progress: ``progress(stage, done, total)`` with stages "sample", "cache", "decode".
+            commit_latents: teacher forcing, for measurements: ``(1, C, n, h, w)`` latents of this chunk (chunk 0:
+                with the image latent) that the cache pass commits *instead of* the sampled ones, so later chunks
+                see this context (e.g. the ground truth's encoding). The record still holds the sampled chunk.
 
         Returns:
             The chunk's :class:`ChunkRecord` (also appended to :attr:`history` when it is kept).
@@ -381,7 +385,8 @@ class WorldSession:
         )
         sampled = time.perf_counter()
         saving = CachedStep(state.cache, save=True)
-        call(latents, torch.zeros(1, b - a, device=self._device), saving)
+        committed = latents if commit_latents is None else self._check_commit(commit_latents, b - a)
+        call(committed, torch.zeros(1, b - a, device=self._device), saving)
         next_cache = saving.next_cache()
         cached = time.perf_counter()
         if progress is not None:
@@ -425,6 +430,13 @@ class WorldSession:
             self.history.append(record)
         log.debug("chunk %d: %.3f s", k, record.timings["total"])
         return record
+
+    def _check_commit(self, latents: torch.Tensor, frames: int) -> torch.Tensor:
+        w, h = self.bundle.latent_grid
+        expected = (1, self.bundle.config.in_channels, frames, h, w)
+        if tuple(latents.shape) != expected:
+            raise SanaWMInputError(f"commit_latents: expected shape {expected}, found {tuple(latents.shape)}")
+        return latents.to(dtype=self.bundle.transformer.dtype, device=self._device)
 
     def _check_noise(self, noise: torch.Tensor) -> torch.Tensor:
         w, h = self.bundle.latent_grid

@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds at which to score (default 1,5,20)")
     p.add_argument("--drift-seconds", type=float, default=60.0, help="length of the drift check (default 60)")
     p.add_argument("--window", type=int, default=2, help="frames either side of a horizon to average (default 2)")
+    p.add_argument("--exposure", type=int, default=0, metavar="CHUNKS",
+                   help="also score CHUNKS chunks per scene fed the model's own chunks (free) and fed the ground "
+                   "truth as context (teacher-forced), chunk by chunk: compounding error vs reach (default 0 = off)")
     p.add_argument("--no-baselines", action="store_true", help="score only the model")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON ('-' = stdout)")
@@ -62,7 +65,7 @@ def run_eval(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     check_output_folders(json=args.json, markdown=args.markdown, figure=args.figure)
     config = EvalConfig(scenes=args.scenes, seed=args.seed, horizons_s=args.horizons,
-                        drift_seconds=args.drift_seconds, window=args.window)
+                        drift_seconds=args.drift_seconds, window=args.window, exposure_chunks=args.exposure)
     bundle = load_bundle(args.model)
     line = ProgressLine(enabled=not args.quiet)
     try:

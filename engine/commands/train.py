@@ -39,6 +39,7 @@ _TOP = {
 _OBJECTIVE = {
     "clean_context_prob": "clean_context_prob", "context_noise": "context_noise",
     "timestep_sampling": "timestep_sampling", "shift": "shift", "window_chunks": "window_chunks",
+    "self_rollout_prob": "self_rollout_prob",
 }  # fmt: skip
 
 
@@ -64,6 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--spatial-factor", type=int, help="pixels per latent cell (default 16)")
     m.add_argument("--window", type=int, help="latent frames per training window, 1+3k (default 7 = 49 frames)")
     m.add_argument("--name", help="name of the bundle written at the end (default sana-wm-trained)")
+    m.add_argument("--init-from", metavar="BUNDLE",
+                   help="fine-tune: start from this embedded bundle's weights (same preset, size and codec)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--steps", type=int, help="total optimizer steps (default 1000)")
     o.add_argument("--batch", type=int, help="windows per step (default 2)")
@@ -86,7 +89,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     obj.add_argument("--timestep-sampling", choices=TIMESTEP_SAMPLINGS, help="default logit-normal")
     obj.add_argument("--shift", type=float, help="timestep shift (default 3)")
     obj.add_argument("--window-chunks", type=int, help="cached chunks seen by softmax blocks (default 2, as streaming)")
+    obj.add_argument("--self-rollout-prob", type=float,
+                     help="share of samples whose context chunks are the model's own streaming rollout (default 0)")
     p.set_defaults(handler=run)
+
+
+def _bundle_folder(text: str) -> str:
+    """``--init-from``: an embedded bundle folder, as an absolute path (the config records it)."""
+    path = Path(text).expanduser()
+    if not (path / "bundle.json").is_file():
+        raise InputFileError(f"--init-from {text}: expected an embedded model bundle folder with bundle.json, "
+                             "found none there")  # fmt: skip
+    return str(path.resolve())
 
 
 def _parse_override(text: str) -> tuple[str, Any]:
@@ -127,6 +141,8 @@ def resolve_config(args: argparse.Namespace, clips: ClipFolder) -> TrainConfig:
         base = TrainConfig(frame_size=clips[0].frame_size if args.size is None else args.size)
     top = {field: getattr(args, dest) for dest, field in _TOP.items() if getattr(args, dest) is not None}
     objective = {field: getattr(args, dest) for dest, field in _OBJECTIVE.items() if getattr(args, dest) is not None}
+    if args.init_from is not None:
+        top["init_from"] = _bundle_folder(args.init_from)
     if args.override:
         top["model_overrides"] = {**base.model_overrides, **dict(_parse_override(t) for t in args.override)}
     values = {**base.to_dict(), **top, "data": str(args.data)}

@@ -28,7 +28,7 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from engine.eval.metrics import frame_stats, psnr, ssim
 from engine.session import StreamSettings, WorldSession
 from engine.synth.trajectories import ClipPlan, PathConfig, sample_clip
 from engine.synth.world import World, make_world
+
+if TYPE_CHECKING:
+    from engine.eval.exposure import ExposureCurves
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,7 @@ class EvalConfig:
     revisit_frames: int = 97
     fps: float = DEFAULT_FPS
     session_seed: int = 42
+    exposure_chunks: int = 0
 
     def __post_init__(self) -> None:
         if self.scenes < 1:
@@ -78,13 +82,16 @@ class EvalConfig:
             raise ConfigError("drift seconds and window: expected non-negative values")
         if self.revisit_frames < 25:
             raise ConfigError(f"revisit frames: expected at least 25, found {self.revisit_frames}")
+        if self.exposure_chunks < 0:
+            raise ConfigError(f"exposure chunks: expected 0 (off) or more, found {self.exposure_chunks}")
 
     def horizon_frames(self) -> list[int]:
         return [max(1, round(h * self.fps)) for h in self.horizons_s]
 
     def path_frames(self) -> int:
         """Frames of the long path: covers every horizon window and the drift span, in whole chunks (1 + 24 k)."""
-        need = max(max(self.horizon_frames()) + self.window, round(self.drift_seconds * self.fps)) + 1
+        need = max(max(self.horizon_frames()) + self.window, round(self.drift_seconds * self.fps),
+                   CHUNK_FRAMES * self.exposure_chunks) + 1
         return 1 + CHUNK_FRAMES * math.ceil((need - 1) / CHUNK_FRAMES)
 
     def world_seeds(self) -> list[int]:
@@ -138,6 +145,8 @@ class EvalResult:
     seconds: float = 0.0
     #: ground-truth frames of the first scene at the horizon frames (see :attr:`RowResult.examples`)
     truth_examples: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: per-chunk free vs teacher-forced PSNR (``EvalConfig.exposure_chunks > 0``; :mod:`engine.eval.exposure`)
+    exposure: ExposureCurves | None = None
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -162,6 +171,9 @@ class EvalResult:
         lines.append(f"{self.model}; {len(self.world_seeds)} held-out worlds (seeds {self.world_seeds[0]}..."
                      f"{self.world_seeds[-1]}), {w}x{h}, PSNR in dB (capped at {PSNR_CAP_DB:g}), SSIM on luma, "
                      f"±{self.config.window} frames around each horizon.")
+        if self.exposure is not None:
+            lines += ["", "Exposure check: PSNR per chunk of the model fed its own chunks (free) and fed the ground "
+                      "truth as context (teacher-forced).", "", self.exposure.to_markdown()]
         return "\n".join(lines)
 
 
@@ -184,20 +196,25 @@ def make_scenes(config: EvalConfig, frame_size: tuple[int, int], renderer, progr
 
 
 def rollout(bundle: ModelBundle, start: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray, *, seed: int = 42,
-            progress: Progress | None = None) -> np.ndarray:
+            progress: Progress | None = None, commit_truth: np.ndarray | None = None) -> np.ndarray:
     """Generate ``(F, H, W, 3)`` uint8 frames along world poses ``c2w (F, 4, 4)`` (``F = 1 + 24 k``) from ``start``
-    (frame 0 is the model's reconstruction of it)."""
+    (frame 0 is the model's reconstruction of it). ``commit_truth`` (``(F, H, W, 3)`` at the bundle's frame size)
+    makes it teacher-forced: after each chunk the cache holds the encoding of these frames instead of the
+    generated chunk (:mod:`engine.eval.exposure`)."""
     n = c2w.shape[0]
     if (n - 1) % CHUNK_FRAMES or n < 1 + CHUNK_FRAMES:
         raise ConfigError(f"rollout: expected 1 + 24 k poses, found {n}")
     session = WorldSession(bundle, StreamSettings(seed=seed), keep_snapshots=False, keep_history=False)
     session.start(start, intrinsics=intrinsics[0])
+    truth_latents = None if commit_truth is None else bundle.codec.encode(np.asarray(commit_truth)[:n])
     rel = relative_to_first(c2w)
     frames = []
     chunks = (n - 1) // CHUNK_FRAMES
     for k in range(chunks):
         sl = slice(1 + CHUNK_FRAMES * k, 1 + CHUNK_FRAMES * (k + 1))
-        frames.append(session.step(rel[sl], intrinsics[sl]).frames)
+        a, b = session.chunk_latent_range(k)
+        commit = None if truth_latents is None else truth_latents[:, :, a:b]
+        frames.append(session.step(rel[sl], intrinsics[sl], commit_latents=commit).frames)
         if progress:
             progress("chunk", k + 1, chunks)
     return np.concatenate(frames)
@@ -309,5 +326,10 @@ def evaluate(bundle: ModelBundle, config: EvalConfig = EvalConfig(), *, baseline
         untrained = untrained_like(bundle)
         result.rows.append(score_row("untrained model", untrained.label, config, scenes,
                                      model_rows(untrained, "untrained")))
+    if config.exposure_chunks:
+        from engine.eval.exposure import exposure_curves
+
+        result.exposure = exposure_curves(bundle, scenes, config.exposure_chunks, seed=config.session_seed,
+                                          fps=config.fps, progress=progress)  # fmt: skip
     result.seconds = time.perf_counter() - started
     return result

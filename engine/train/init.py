@@ -18,9 +18,13 @@ constructors' initialisation, which already follows the official code.
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import torch
 import torch.nn as nn
 
+from engine.errors import ConfigError
 from engine.model.transformer import SanaWMTransformer
 
 
@@ -53,3 +57,28 @@ def _xavier_(weight: torch.Tensor, gen: torch.Generator) -> None:
     fan_out, fan_in = weight.shape[0], weight[0].numel()
     bound = (6.0 / (fan_in + fan_out)) ** 0.5
     weight.copy_((torch.rand(weight.shape, generator=gen) * 2 - 1) * bound)
+
+
+def load_initial_weights(model: SanaWMTransformer, folder: str | Path, frame_size: tuple[int, int],
+                         spatial_factor: int) -> None:  # fmt: skip
+    """Start a fine-tune from the weights of the embedded bundle in ``folder`` (``--init-from``).
+
+    The bundle must be the same model the run trains: equal architecture (every config field but the preset
+    name), frame size and codec patch size; anything else is refused, because loading would silently train a
+    different model than the config records.
+    """
+    from engine.bundle import load_embedded_bundle
+
+    bundle = load_embedded_bundle(folder)
+    theirs = {k: v for k, v in dataclasses.asdict(bundle.config).items() if k != "preset"}
+    ours = {k: v for k, v in dataclasses.asdict(model.config).items() if k != "preset"}
+    differ = sorted(k for k in ours if ours[k] != theirs.get(k))
+    problems = [f"{k}: run {ours[k]!r}, bundle {theirs.get(k)!r}" for k in differ]
+    if tuple(bundle.frame_size) != tuple(frame_size):
+        problems.append(f"frame size: run {frame_size}, bundle {tuple(bundle.frame_size)}")
+    factor = getattr(bundle.codec, "spatial_factor", None)
+    if factor != spatial_factor:
+        problems.append(f"codec patch size: run {spatial_factor}, bundle {factor}")
+    if problems:
+        raise ConfigError(f"--init-from {folder}: the bundle is not the model this run trains ({'; '.join(problems)})")
+    model.load_state_dict(bundle.transformer.state_dict(), strict=True)

@@ -60,7 +60,7 @@ from engine.train.checkpoint import (
 )
 from engine.train.curves import plot_loss, write_loss_csv
 from engine.train.data import TrainingData, check_window, median_intrinsics
-from engine.train.init import init_weights
+from engine.train.init import init_weights, load_initial_weights
 from engine.train.objective import ObjectiveConfig, flow_matching_loss
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ class TrainConfig:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ...; threads: torch CPU threads (None = torch's choice).
         objective: :class:`ObjectiveConfig`.
         bundle_name: name of the bundle written at the end.
+        init_from: an embedded bundle folder whose weights start the run (a fine-tune) instead of the
+            from-scratch initialisation; its architecture, frame size and codec must be the run's.
     """
 
     preset: str = "sana-wm-small"
@@ -126,6 +128,7 @@ class TrainConfig:
     threads: int | None = None
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     bundle_name: str = "sana-wm-trained"
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -237,12 +240,16 @@ def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(key)
 
 
-def build_model(config: TrainConfig) -> SanaWMTransformer:
-    """The freshly initialised model of ``config`` (global RNG untouched)."""
+def build_model(config: TrainConfig, *, load_init: bool = True) -> SanaWMTransformer:
+    """The model of ``config`` at step 0: freshly initialised, or ``init_from``'s weights (global RNG untouched).
+    ``load_init=False`` skips reading ``init_from`` (a resumed run overwrites the weights anyway)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = SanaWMTransformer(config.model_config())
-    init_weights(model, config.seed)
+    if config.init_from and load_init:
+        load_initial_weights(model, config.init_from, config.frame_size, config.spatial_factor)
+    else:
+        init_weights(model, config.seed)
     return model
 
 
@@ -301,7 +308,7 @@ def _resolve_device(name: str) -> torch.device:
 
 
 def _check_resume(saved_json: str, config: TrainConfig, path: Path) -> None:
-    saved = json.loads(saved_json)
+    saved = TrainConfig.from_dict(json.loads(saved_json)).to_dict()  # fields added since then take their defaults
     now = config.to_dict()
     changed = sorted(k for k in set(saved) | set(now) if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
     if changed:
@@ -382,7 +389,7 @@ def train(
 
 def _run(config: TrainConfig, model_config: SanaWMConfig, data: TrainingData, out_dir: Path, device: torch.device,
          progress: Callable[[StepReport], None] | None, resume_from: Path | None) -> TrainResult:  # fmt: skip
-    model = build_model(config).to(device).train()
+    model = build_model(config, load_init=resume_from is None).to(device).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = make_optimizer(model, config)
     state = RunState()
@@ -427,7 +434,8 @@ def _run(config: TrainConfig, model_config: SanaWMConfig, data: TrainingData, ou
         state.history.append({
             "step": state.step, "samples_seen": state.samples_seen, "loss": out.stats["loss"], "lr": lr,
             "grad_norm": grad_norm, "sigma_mean": out.stats["sigma_mean"], "clean_context": out.stats["clean_context"],
-            "samples_per_s": config.batch_size / elapsed, "elapsed_s": state.wall_time_s,
+            "self_rollout": out.stats["self_rollout"], "samples_per_s": config.batch_size / elapsed,
+            "elapsed_s": state.wall_time_s,
         })  # fmt: skip
         written = None
         if state.step % config.checkpoint_every == 0 or state.step == config.steps:

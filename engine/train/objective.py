@@ -19,6 +19,11 @@ Per-frame timesteps (:func:`sample_schedule`):
   get a little noise, ``σ ~ U(0, context_noise)``, while their timestep *label* stays 0. At inference the context
   is the model's own imperfect output presented at ``t = 0``; training on slightly perturbed "clean" context
   makes the next chunk less sensitive to those errors (a cheap guard against drift).
+* optional **self-rollout context** (with probability ``self_rollout_prob`` per sample): the sample is a
+  clean-context sample whose context chunks are the model's own streaming rollout
+  (:func:`engine.train.self_rollout.rollout_context`) instead of ground truth; the target chunk stays ground
+  truth. This trains the model on the errors it actually makes, the remedy for drift that context noise only
+  approximates. It costs a no-grad streaming rollout of the context per such sample.
 
 Timestep sampling (:func:`sample_sigmas`): ``u`` is logit-normal (default; Esser et al. 2024 found it the best
 simple density for rectified flow: it concentrates on mid-range σ where predicting ``v`` is hardest, instead of
@@ -44,6 +49,7 @@ from engine.model.chunks import AttentionWindow, chunk_bounds, teacher_chunk_sta
 from engine.model.temporal import ChunkCausalMixer
 from engine.sampling import NUM_TRAIN_TIMESTEPS, shift_sigma
 from engine.train.data import TrainingBatch
+from engine.train.self_rollout import rollout_context
 
 TIMESTEP_SAMPLINGS = ("logit-normal", "uniform")
 
@@ -60,6 +66,8 @@ class ObjectiveConfig:
         shift: flow shift ``s`` applied to ``u`` (1 = none).
         window_chunks, window_sink: the softmax window (:class:`AttentionWindow`); train with the one the
             streaming session uses (2 cached chunks with the image chunk as sink).
+        self_rollout_prob: probability that a sample's context is the model's own rollout (0 = off; the
+            random draws of a run with 0 are those of a run without this option).
     """
 
     clean_context_prob: float = 0.5
@@ -70,6 +78,7 @@ class ObjectiveConfig:
     shift: float = 3.0
     window_chunks: int = 2
     window_sink: bool = True
+    self_rollout_prob: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -84,6 +93,8 @@ class ObjectiveConfig:
             problems.append(f"logit_std must be positive, got {self.logit_std}")
         if not self.shift > 0:
             problems.append(f"shift must be positive, got {self.shift}")
+        if not 0.0 <= self.self_rollout_prob <= 1.0:
+            problems.append(f"self_rollout_prob must be in [0, 1], got {self.self_rollout_prob}")
         if self.window_chunks < -1:
             problems.append(f"window_chunks must be -1 (all) or >= 0, got {self.window_chunks}")
         if problems:
@@ -129,16 +140,23 @@ def sample_sigmas(count: int, config: ObjectiveConfig, generator: torch.Generato
 
 
 def sample_schedule(
-    batch_size: int, num_frames: int, config: ObjectiveConfig, generator: torch.Generator
+    batch_size: int,
+    num_frames: int,
+    config: ObjectiveConfig,
+    generator: torch.Generator,
+    force_clean: torch.Tensor | None = None,
 ) -> FrameSchedule:
     """Per-frame timesteps of a batch of ``num_frames``-frame windows (chunks: ``teacher_chunk_starts``).
 
     Random draws, in this order: one σ per (sample, chunk), one clean-context coin per sample, one context-noise
     level per (sample, frame); the same generator state therefore always gives the same schedule.
+    ``force_clean`` ``(B,)`` bool makes those samples clean-context whatever their coin (self-rollout samples).
     """
     bounds = chunk_bounds(teacher_chunk_starts(num_frames), num_frames)
     chunk_sigma = sample_sigmas(batch_size * len(bounds), config, generator).view(batch_size, len(bounds))
     clean = torch.rand(batch_size, generator=generator) < config.clean_context_prob  # (B,)
+    if force_clean is not None:
+        clean = clean | force_clean.cpu()
     jitter = torch.rand(batch_size, num_frames, generator=generator) * config.context_noise  # (B, T)
 
     labels = torch.zeros(batch_size, num_frames)
@@ -173,12 +191,20 @@ def flow_matching_loss(
 
     Returns:
         :class:`LossOutput`; ``stats`` holds ``loss``, ``sigma_mean`` (over frames in the loss),
-        ``clean_context`` (fraction of samples) and ``frames_in_loss`` (per sample, mean).
+        ``clean_context`` and ``self_rollout`` (fractions of samples) and ``frames_in_loss`` (per sample, mean).
     """
     x0 = batch.latents.float()  # (B, C, T, h, w)
     b, _, t, _, _ = x0.shape
-    schedule = sample_schedule(b, t, config, generator)
+    rolled = None
+    if config.self_rollout_prob > 0:  # drawn first; a run without self-rollout makes no draw here
+        rolled = torch.rand(b, generator=generator) < config.self_rollout_prob  # (B,)
+    schedule = sample_schedule(b, t, config, generator, force_clean=rolled)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)  # (B, C, T, h, w)
+    if rolled is not None and bool(rolled.any()):
+        idx = rolled.nonzero()[:, 0].to(x0.device)
+        x0 = x0.clone()
+        x0[idx] = rollout_context(model, x0[idx], batch.camera_conditions[idx], batch.chunk_plucker[idx],
+                                  config.window, generator)  # fmt: skip
     sigma = schedule.sigmas.to(x0.device)[:, None, :, None, None]
     noisy = (1.0 - sigma) * x0 + sigma * noise
     mixer = ChunkCausalMixer(teacher_chunk_starts(t), t, config.window)
@@ -197,6 +223,7 @@ def flow_matching_loss(
         "loss": float(loss.detach()),
         "sigma_mean": float(schedule.sigmas[schedule.loss_mask].mean()),
         "clean_context": float(schedule.clean_context.float().mean()),
+        "self_rollout": 0.0 if rolled is None else float(rolled.float().mean()),
         "frames_in_loss": float(schedule.loss_mask.sum(dim=1).float().mean()),
     }
     return LossOutput(loss=loss, stats=stats, schedule=schedule)

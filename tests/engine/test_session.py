@@ -137,6 +137,21 @@ def test_changing_the_poses_of_chunk_k_changes_chunk_k_and_later_never_earlier(b
         assert (a.history[k].latents - b.history[k].latents).abs().max() > 1e-4, k
 
 
+def test_committed_latents_replace_the_context_of_later_chunks_but_not_the_chunk_itself(bundle):
+    poses = drive(["w", "w", "d"])
+    plain = run(bundle, poses)
+    session = WorldSession(bundle)
+    session.start(start_image())
+    own = session.step(poses[0], commit_latents=plain.history[0].latents)  # its own latents: nothing changes
+    assert torch.equal(own.latents, plain.history[0].latents)
+    other = torch.zeros_like(plain.history[1].latents)
+    forced = session.step(poses[1], commit_latents=other)
+    assert torch.equal(forced.latents, plain.history[1].latents)  # the record holds the sampled chunk
+    assert (session.step(poses[2]).latents - plain.history[2].latents).abs().max() > 1e-3  # later context changed
+    with pytest.raises(SanaWMInputError, match=r"commit_latents: expected shape \(1, 8, 3, 2, 4\)"):
+        session.step(poses[2], commit_latents=torch.zeros(1, 8, 4, 2, 4))
+
+
 def test_memory_stays_flat_over_a_long_rollout(bundle):
     session = WorldSession(bundle, keep_history=False, keep_snapshots=False)
     session.start(start_image())

@@ -19,7 +19,7 @@ def test_eval_command_writes_table_json_and_markdown(tiny_model, tmp_path, capsy
     out, md = tmp_path / "eval.json", tmp_path / "eval.md"
     argv = ["eval", "--model", str(tiny_model), "--scenes", "1", "--horizons", "1", "--drift-seconds", "1",
             "--window", "0", "--no-baselines", "--threads", "1", "--quiet", "--json", str(out), "--markdown", str(md),
-            "--figure", str(tmp_path / "fig.png")]
+            "--figure", str(tmp_path / "fig.png"), "--exposure", "2"]  # fmt: skip
     assert main(argv) == 0
     assert (tmp_path / "fig.png").stat().st_size > 0
     table = capsys.readouterr().out
@@ -28,11 +28,15 @@ def test_eval_command_writes_table_json_and_markdown(tiny_model, tmp_path, capsy
     assert [r["name"] for r in data["rows"]] == ["model"]
     assert data["rows"][0]["horizons"]["1s"]["psnr"] > 0
     assert md.read_text().strip() == table.strip()
+    assert "| 1 | 3.0 |" in table and "teacher-forced" in table  # the exposure table: chunk 1 ends at 3 s
+    assert len(data["exposure"]["free"]) == len(data["exposure"]["teacher_forced"]) == 2
 
 
 def test_eval_command_rejects_zero_scenes_in_one_line(capsys):
     assert main(["eval", "--quiet", "--scenes", "0"]) == 2
     assert "scenes" in capsys.readouterr().err
+    assert main(["eval", "--quiet", "--exposure", "-1"]) == 2
+    assert "exposure chunks: expected 0 (off) or more, found -1" in capsys.readouterr().err
 
 
 def test_eval_command_rejects_bad_horizons(capsys):

@@ -193,3 +193,35 @@ def test_text_conditioned_presets_and_bad_settings_are_refused():
     with pytest.raises(ConfigError, match="unknown training config field"):
         TrainConfig.from_dict({"learning_rate": 1.0})
     assert TrainConfig.from_dict(CONFIG.to_dict()) == CONFIG
+
+
+def test_init_from_starts_a_fine_tune_from_a_bundle_and_refuses_a_different_model(tmp_path, clips, straight_run):
+    out, result = straight_run
+    config = TrainConfig(**{**CONFIG.__dict__, "init_from": str(result.bundle_dir), "seed": 11})
+    model = build_model(config)
+    shipped = load_embedded_bundle(result.bundle_dir).transformer.state_dict()
+    assert all(torch.equal(v, shipped[k]) for k, v in model.state_dict().items())
+    fresh = build_model(TrainConfig(**{**CONFIG.__dict__, "seed": 11}))
+    assert not torch.equal(fresh.final_layer.linear.weight, model.final_layer.linear.weight)  # not a fresh init
+
+    tuned = train(TrainConfig(**{**config.__dict__, "steps": 1}), clips, tmp_path / "tuned")
+    assert json.loads((tuned.out_dir / "config.json").read_text())["train"]["init_from"] == str(result.bundle_dir)
+
+    deeper = TrainConfig(**{**config.__dict__, "model_overrides": {"depth": 2}})
+    with pytest.raises(ConfigError, match="depth: run 2, bundle 4"):
+        build_model(deeper)
+    with pytest.raises(ConfigError, match=r"frame size: run \(64, 32\), bundle \(48, 32\)"):
+        build_model(TrainConfig(**{**config.__dict__, "frame_size": (64, 32)}))
+
+
+def test_a_run_recorded_before_newer_settings_existed_still_resumes(tmp_path, clips):
+    config = TrainConfig(**{**CONFIG.__dict__, "steps": 2})
+    out = tmp_path / "old"
+    train(config, clips, out)
+    path = list_checkpoints(out)[-1]
+    payload = torch.load(path, weights_only=False)
+    old = json.loads(payload["config"])
+    del old["init_from"], old["objective"]["self_rollout_prob"]  # the config as an older version wrote it
+    payload["config"] = json.dumps(old, sort_keys=True)
+    torch.save(payload, path)
+    assert train(TrainConfig(**{**config.__dict__, "steps": 3}), clips, out, resume=True).steps == 3

@@ -85,3 +85,23 @@ def test_trains_on_a_sana_wm_synth_dataset_with_jpeg_frames(tmp_path):
     assert main(["train", "--data", str(data), "--out", str(run), "--preset", "sana-wm-tiny-test", "--size", "64x32",
                  "--steps", "1", "--batch", "1", "--window", "4", "--threads", "1", "--quiet"]) == 0  # fmt: skip
     assert load_embedded_bundle(run / "bundle").frame_size == (64, 32)
+
+
+def test_init_from_and_self_rollout_fine_tune_a_trained_bundle(tmp_path, dataset, capsys):
+    base = tmp_path / "base"
+    assert main(["train", "--data", str(dataset), "--out", str(base), *TINY, "--steps", "1", "--window", "4"]) == 0
+    tuned = tmp_path / "tuned"
+    argv = ["train", "--data", str(dataset), "--out", str(tuned), *TINY, "--steps", "1", "--window", "7",
+            "--init-from", str(base / "bundle"), "--self-rollout-prob", "1"]  # fmt: skip
+    assert main(argv) == 0
+    train = json.loads((tuned / "config.json").read_text())["train"]
+    assert train["init_from"] == str((base / "bundle").resolve()) and train["objective"]["self_rollout_prob"] == 1.0
+    assert load_embedded_bundle(tuned / "bundle").extras["train_config"]["init_from"] == train["init_from"]
+
+    capsys.readouterr()
+    bad = ["train", "--data", str(dataset), "--out", str(tmp_path / "x"), *TINY, "--steps", "1"]
+    assert main([*bad, "--init-from", str(dataset)]) == 2
+    err = capsys.readouterr().err
+    assert "--init-from" in err and "bundle.json" in err and len(err.strip().splitlines()) == 1
+    assert main([*bad, "--self-rollout-prob", "2"]) == 2
+    assert "self_rollout_prob must be in [0, 1], got 2.0" in capsys.readouterr().err

@@ -1,0 +1,99 @@
+"""Self-rollout context: the generated context is exactly what a streaming session generates, and the objective
+trains the next chunk on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.bundle import ModelBundle
+from engine.camera.poses import relative_to_first
+from engine.components.patch_codec import PatchDCTCodec
+from engine.session import StreamSettings, WorldSession
+from engine.train.data import TrainingData
+from engine.train.objective import ObjectiveConfig, flow_matching_loss, sample_schedule
+from engine.train.self_rollout import rollout_context
+
+SIZE = (48, 32)
+WINDOW = 10  # chunks [0, 4) [4, 7) [7, 10): two context chunks, one target chunk
+
+
+@pytest.fixture(scope="module")
+def setup(clip_factory):
+    bundle = ModelBundle.random("sana-wm-tiny-test", frame_size=SIZE, spatial_factor=16, seed=3)
+    clips = [clip_factory(i, num_frames=97) for i in range(2)]
+    data = TrainingData(clips, bundle.codec, SIZE, WINDOW, seed=0)
+    return bundle, clips, data
+
+
+def test_the_rollout_is_the_streaming_sessions_rollout_and_keeps_the_image_and_the_target(setup):
+    bundle, clips, data = setup
+    sample = data.sample(0)
+    batch = data.batch(0, 1)
+    model = bundle.transformer
+    out = rollout_context(model, batch.latents, batch.camera_conditions, batch.chunk_plucker,
+                          StreamSettings().window, torch.Generator().manual_seed(7))  # fmt: skip
+    assert torch.equal(out[:, :, 0], batch.latents[:, :, 0])  # the image latent
+    assert torch.equal(out[:, :, 7:], batch.latents[:, :, 7:])  # the target chunk stays ground truth
+    assert (out[:, :, 1:7] - batch.latents[:, :, 1:7]).abs().mean() > 0.1  # the context is generated
+
+    # The same noise through WorldSession along the window's poses gives the same two chunks.
+    noise = torch.randn(batch.latents.shape, generator=torch.Generator().manual_seed(7))
+    clip = clips[sample.clip]
+    first = 8 * sample.start
+    c2w = relative_to_first(clip.c2w[first : first + 8 * (WINDOW - 1) + 1])
+    intrinsics = clip.intrinsics[first : first + 8 * (WINDOW - 1) + 1]
+    session = WorldSession(bundle, keep_snapshots=False)
+    session.start(first_latent=batch.latents[:, :, :1], intrinsics=intrinsics[0], noise=noise)
+    latents = [session.step(c2w[1 + 24 * k : 25 + 24 * k], intrinsics[1 + 24 * k : 25 + 24 * k]).latents for k in range(2)]
+    streamed = torch.cat(latents, dim=2)
+    assert torch.allclose(out[:, :, :7], streamed, atol=1e-5), float((out[:, :, :7] - streamed).abs().max())
+
+
+def test_a_one_chunk_window_has_no_context_to_generate(setup):
+    bundle, _, _ = setup
+    latents = torch.randn(1, 8, 4, 2, 3)
+    out = rollout_context(bundle.transformer, latents, torch.zeros(1, 4, 20), torch.zeros(1, 48, 4, 2, 3),
+                          StreamSettings().window, torch.Generator().manual_seed(0))  # fmt: skip
+    assert torch.equal(out, latents)
+
+
+def test_self_rollout_samples_are_clean_context_samples_trained_on_generated_context(setup):
+    bundle, _, data = setup
+    batch = data.batch(0, 4)
+    config = ObjectiveConfig(clean_context_prob=0.0, self_rollout_prob=0.5)
+    model = bundle.transformer
+    seen = []
+    hook = model.register_forward_pre_hook(lambda _m, args, kwargs: seen.append(args[0].detach().clone()), with_kwargs=True)
+    try:
+        out = flow_matching_loss(model, batch, config, torch.Generator().manual_seed(2))
+    finally:
+        hook.remove()
+    replay = torch.Generator().manual_seed(2)  # documented order: rollout coins, schedule, noise, rollout noise
+    rolled = torch.rand(4, generator=replay) < 0.5
+    assert 0 < int(rolled.sum()) < 4, "seed must give a mix of samples"
+    sched = sample_schedule(4, WINDOW, config, replay, force_clean=rolled)
+    assert torch.equal(out.schedule.clean_context, rolled)  # clean_context_prob 0: only the rollout samples
+    assert out.stats["self_rollout"] == pytest.approx(float(rolled.float().mean()))
+    assert torch.equal(out.schedule.timesteps, sched.timesteps)
+    training_input = seen[-1]  # the last forward is the training call; the ones before it are the rollout
+    noise = torch.randn(batch.latents.shape, generator=replay)
+    sigma = sched.sigmas[:, None, :, None, None]
+    teacher = (1 - sigma) * batch.latents + sigma * noise
+    for i in range(4):
+        context_equal = torch.allclose(training_input[i, :, :7], teacher[i, :, :7], atol=1e-6)
+        assert context_equal != bool(rolled[i])  # rollout samples see generated context, others ground truth
+        assert torch.allclose(training_input[i, :, 7:], teacher[i, :, 7:], atol=1e-6)  # the target: ground truth
+    out.loss.backward()
+
+
+def test_without_self_rollout_the_random_draws_are_unchanged(setup):
+    _, _, data = setup
+    batch = data.batch(0, 2)
+    config = ObjectiveConfig()
+    gen_a, gen_b = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    sched = sample_schedule(2, WINDOW, config, gen_b)
+    out = flow_matching_loss(lambda x, *a, **k: torch.zeros_like(x), batch, config, gen_a)
+    assert torch.equal(out.schedule.sigmas, sched.sigmas) and out.stats["self_rollout"] == 0.0
+    np.testing.assert_array_equal(out.schedule.timesteps.numpy(), sched.timesteps.numpy())
