@@ -468,6 +468,16 @@ def _final_loss(history: list[dict[str, float]]) -> float:
     return float(np.mean([row["loss"] for row in tail]))
 
 
+def _base_bundle_record(folder: str) -> dict[str, Any]:
+    """Name, label and training summary of a fine-tune's starting bundle (its lineage), from its bundle.json."""
+    record: dict[str, Any] = {"path": folder, "name": Path(folder).name}
+    with contextlib.suppress(OSError, ValueError):
+        meta = json.loads((Path(folder) / "bundle.json").read_text())
+        record.update(name=meta.get("name", record["name"]), label=meta.get("label", ""),
+                      training=meta.get("extras", {}).get("training"))  # fmt: skip
+    return record
+
+
 def _write_bundle(out_dir: Path, config: TrainConfig, ema: SanaWMTransformer, data: TrainingData, state: RunState,
                   parameters: int, device: torch.device) -> Path:  # fmt: skip
     env = environment(device)
@@ -487,6 +497,13 @@ def _write_bundle(out_dir: Path, config: TrainConfig, ema: SanaWMTransformer, da
         "torch": env["torch"],
         "weights": "EMA",
     }
+    label = f"trained {state.step} steps on {len(data)} clips"
+    if config.init_from:
+        base = _base_bundle_record(config.init_from)
+        summary["init_from"] = base
+        label = f"{base.get('label') or base['name']}, then {state.step} steps" + (
+            " with self-rollout context" if config.objective.self_rollout_prob > 0 else ""
+        )
     model = copy.deepcopy(ema).cpu().eval()
     bundle = ModelBundle(
         name=config.bundle_name,
@@ -494,7 +511,7 @@ def _write_bundle(out_dir: Path, config: TrainConfig, ema: SanaWMTransformer, da
         codec=data.codec,
         frame_size=config.frame_size,
         default_intrinsics=median_intrinsics(data.clips, config.frame_size),
-        label=f"trained {state.step} steps on {len(data)} clips",
+        label=label,
         extras={"training": summary, "train_config": config.to_dict()},
     )
     return save_bundle(bundle, out_dir / "bundle")

@@ -206,6 +206,9 @@ def test_init_from_starts_a_fine_tune_from_a_bundle_and_refuses_a_different_mode
 
     tuned = train(TrainConfig(**{**config.__dict__, "steps": 1}), clips, tmp_path / "tuned")
     assert json.loads((tuned.out_dir / "config.json").read_text())["train"]["init_from"] == str(result.bundle_dir)
+    lineage = load_embedded_bundle(tuned.bundle_dir)
+    assert lineage.label == "trained 4 steps on 3 clips, then 1 steps"  # the base bundle's label first
+    assert lineage.extras["training"]["init_from"]["training"]["steps"] == 4
 
     deeper = TrainConfig(**{**config.__dict__, "model_overrides": {"depth": 2}})
     with pytest.raises(ConfigError, match="depth: run 2, bundle 4"):
