@@ -2,5 +2,6 @@
 
 * :mod:`engine.eval.metrics` — PSNR, luma SSIM and per-frame image statistics (numpy/torch, no scikit-image);
 * :mod:`engine.eval.protocol` — held-out worlds, rollouts, horizon / revisit / drift scores and baselines,
-  used by ``sana-wm eval`` (:mod:`engine.commands.eval`).
+  used by ``sana-wm eval`` (:mod:`engine.commands.eval`);
+* :mod:`engine.eval.exposure` — free vs teacher-forced per-chunk PSNR (``sana-wm eval --exposure``).
 """
