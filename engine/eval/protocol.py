@@ -131,6 +131,8 @@ class RowResult:
     revisit_truth_ssim: float
     drift_in_range: float
     seconds: float
+    #: the horizon scores of each world, in ``world_seeds`` order: a mean over 4 worlds can hide one collapse
+    per_world: list[dict[str, dict[str, float]]] = field(default_factory=list)
     #: frames ``(len(horizons), H, W, 3)`` of the first scene at the horizon frames (for figures; not in the JSON)
     examples: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -171,10 +173,20 @@ class EvalResult:
         lines.append(f"{self.model}; {len(self.world_seeds)} held-out worlds (seeds {self.world_seeds[0]}..."
                      f"{self.world_seeds[-1]}), {w}x{h}, PSNR in dB (capped at {PSNR_CAP_DB:g}), SSIM on luma, "
                      f"±{self.config.window} frames around each horizon.")
+        if len(self.world_seeds) > 1 and all(r.per_world for r in self.rows):
+            lines += ["", "Per world, PSNR in dB at each horizon:", "", *self._per_world_markdown(hs)]
         if self.exposure is not None:
             lines += ["", "Exposure check: PSNR per chunk of the model fed its own chunks (free) and fed the ground "
                       "truth as context (teacher-forced).", "", self.exposure.to_markdown()]
         return "\n".join(lines)
+
+    def _per_world_markdown(self, horizons: list[str]) -> list[str]:
+        head = ["world seed", *[f"{r.name} {h}" for h in horizons for r in self.rows]]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for k, seed in enumerate(self.world_seeds):
+            cells = [f"{r.per_world[k][h]['psnr']:.2f}" for h in horizons for r in self.rows]
+            lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+        return lines
 
 
 # ----- scenes and rollouts ----------------------------------------------------------------------------------------
@@ -284,6 +296,7 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
         revisit_truth_ssim=mean(rev[3]),
         drift_in_range=mean(drift),
         seconds=time.perf_counter() - started,
+        per_world=[{k: {"psnr": p[i], "ssim": s[i]} for k, (p, s) in hp.items()} for i in range(len(scenes))],
         examples=examples,
     )
 

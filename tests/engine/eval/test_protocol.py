@@ -143,3 +143,23 @@ def test_the_figure_puts_truth_above_each_row(result, tmp_path):
     assert np.array_equal(model_tile, result.rows[0].examples[0])
     with pytest.raises(ConfigError, match="figure rows"):
         write_horizon_figure(result, tmp_path / "bad.png", rows=("nope",))
+
+
+def test_per_world_scores_are_what_the_row_averages(bundle, renderer):
+    config = EvalConfig(scenes=2, horizons_s=(1.0,), window=1, drift_seconds=0.0, revisit_frames=25)
+    two = evaluate(bundle, config, renderer=renderer)
+    for row in two.rows:
+        assert len(row.per_world) == 2
+        assert row.horizons["1s"]["psnr"] == pytest.approx(np.mean([w["1s"]["psnr"] for w in row.per_world]))
+        assert row.horizons["1s"]["ssim"] == pytest.approx(np.mean([w["1s"]["ssim"] for w in row.per_world]))
+    # the two worlds differ, so the per-world numbers are not one value copied
+    repeat = two.rows[1]
+    assert repeat.per_world[0]["1s"]["psnr"] != repeat.per_world[1]["1s"]["psnr"]
+    table = two.to_markdown()
+    assert "Per world" in table and "| world seed | model 1s | repeat first frame 1s |" in table
+    assert f"| {config.world_seeds()[1]} | {two.rows[0].per_world[1]['1s']['psnr']:.2f} |" in table
+    assert json.loads(json.dumps(two.as_dict()))["rows"][0]["per_world"][0]["1s"]["psnr"] > 0
+
+
+def test_a_single_world_has_no_per_world_table(result):
+    assert "Per world" not in result.to_markdown()
