@@ -53,7 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON ('-' = stdout)")
     p.add_argument("--markdown", type=Path, metavar="PATH", help="also write the table to a markdown file")
     p.add_argument("--figure", type=Path, metavar="PNG", help="also write ground truth next to every row's frames "
-                   "at each horizon, for the first world")
+                   "at each horizon, for one world (see --figure-world)")
+    p.add_argument("--figure-world", type=int, default=0, metavar="K",
+                   help="the world the figure shows: index 0..scenes-1 in this run (default 0, the first)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(handler=run_eval)
 
@@ -64,8 +66,10 @@ def run_eval(args: argparse.Namespace) -> int:
             raise ConfigError(f"--threads: expected at least 1, found {args.threads}")
         torch.set_num_threads(args.threads)
     check_output_folders(json=args.json, markdown=args.markdown, figure=args.figure)
+    if args.figure_world != 0 and args.figure is None:
+        raise ConfigError(f"--figure-world {args.figure_world}: only used with --figure PNG, which was not given")
     config = EvalConfig(scenes=args.scenes, seed=args.seed, horizons_s=args.horizons,
-                        drift_seconds=args.drift_seconds, window=args.window, exposure_chunks=args.exposure)
+                        drift_seconds=args.drift_seconds, window=args.window, exposure_chunks=args.exposure, example_world=args.figure_world)
     bundle = load_bundle(args.model)
     line = ProgressLine(enabled=not args.quiet)
     try:

@@ -1,7 +1,7 @@
 """A picture of what the table measures: ground truth next to generated frames at each horizon (``--figure``).
 
-Numbers alone hide how a model fails (blur, colour drift, a frozen view); one look at the first held-out world at
-1, 5 and 20 s shows it. Rows: the ground-truth render, then every scored row (model and baselines) in table
+Numbers alone hide how a model fails (blur, colour drift, a frozen view); one look at a held-out world (the first,
+or ``EvalConfig.example_world``) at 1, 5 and 20 s shows it. Rows: the ground-truth render, then every scored row (model and baselines) in table
 order; columns: the horizons. Each tile is labelled.
 """
 
@@ -30,7 +30,8 @@ def horizon_figure(result: EvalResult, *, rows: tuple[str, ...] | None = None) -
     if rows is not None and len(picked) != len(rows):
         known = ", ".join(r.name for r in result.rows)
         raise ConfigError(f"figure rows: expected names among {known}, found {', '.join(rows)}")
-    grid = [("ground truth", result.truth_examples)] + [(r.name, r.examples) for r in picked]
+    world = result.world_seeds[result.config.example_world]
+    grid = [(f"ground truth (world {world})", result.truth_examples)] + [(r.name, r.examples) for r in picked]
     n_cols = len(result.config.horizons_s)
     h, w = result.truth_examples.shape[1:3]
     tile_h = h + LABEL_HEIGHT

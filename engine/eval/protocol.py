@@ -70,6 +70,8 @@ class EvalConfig:
     fps: float = DEFAULT_FPS
     session_seed: int = 42
     exposure_chunks: int = 0
+    #: index (among this run's worlds) of the world whose horizon frames the figure shows
+    example_world: int = 0
 
     def __post_init__(self) -> None:
         if self.scenes < 1:
@@ -84,6 +86,9 @@ class EvalConfig:
             raise ConfigError(f"revisit frames: expected at least 25, found {self.revisit_frames}")
         if self.exposure_chunks < 0:
             raise ConfigError(f"exposure chunks: expected 0 (off) or more, found {self.exposure_chunks}")
+        if not 0 <= self.example_world < self.scenes:
+            raise ConfigError(f"figure world: expected an index in 0..{self.scenes - 1} (one per scene), "
+                              f"found {self.example_world}")
 
     def horizon_frames(self) -> list[int]:
         return [max(1, round(h * self.fps)) for h in self.horizons_s]
@@ -133,7 +138,8 @@ class RowResult:
     seconds: float
     #: the horizon scores of each world, in ``world_seeds`` order: a mean over 4 worlds can hide one collapse
     per_world: list[dict[str, dict[str, float]]] = field(default_factory=list)
-    #: frames ``(len(horizons), H, W, 3)`` of the first scene at the horizon frames (for figures; not in the JSON)
+    #: frames ``(len(horizons), H, W, 3)`` of world ``config.example_world`` at the horizon frames (for figures; not
+    #: in the JSON)
     examples: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
@@ -145,7 +151,7 @@ class EvalResult:
     world_seeds: list[int]
     rows: list[RowResult] = field(default_factory=list)
     seconds: float = 0.0
-    #: ground-truth frames of the first scene at the horizon frames (see :attr:`RowResult.examples`)
+    #: ground-truth frames of world ``config.example_world`` at the horizon frames (see :attr:`RowResult.examples`)
     truth_examples: np.ndarray | None = field(default=None, repr=False, compare=False)
     #: per-chunk free vs teacher-forced PSNR (``EvalConfig.exposure_chunks > 0``; :mod:`engine.eval.exposure`)
     exposure: ExposureCurves | None = None
@@ -267,9 +273,9 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
     drift = []
     examples = None
     n_drift = round(config.drift_seconds * config.fps) + 1
-    for scene in scenes:
+    for k, scene in enumerate(scenes):
         gen = generate(scene, scene.path, scene.truth[0])
-        if examples is None:
+        if k == config.example_world:
             examples = gen[config.horizon_frames()].copy()
         for key, frame in zip(hp, config.horizon_frames()):
             p, s = horizon_scores(gen, scene.truth, frame, config.window)
@@ -331,7 +337,7 @@ def evaluate(bundle: ModelBundle, config: EvalConfig = EvalConfig(), *, baseline
         return generate
 
     result = EvalResult(bundle.display_name, bundle.frame_size, config, config.world_seeds())
-    result.truth_examples = scenes[0].truth[config.horizon_frames()].copy()
+    result.truth_examples = scenes[config.example_world].truth[config.horizon_frames()].copy()
     result.rows.append(score_row("model", bundle.label or bundle.name, config, scenes, model_rows(bundle, "model")))
     if baselines:
         result.rows.append(score_row("repeat first frame", "the start image for every frame", config, scenes,

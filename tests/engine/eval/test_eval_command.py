@@ -37,6 +37,10 @@ def test_eval_command_rejects_zero_scenes_in_one_line(capsys):
     assert "scenes" in capsys.readouterr().err
     assert main(["eval", "--quiet", "--exposure", "-1"]) == 2
     assert "exposure chunks: expected 0 (off) or more, found -1" in capsys.readouterr().err
+    assert main(["eval", "--quiet", "--scenes", "2", "--figure-world", "2", "--figure", "f.png"]) == 2
+    assert "figure world: expected an index in 0..1 (one per scene), found 2" in capsys.readouterr().err
+    assert main(["eval", "--quiet", "--figure-world", "1"]) == 2
+    assert "--figure-world 1: only used with --figure PNG" in capsys.readouterr().err
 
 
 def test_eval_command_rejects_bad_horizons(capsys):

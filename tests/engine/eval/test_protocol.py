@@ -145,9 +145,14 @@ def test_the_figure_puts_truth_above_each_row(result, tmp_path):
         write_horizon_figure(result, tmp_path / "bad.png", rows=("nope",))
 
 
-def test_per_world_scores_are_what_the_row_averages(bundle, renderer):
-    config = EvalConfig(scenes=2, horizons_s=(1.0,), window=1, drift_seconds=0.0, revisit_frames=25)
-    two = evaluate(bundle, config, renderer=renderer)
+@pytest.fixture(scope="module")
+def two_worlds(bundle, renderer):
+    config = EvalConfig(scenes=2, horizons_s=(1.0,), window=1, drift_seconds=0.0, revisit_frames=25, example_world=1)
+    return evaluate(bundle, config, renderer=renderer)
+
+
+def test_per_world_scores_are_what_the_row_averages(two_worlds):
+    two, config = two_worlds, two_worlds.config
     for row in two.rows:
         assert len(row.per_world) == 2
         assert row.horizons["1s"]["psnr"] == pytest.approx(np.mean([w["1s"]["psnr"] for w in row.per_world]))
@@ -163,3 +168,13 @@ def test_per_world_scores_are_what_the_row_averages(bundle, renderer):
 
 def test_a_single_world_has_no_per_world_table(result):
     assert "Per world" not in result.to_markdown()
+
+
+def test_the_figure_world_supplies_the_example_frames(two_worlds, renderer):
+    second = make_scenes(two_worlds.config, SIZE, renderer)[1]
+    frames = two_worlds.config.horizon_frames()
+    assert np.array_equal(two_worlds.truth_examples, second.truth[frames])
+    repeat = two_worlds.rows[1]
+    assert np.array_equal(repeat.examples[0], second.truth[0])  # the repeat row shows world 1's start image
+    with pytest.raises(ConfigError, match="figure world"):
+        EvalConfig(scenes=2, example_world=2)
