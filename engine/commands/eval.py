@@ -69,7 +69,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.figure_world != 0 and args.figure is None:
         raise ConfigError(f"--figure-world {args.figure_world}: only used with --figure PNG, which was not given")
     config = EvalConfig(scenes=args.scenes, seed=args.seed, horizons_s=args.horizons,
-                        drift_seconds=args.drift_seconds, window=args.window, exposure_chunks=args.exposure, example_world=args.figure_world)
+                        drift_seconds=args.drift_seconds, window=args.window, exposure_chunks=args.exposure,
+                        example_world=args.figure_world)
     bundle = load_bundle(args.model)
     line = ProgressLine(enabled=not args.quiet)
     try:

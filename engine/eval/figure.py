@@ -1,8 +1,9 @@
 """A picture of what the table measures: ground truth next to generated frames at each horizon (``--figure``).
 
 Numbers alone hide how a model fails (blur, colour drift, a frozen view); one look at a held-out world (the first,
-or ``EvalConfig.example_world``) at 1, 5 and 20 s shows it. Rows: the ground-truth render, then every scored row (model and baselines) in table
-order; columns: the horizons. Each tile is labelled.
+or ``EvalConfig.example_world``) at 1, 5 and 20 s shows it. Rows: the ground-truth render, labelled with the
+world's seed, then every scored row (model and baselines) in table order; columns: the horizons. Each tile is
+labelled.
 """
 
 from __future__ import annotations

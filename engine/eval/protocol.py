@@ -302,7 +302,7 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
         revisit_truth_ssim=mean(rev[3]),
         drift_in_range=mean(drift),
         seconds=time.perf_counter() - started,
-        per_world=[{k: {"psnr": p[i], "ssim": s[i]} for k, (p, s) in hp.items()} for i in range(len(scenes))],
+        per_world=[{key: {"psnr": ps[i], "ssim": ss[i]} for key, (ps, ss) in hp.items()} for i in range(len(scenes))],
         examples=examples,
     )
 
