@@ -31,7 +31,10 @@ cursor's snapshot, after which stepping gives exactly what the unsaved session w
 Versions: 2 added ``camera_path`` (the path editor's keyframes, length and frame size) and ``keymap`` (preset name,
 mapping version and key table, as :meth:`app.keymap.KeyMap.to_json` writes it). Version 1 files still load: they
 come back with ``project.camera_path`` and ``project.keymap`` None (the app then uses its default path and the
-preset named by ``start.keymap``).
+preset named by ``start.keymap``). Version 3 added the re-anchoring state of each snapshot (``anchor``, the stream
+frame where the model's current context begins, and ``recent_latents``, the frames a re-anchor commits) and the
+``reanchor`` stream setting; older files were made without re-anchoring and load with it off, so they continue
+exactly as before. Older apps refuse version 3, whose re-anchored snapshots they would continue wrongly.
 
 Autosave: :class:`Autosaver` writes ``autosave-<id>.swm`` every ``interval_s`` seconds while the project has
 changed, holding ``autosave-<id>.lock`` (a :class:`QLockFile`) while the app runs; a clean close removes both.
@@ -75,9 +78,9 @@ from engine.session import ChunkRecord, SessionSnapshot, StreamSettings, WorldSe
 log = logging.getLogger(__name__)
 
 FORMAT = "sana-wm-session"
-VERSION = 2
+VERSION = 3
 #: Versions this build reads: 1 lacks the camera path and the key map (they load as None).
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 SUFFIX = ".swm"
 PREVIEW_FORMATS = {"jpeg": ".jpg", "png": ".png"}
 JPEG_QUALITY = 95
@@ -217,6 +220,8 @@ def _snapshot_out(snap: SessionSnapshot, tensors: _TensorWriter) -> dict[str, An
         "c2w": tensors.ref(snap.c2w),
         "intrinsics": tensors.ref(snap.intrinsics),
         "first_latent": tensors.ref(snap.first_latent),
+        "anchor": snap.anchor,
+        "recent_latents": None if snap.recent_latents is None else tensors.ref(snap.recent_latents),
     }
 
 
@@ -234,6 +239,8 @@ def _snapshot_in(spec: dict[str, Any], tensors: _TensorReader) -> SessionSnapsho
         intrinsics=tensors.array(spec["intrinsics"]),
         first_latent=tensors.tensor(spec["first_latent"]),
         history_length=int(spec["history_length"]),
+        anchor=int(spec.get("anchor", 0)),
+        recent_latents=None if spec.get("recent_latents") is None else tensors.tensor(spec["recent_latents"]),
     )
 
 
@@ -281,7 +288,8 @@ def _stream_out(settings: StreamSettings | None) -> dict[str, Any] | None:
         return None
     window = {"num_cached_chunks": settings.window.num_cached_chunks, "sink": settings.window.sink}
     return {"window": window, "timesteps": list(settings.timesteps),
-            "chunk_latent_frames": settings.chunk_latent_frames, "seed": settings.seed}  # fmt: skip
+            "chunk_latent_frames": settings.chunk_latent_frames, "seed": settings.seed,
+            "reanchor": settings.reanchor}  # fmt: skip
 
 
 def _camera_path_out(path: CameraPath | None) -> dict[str, Any] | None:
@@ -398,8 +406,9 @@ def _manifest(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise SessionFileError(f"{path}: expected a {FORMAT!r} file, found format {found!r}")
     if manifest.get("version") not in READABLE_VERSIONS:
+        readable = ", ".join(map(str, READABLE_VERSIONS[:-1])) + f" or {READABLE_VERSIONS[-1]}"
         raise SessionFileError(
-            f"{path}: expected session file version {' or '.join(map(str, READABLE_VERSIONS))}, found version {manifest.get('version')!r} "
+            f"{path}: expected session file version {readable}, found version {manifest.get('version')!r} "
             f"(written by SANA-WM Explorer {manifest.get('app_version', '?')}); open it with a matching version"
         )
     return manifest
@@ -409,8 +418,10 @@ def _stream_in(spec: dict[str, Any] | None) -> StreamSettings | None:
     if spec is None:
         return None
     window = AttentionWindow(int(spec["window"]["num_cached_chunks"]), bool(spec["window"]["sink"]))
+    reanchor = bool(spec.get("reanchor", False))  # files before version 3 never re-anchored
     return StreamSettings(window=window, timesteps=tuple(float(t) for t in spec["timesteps"]),
-                          chunk_latent_frames=int(spec["chunk_latent_frames"]), seed=int(spec["seed"]))  # fmt: skip
+                          chunk_latent_frames=int(spec["chunk_latent_frames"]), seed=int(spec["seed"]),
+                          reanchor=reanchor)  # fmt: skip
 
 
 def _camera_path_in(spec: Any, path: Path) -> CameraPath | None:

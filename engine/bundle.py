@@ -66,6 +66,9 @@ class ModelBundle:
         source: folder or file it was loaded from (None for random bundles).
         label: a human note shown next to the name, e.g. "random weights: plumbing only".
         extras: free-form metadata (training run, licence, ...).
+        context_frames: the longest stream, in latent frames, the model was trained to continue (its training
+            window); a session re-anchors before a chunk would go past it (:class:`engine.session.WorldSession`).
+            None = no limit (the official checkpoints, trained on long clips, stream with absolute positions).
     """
 
     name: str
@@ -78,6 +81,7 @@ class ModelBundle:
     source: Path | None = None
     label: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    context_frames: int | None = None
 
     @property
     def config(self) -> SanaWMConfig:
@@ -150,6 +154,7 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
         "codec": _codec_spec(bundle.codec),
         "frame_size": list(bundle.frame_size),
         "default_intrinsics": None if bundle.default_intrinsics is None else [float(v) for v in bundle.default_intrinsics],
+        "context_latent_frames": bundle.context_frames,
         "extras": bundle.extras,
     }
     state = {k: v.detach().contiguous().cpu() for k, v in bundle.transformer.state_dict().items()}
@@ -175,6 +180,9 @@ def load_embedded_bundle(
         raise BundleError(f"{meta_path}: could not read the bundle description ({exc})") from None
     if meta.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{meta_path}: expected format {BUNDLE_FORMAT!r}, found {meta.get('format')!r}")
+    context = meta.get("context_latent_frames")
+    if context is not None and (not isinstance(context, int) or context < 1):
+        raise BundleError(f"{meta_path}: context_latent_frames: expected a positive integer or null, found {context!r}")
     weights = folder / "model.safetensors"
     if not weights.is_file():
         raise BundleError(f"{folder}: expected the model weights in model.safetensors, found no such file")
@@ -194,6 +202,7 @@ def load_embedded_bundle(
         source=folder,
         label=meta.get("label", ""),
         extras=meta.get("extras", {}),
+        context_frames=context,
     )
 
 

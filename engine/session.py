@@ -17,6 +17,16 @@ the next cache, and a causal decode of the chunk. Time and memory per chunk are 
 carry history in fixed-size states, softmax blocks see a fixed window (the image chunk as a permanent sink plus
 the last chunk).
 
+**Re-anchoring** (models that declare a trained context, :attr:`ModelBundle.context_frames`; the embedded model):
+a model trained on windows of ``W`` latent frames has never seen a recurrent state built from more frames, nor
+time positions past ``W - 1``. Before a chunk would end past ``W`` frames of the current context, the session
+starts a fresh context whose chunk 0 is the last ``n + 1`` committed latent frames (``n`` = chunk size), exactly
+as if they were a start image plus its first chunk: one t = 0 pass over them (poses re-based to the first of them)
+replaces the cache, and generation continues at context position ``n + 1``. The stream keeps its absolute frame
+numbers, noise and poses; only the model's view restarts. This bounds what the model sees to its training
+distribution (it measurably cuts long-horizon drift, docs/embedded_model.md) at the price of forgetting anything
+older than the kept frames. The official checkpoints declare no limit and stream with the reference semantics.
+
 State is only committed when a step completes: a cancelled or failed step leaves the session as it was.
 Everything a rewind needs (model cache, decoder state, trajectory) is immutable, so snapshots share tensors.
 """
@@ -67,12 +77,15 @@ class StreamSettings:
         chunk_latent_frames: latent frames per chunk after chunk 0 (3).
         seed: noise seed; chunk noise is drawn per latent frame from ``(seed, frame)``, so a rewound session
             re-draws exactly the same noise and the noise never depends on how far the stream will go.
+        reanchor: re-anchor when the model's trained context is full (see the module docstring); only models that
+            declare a context (:attr:`ModelBundle.context_frames`) are affected. False = never (for measurements).
     """
 
     window: AttentionWindow = AttentionWindow()
     timesteps: tuple[float, ...] = SELF_FORCING_TIMESTEPS
     chunk_latent_frames: int = CHUNK_SIZE
     seed: int = 42
+    reanchor: bool = True
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,8 @@ class SessionSnapshot:
     intrinsics: np.ndarray  # (F, 4)
     first_latent: torch.Tensor  # (1, C, 1, h, w)
     history_length: int
+    anchor: int = 0  # latent frame of the stream that is position 0 of the model's current context
+    recent_latents: torch.Tensor | None = None  # (1, C, <= n + 1, h, w) last committed latents (re-anchoring)
 
 
 class WorldSession:
@@ -146,12 +161,23 @@ class WorldSession:
         self._decoder = bundle.codec.stream_decoder()
         self._fixed_noise: torch.Tensor | None = None
         self._cancel = threading.Event()
+        limit = self.context_limit
+        if limit is not None and limit < 1 + 2 * self.settings.chunk_latent_frames:
+            raise SanaWMInputError(
+                f"{bundle.name}: context_frames: expected at least {1 + 2 * self.settings.chunk_latent_frames} latent "
+                f"frames (the re-anchored chunk 0 plus one chunk of {self.settings.chunk_latent_frames}), found {limit}"
+            )
 
     # ----- set-up -------------------------------------------------------------------------------------------------
     @property
     def frames_per_chunk(self) -> int:
         """Pixel frames each :meth:`step` generates and needs poses for (24)."""
         return self.settings.chunk_latent_frames * self.bundle.codec.temporal_factor
+
+    @property
+    def context_limit(self) -> int | None:
+        """Latent frames of context after which the session re-anchors (None = never)."""
+        return self.bundle.context_frames if self.settings.reanchor else None
 
     @property
     def started(self) -> bool:
@@ -352,24 +378,44 @@ class WorldSession:
 
         k = state.chunks_done
         a, b = self.chunk_latent_range(k)
+        model = self.bundle.transformer
+        caption, mask = self.caption if self.caption is not None else (None, None)
+        tf = self.bundle.codec.temporal_factor
+
+        def call(latents: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep, cond, offset: int) -> torch.Tensor:
+            if self._cancel.is_set():
+                raise Cancelled(f"chunk {k} cancelled")
+            cameras, plucker = cond.camera_conditions[None], cond.chunk_plucker[None].to(model.dtype)
+            with torch.inference_mode():
+                return model(latents, frame_t, caption, mask, cameras, plucker, frame_offset=offset, mixing=mixing)
+
+        def conditioning(anchor: int, start: int, end: int):
+            """Camera tensors of context frames ``[start, end)`` with poses re-based to latent frame ``anchor``."""
+            conditioner = CameraConditioner(c2w[tf * anchor :], all_intr[tf * anchor :], self.bundle.frame_size,
+                                            self.bundle.latent_grid)  # fmt: skip
+            return conditioner.conditioning(start, end).to(dtype=torch.float32, device=self._device)
+
+        def fresh_cache(anchor: int, latents: torch.Tensor) -> StreamCache:
+            """The cache of a new context whose chunk 0 is ``latents`` (stream latent frames from ``anchor``)."""
+            saving = CachedStep(StreamCache.empty(len(state.cache.blocks), state.cache.window), save=True)
+            count = latents.shape[2]
+            call(latents, torch.zeros(1, count, device=self._device), saving, conditioning(anchor, 0, count), 0)
+            return saving.next_cache()
+
+        started = time.perf_counter()
+        context = self.context_limit
+        if context is not None and b - state.anchor > context:
+            anchor = a - (self.settings.chunk_latent_frames + 1)
+            state = replace(state, cache=fresh_cache(anchor, self._recent_latents(state)), anchor=anchor)
+        reanchored = time.perf_counter()
+        la, lb = a - state.anchor, b - state.anchor
         limit = self.bundle.config.rope_max_seq_len
-        if b > limit:
+        if lb > limit:
             raise SessionStateError(
                 f"the stream has reached the model's maximum length ({limit} latent frames, {k} chunks): "
                 "rewind, or start a new stream from a frame of this one"
             )
-        started = time.perf_counter()
-        conditioner = CameraConditioner(c2w, all_intr, self.bundle.frame_size, self.bundle.latent_grid)
-        model = self.bundle.transformer
-        cond = conditioner.conditioning(a, b).to(dtype=torch.float32, device=self._device)
-        cameras, plucker = cond.camera_conditions[None], cond.chunk_plucker[None].to(model.dtype)
-        caption, mask = self.caption if self.caption is not None else (None, None)
-
-        def call(latents: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep) -> torch.Tensor:
-            if self._cancel.is_set():
-                raise Cancelled(f"chunk {k} cancelled")
-            with torch.inference_mode():
-                return model(latents, frame_t, caption, mask, cameras, plucker, frame_offset=a, mixing=mixing)
+        cond = conditioning(state.anchor, la, lb)
 
         noise = self._noise(a, b)
         num_cond = 0
@@ -377,7 +423,7 @@ class WorldSession:
             noise[:, :, :1] = state.first_latent
             num_cond = 1
         latents = sample_chunk(
-            lambda x, t: call(x, t, CachedStep(state.cache)),
+            lambda x, t: call(x, t, CachedStep(state.cache), cond, la),
             noise,
             num_condition_frames=num_cond,
             timesteps=self.settings.timesteps,
@@ -386,7 +432,7 @@ class WorldSession:
         sampled = time.perf_counter()
         saving = CachedStep(state.cache, save=True)
         committed = latents if commit_latents is None else self._check_commit(commit_latents, b - a)
-        call(committed, torch.zeros(1, b - a, device=self._device), saving)
+        call(committed, torch.zeros(1, b - a, device=self._device), saving, cond, la)
         next_cache = saving.next_cache()
         cached = time.perf_counter()
         if progress is not None:
@@ -408,6 +454,8 @@ class WorldSession:
             intrinsics=all_intr,
             first_latent=state.first_latent,
             history_length=len(self.history) + (1 if self.keep_history else 0),
+            anchor=state.anchor,
+            recent_latents=self._keep_recent(state.recent_latents, committed),
         )
         record = ChunkRecord(
             index=k,
@@ -418,7 +466,8 @@ class WorldSession:
             c2w=c2w[p0:],
             intrinsics=all_intr[p0:],
             timings={
-                "sample": sampled - started,
+                "reanchor": reanchored - started,
+                "sample": sampled - reanchored,
                 "cache": cached - sampled,
                 "decode": done - cached,
                 "total": done - started,
@@ -430,6 +479,24 @@ class WorldSession:
             self.history.append(record)
         log.debug("chunk %d: %.3f s", k, record.timings["total"])
         return record
+
+    def _keep_recent(self, recent: torch.Tensor | None, committed: torch.Tensor) -> torch.Tensor | None:
+        """The last ``n + 1`` committed latent frames (what a re-anchored chunk 0 is made of); None when the
+        session never re-anchors."""
+        if self.context_limit is None:
+            return None
+        frames = committed.detach() if recent is None else torch.cat([recent, committed.detach()], dim=2)
+        return frames[:, :, -(self.settings.chunk_latent_frames + 1) :]
+
+    def _recent_latents(self, state: SessionSnapshot) -> torch.Tensor:
+        """The latents a re-anchor commits (kept in every snapshot of a session that can re-anchor)."""
+        need = self.settings.chunk_latent_frames + 1
+        if state.recent_latents is None or state.recent_latents.shape[2] != need:
+            raise SessionStateError(
+                f"re-anchoring needs the last {need} latent frames of the stream, which this state does not hold "
+                "(it was made with re-anchoring off); continue it with settings.reanchor=False"
+            )
+        return state.recent_latents
 
     def _check_commit(self, latents: torch.Tensor, frames: int) -> torch.Tensor:
         w, h = self.bundle.latent_grid

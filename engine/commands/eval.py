@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also score CHUNKS chunks per scene fed the model's own chunks (free) and fed the ground "
                    "truth as context (teacher-forced), chunk by chunk: compounding error vs reach (default 0 = off)")
     p.add_argument("--no-baselines", action="store_true", help="score only the model")
+    p.add_argument("--no-reanchor", action="store_true",
+                   help="never re-anchor the stream, even when the model declares a trained context (to measure "
+                   "what re-anchoring does; see docs/embedded_model.md)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON ('-' = stdout)")
     p.add_argument("--markdown", type=Path, metavar="PATH", help="also write the table to a markdown file")
@@ -70,7 +73,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--figure-world {args.figure_world}: only used with --figure PNG, which was not given")
     config = EvalConfig(scenes=args.scenes, seed=args.seed, horizons_s=args.horizons,
                         drift_seconds=args.drift_seconds, window=args.window, exposure_chunks=args.exposure,
-                        example_world=args.figure_world)
+                        example_world=args.figure_world, reanchor=not args.no_reanchor)
     bundle = load_bundle(args.model)
     line = ProgressLine(enabled=not args.quiet)
     try:

@@ -14,6 +14,7 @@ chunk against the ground-truth renders, next to "repeat first frame":
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -46,15 +47,16 @@ def chunk_psnr(generated: np.ndarray, truth: np.ndarray, chunks: int) -> np.ndar
 
 
 def exposure_curves(bundle: ModelBundle, scenes: list[Scene], chunks: int, *, seed: int, fps: float,
-                    progress: Progress | None = None) -> ExposureCurves:  # fmt: skip
+                    reanchor: bool = True, progress: Progress | None = None) -> ExposureCurves:  # fmt: skip
     """Free and teacher-forced rollouts of ``chunks`` chunks along each scene's long path (module docstring)."""
     frames = 1 + CHUNK_FRAMES * chunks
     free, forced, repeat = [], [], []
     for i, scene in enumerate(scenes):
         truth = scene.truth[:frames]
         c2w, intrinsics = scene.path.c2w[:frames], scene.path.intrinsics[:frames]
-        free.append(chunk_psnr(rollout(bundle, truth[0], c2w, intrinsics, seed=seed), truth, chunks))
-        forced.append(chunk_psnr(rollout(bundle, truth[0], c2w, intrinsics, seed=seed, commit_truth=truth), truth, chunks))
+        run = partial(rollout, bundle, truth[0], c2w, intrinsics, seed=seed, reanchor=reanchor)
+        free.append(chunk_psnr(run(), truth, chunks))
+        forced.append(chunk_psnr(run(commit_truth=truth), truth, chunks))
         repeat.append(chunk_psnr(repeat_first_frame(truth[0], frames), truth, chunks))
         if progress:
             progress("exposure", i + 1, len(scenes))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -70,6 +70,8 @@ class EvalConfig:
     fps: float = DEFAULT_FPS
     session_seed: int = 42
     exposure_chunks: int = 0
+    #: re-anchor the stream when the model's trained context is full (:mod:`engine.session`); False measures without
+    reanchor: bool = True
     #: index (among this run's worlds) of the world whose horizon frames the figure shows
     example_world: int = 0
 
@@ -155,6 +157,8 @@ class EvalResult:
     truth_examples: np.ndarray | None = field(default=None, repr=False, compare=False)
     #: per-chunk free vs teacher-forced PSNR (``EvalConfig.exposure_chunks > 0``; :mod:`engine.eval.exposure`)
     exposure: ExposureCurves | None = None
+    #: the model's trained context in latent frames (:attr:`ModelBundle.context_frames`), None = unlimited
+    context_frames: int | None = None
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -178,13 +182,20 @@ class EvalResult:
         lines.append("")
         lines.append(f"{self.model}; {len(self.world_seeds)} held-out worlds (seeds {self.world_seeds[0]}..."
                      f"{self.world_seeds[-1]}), {w}x{h}, PSNR in dB (capped at {PSNR_CAP_DB:g}), SSIM on luma, "
-                     f"±{self.config.window} frames around each horizon.")
+                     f"±{self.config.window} frames around each horizon{self._streaming_note()}.")
         if len(self.world_seeds) > 1 and all(r.per_world for r in self.rows):
             lines += ["", "Per world, PSNR in dB at each horizon:", "", *self._per_world_markdown(hs)]
         if self.exposure is not None:
             lines += ["", "Exposure check: PSNR per chunk of the model fed its own chunks (free) and fed the ground "
                       "truth as context (teacher-forced).", "", self.exposure.to_markdown()]
         return "\n".join(lines)
+
+    def _streaming_note(self) -> str:
+        if self.context_frames is None:
+            return ""
+        if not self.config.reanchor:
+            return f", re-anchoring off (the model's trained context is {self.context_frames} latent frames)"
+        return f", re-anchored every time the model's trained context of {self.context_frames} latent frames is full"
 
     def _per_world_markdown(self, horizons: list[str]) -> list[str]:
         head = ["world seed", *[f"{r.name} {h}" for h in horizons for r in self.rows]]
@@ -214,15 +225,17 @@ def make_scenes(config: EvalConfig, frame_size: tuple[int, int], renderer, progr
 
 
 def rollout(bundle: ModelBundle, start: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray, *, seed: int = 42,
-            progress: Progress | None = None, commit_truth: np.ndarray | None = None) -> np.ndarray:
+            progress: Progress | None = None, commit_truth: np.ndarray | None = None,
+            reanchor: bool = True) -> np.ndarray:
     """Generate ``(F, H, W, 3)`` uint8 frames along world poses ``c2w (F, 4, 4)`` (``F = 1 + 24 k``) from ``start``
     (frame 0 is the model's reconstruction of it). ``commit_truth`` (``(F, H, W, 3)`` at the bundle's frame size)
     makes it teacher-forced: after each chunk the cache holds the encoding of these frames instead of the
-    generated chunk (:mod:`engine.eval.exposure`)."""
+    generated chunk (:mod:`engine.eval.exposure`). ``reanchor`` as :attr:`StreamSettings.reanchor`."""
     n = c2w.shape[0]
     if (n - 1) % CHUNK_FRAMES or n < 1 + CHUNK_FRAMES:
         raise ConfigError(f"rollout: expected 1 + 24 k poses, found {n}")
-    session = WorldSession(bundle, StreamSettings(seed=seed), keep_snapshots=False, keep_history=False)
+    session = WorldSession(bundle, StreamSettings(seed=seed, reanchor=reanchor), keep_snapshots=False,
+                           keep_history=False)
     session.start(start, intrinsics=intrinsics[0])
     truth_latents = None if commit_truth is None else bundle.codec.encode(np.asarray(commit_truth)[:n])
     rel = relative_to_first(c2w)
@@ -309,10 +322,11 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
 
 def untrained_like(bundle: ModelBundle) -> ModelBundle:
     """The "untrained model" baseline: random weights of exactly ``bundle``'s architecture (its config, overrides
-    included), frame size and codec patch size."""
+    included), frame size, codec patch size and streaming context (so it is rolled out the same way)."""
     preset = bundle.config
     factor = getattr(bundle.codec, "spatial_factor", 16)
-    return ModelBundle.random(preset, frame_size=bundle.frame_size, spatial_factor=factor)
+    untrained = ModelBundle.random(preset, frame_size=bundle.frame_size, spatial_factor=factor)
+    return replace(untrained, context_frames=bundle.context_frames)
 
 
 def evaluate(bundle: ModelBundle, config: EvalConfig = EvalConfig(), *, baselines: bool = True, renderer=None,
@@ -333,10 +347,12 @@ def evaluate(bundle: ModelBundle, config: EvalConfig = EvalConfig(), *, baseline
     def model_rows(b: ModelBundle, stage: str) -> Callable[[Scene, ClipPlan, np.ndarray], np.ndarray]:
         def generate(scene: Scene, path: ClipPlan, start: np.ndarray) -> np.ndarray:
             chunk_progress = (lambda _s, d, t: progress(f"{stage} {scene.world_seed - HELD_OUT_SEED_BASE}", d, t)) if progress else None
-            return rollout(b, start, path.c2w, path.intrinsics, seed=config.session_seed, progress=chunk_progress)
+            return rollout(b, start, path.c2w, path.intrinsics, seed=config.session_seed, progress=chunk_progress,
+                           reanchor=config.reanchor)
         return generate
 
-    result = EvalResult(bundle.display_name, bundle.frame_size, config, config.world_seeds())
+    result = EvalResult(bundle.display_name, bundle.frame_size, config, config.world_seeds(),
+                        context_frames=bundle.context_frames)
     result.truth_examples = scenes[config.example_world].truth[config.horizon_frames()].copy()
     result.rows.append(score_row("model", bundle.label or bundle.name, config, scenes, model_rows(bundle, "model")))
     if baselines:
@@ -349,6 +365,6 @@ def evaluate(bundle: ModelBundle, config: EvalConfig = EvalConfig(), *, baseline
         from engine.eval.exposure import exposure_curves
 
         result.exposure = exposure_curves(bundle, scenes, config.exposure_chunks, seed=config.session_seed,
-                                          fps=config.fps, progress=progress)  # fmt: skip
+                                          fps=config.fps, reanchor=config.reanchor, progress=progress)  # fmt: skip
     result.seconds = time.perf_counter() - started
     return result

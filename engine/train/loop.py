@@ -513,5 +513,6 @@ def _write_bundle(out_dir: Path, config: TrainConfig, ema: SanaWMTransformer, da
         default_intrinsics=median_intrinsics(data.clips, config.frame_size),
         label=label,
         extras={"training": summary, "train_config": config.to_dict()},
+        context_frames=config.window_latent_frames,
     )
     return save_bundle(bundle, out_dir / "bundle")

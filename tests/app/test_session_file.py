@@ -3,6 +3,7 @@ loaded session continues exactly as the unsaved one, bad files fail clearly, and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -236,7 +237,7 @@ def rewrite(src, dst, manifest_change=None, drop=None):
 def test_wrong_version_wrong_format_and_missing_parts_are_clear_errors(saved, tmp_path):
     _, _, path = saved
     rewrite(path, tmp_path / "v9.swm", lambda m: m.update(version=9))
-    with pytest.raises(SessionFileError, match="expected session file version 1 or 2, found version 9"):
+    with pytest.raises(SessionFileError, match="expected session file version 1, 2 or 3, found version 9"):
         load_project(tmp_path / "v9.swm")
     rewrite(path, tmp_path / "other.swm", lambda m: m.update(format="something"))
     with pytest.raises(SessionFileError, match="expected a 'sana-wm-session' file, found format 'something'"):
@@ -374,3 +375,36 @@ def test_save_reports_progress_and_a_cancel_leaves_no_file(saved, tmp_path):
     with pytest.raises(ExportCancelled):
         save_project(project, tmp_path / "q.swm", progress=stop_at_two, cancel=cancel)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.swm"]
+
+
+def test_a_reanchored_stream_saves_and_continues_exactly(bundle, tmp_path):
+    anchored = dataclasses.replace(bundle, context_frames=7)  # re-anchors from chunk 2 on
+    session = WorldSession(anchored, StreamSettings(seed=5))
+    session.start(image(), intrinsics=(80.0, 80.0, 60.0, 40.0))
+    project = Project(StartSettings(image=image(), intrinsics=(80.0, 80.0, 60.0, 40.0), seed=5))
+    project.stream_settings = session.settings
+    for k in range(4):
+        project.add_chunk(session.step(poses(0.01 * k, 0.02)))
+    snap = session.snapshot()
+    assert snap.anchor == 6 and snap.recent_latents.shape[2] == 4
+    save_project(project, tmp_path / "long.swm")
+    expected = session.step(poses(0.03, 0.0))
+
+    loaded = load_project(tmp_path / "long.swm")
+    assert loaded.stream_settings.reanchor
+    stored = loaded.snapshot_at(3)
+    assert stored.anchor == 6 and torch.equal(stored.recent_latents, snap.recent_latents)
+    fresh = WorldSession(anchored)
+    resume_session(fresh, loaded)
+    assert torch.equal(fresh.step(poses(0.03, 0.0)).latents, expected.latents)
+
+
+def test_files_from_before_reanchoring_continue_without_it(saved, tmp_path):
+    _, _, path = saved
+
+    def as_version_2(manifest):
+        manifest["version"] = 2
+        del manifest["stream_settings"]["reanchor"]
+
+    rewrite(path, tmp_path / "v2.swm", as_version_2)
+    assert load_project(tmp_path / "v2.swm").stream_settings.reanchor is False

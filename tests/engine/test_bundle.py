@@ -21,9 +21,11 @@ def test_random_bundles_are_labelled_and_sized():
 def test_embedded_format_round_trips_exactly(tmp_path):
     b = ModelBundle.random("sana-wm-tiny-test", frame_size=(64, 32), spatial_factor=16, seed=3)
     b.extras["trained"] = {"steps": 0}
+    b.context_frames = 13
     save_bundle(b, tmp_path / "m")
     loaded = load_bundle(tmp_path / "m")
     assert loaded.name == b.name and loaded.frame_size == (64, 32) and loaded.extras == b.extras
+    assert loaded.context_frames == 13
     assert loaded.config == b.config and loaded.codec.latent_channels == 8 and loaded.codec.spatial_factor == 16
     assert np.allclose(loaded.default_intrinsics, b.default_intrinsics)
     for (k, v), (k2, v2) in zip(b.transformer.state_dict().items(), loaded.transformer.state_dict().items()):
@@ -43,6 +45,10 @@ def test_embedded_loading_is_strict_and_names_missing_parts(tmp_path):
         load_embedded_bundle(folder)
     with pytest.raises(BundleError, match="bundle.json"):
         load_embedded_bundle(tmp_path)
+    meta["context_latent_frames"] = "13"
+    (folder / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="context_latent_frames: expected a positive integer or null, found '13'"):
+        load_embedded_bundle(folder)
     with pytest.raises(BundleError, match="nothing at that path"):
         load_bundle(tmp_path / "missing")
 

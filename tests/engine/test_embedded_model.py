@@ -45,6 +45,8 @@ def test_the_default_bundle_is_the_embedded_model_loaded_strictly(bundle):
     saved = load_file(EMBEDDED_MODEL_DIR / "model.safetensors")
     assert saved.keys() == state.keys()
     assert all(torch.equal(saved[k], state[k]) for k in saved)
+    # it re-anchors at the window it was last trained on (engine.session)
+    assert bundle.context_frames == bundle.extras["train_config"]["window_latent_frames"] == 13
 
 
 def test_a_truncated_copy_is_refused(tmp_path, bundle):

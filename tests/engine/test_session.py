@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -88,7 +89,7 @@ def test_records_cover_the_stream_without_gaps(bundle):
         n = r.pixel_range[1] - r.pixel_range[0]
         assert r.frames.shape == (n, FRAME[1], FRAME[0], 3) and r.frames.dtype == np.uint8
         assert r.c2w.shape == (n, 4, 4) and r.intrinsics.shape == (n, 4)
-        assert set(r.timings) == {"sample", "cache", "decode", "total"}
+        assert set(r.timings) == {"reanchor", "sample", "cache", "decode", "total"}
     assert np.allclose(session.history[0].c2w[0], np.eye(4))
     assert session.trajectory[0].shape == (73, 4, 4)
 
@@ -262,3 +263,82 @@ def test_the_stream_stops_at_the_rope_table_length():
 def test_bad_calls_name_the_problem(bundle, call, error, message):
     with pytest.raises(error, match=message):
         call(WorldSession(bundle))
+
+
+# ----- re-anchoring (models that declare a trained context) ----------------------------------------------------------
+def with_context(bundle: ModelBundle, frames: int | None) -> ModelBundle:
+    return replace(bundle, context_frames=frames)
+
+
+def rebased(c2w: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    return np.linalg.inv(origin) @ c2w
+
+
+def test_reanchoring_equals_a_fresh_stream_started_from_the_last_four_latents(bundle):
+    """Context 10: chunk 3 ([10, 13)) would end past 10 frames, so its context restarts at latent frame 6 with
+    frames 6..9 as chunk 0. A new session given those frames as its chunk 0 (teacher-forced commit) and the same
+    per-frame noise must produce the same chunk, bit for bit up to float rounding."""
+    poses = drive(["w", "wd", "d", "wj"])
+    session = run(with_context(bundle, 10), poses[:3])
+    assert session.snapshot().anchor == 0
+    recent = session.snapshot().recent_latents
+    assert torch.equal(recent, torch.cat([r.latents for r in session.history], 2)[:, :, 6:10])
+    chunk3 = session.step(poses[3])
+    assert session.snapshot().anchor == 6 and chunk3.latent_range == (10, 13) and chunk3.timings["reanchor"] > 0
+
+    c2w, intr = session.trajectory  # pixel frame 8 * 6 = 48 is the new context's frame 0
+    fresh = WorldSession(bundle)
+    w, h = bundle.latent_grid
+    noise = torch.zeros(1, bundle.config.in_channels, 7, h, w)
+    noise[:, :, 4:] = frame_noise(session.settings.seed, 10, 13, (bundle.config.in_channels, h, w), dtype=torch.float32)
+    fresh.start(first_latent=recent[:, :, :1], intrinsics=intr[48], noise=noise)
+    fresh.step(rebased(c2w[49:73], c2w[48]), commit_latents=recent)
+    again = fresh.step(rebased(c2w[73:97], c2w[48]))
+    assert (again.latents - chunk3.latents).abs().max() < 1e-4
+
+
+def test_reanchoring_changes_only_chunks_past_the_context_and_rewinds_reproduce_it(bundle):
+    poses = drive(["w", "w", "wd", "d", "w", "a"])
+    plain = run(bundle, poses)
+    anchored = run(with_context(bundle, 10), poses)
+    for k in range(3):
+        assert torch.equal(plain.history[k].latents, anchored.history[k].latents)
+    assert (plain.history[3].latents - anchored.history[3].latents).abs().max() > 1e-3
+    assert [r.snapshot.anchor for r in anchored.history] == [0, 0, 0, 6, 6, 12]
+    original = [r.latents.clone() for r in anchored.history]
+    anchored.rewind(2)
+    for p in poses[3:]:
+        anchored.step(p)
+    assert all(torch.equal(a, r.latents) for a, r in zip(original, anchored.history, strict=True))
+
+
+def test_without_a_context_or_with_reanchor_off_the_stream_never_reanchors(bundle):
+    poses = drive(["w", "w", "d", "d"])
+    plain = run(bundle, poses)
+    off = run(with_context(bundle, 7), poses, settings=StreamSettings(reanchor=False))
+    assert off.context_limit is None and plain.context_limit is None
+    for a, b in zip(plain.history, off.history, strict=True):
+        assert torch.equal(a.latents, b.latents)
+        assert b.snapshot.anchor == 0 and b.snapshot.recent_latents is None
+
+
+def test_reanchoring_lets_the_stream_pass_the_rope_table_length():
+    small = ModelBundle.random("sana-wm-tiny-test", frame_size=FRAME, spatial_factor=16, rope_max_seq_len=8)
+    session = WorldSession(with_context(small, 7))
+    session.start(start_image())
+    for p in drive(["w"] * 5):
+        session.step(p)
+    assert session.chunks_done == 5 and session.history[-1].latent_range == (13, 16)
+
+
+def test_a_state_without_recent_latents_cannot_be_reanchored(bundle):
+    session = run(with_context(bundle, 7), drive(["w", "w"]), settings=StreamSettings(reanchor=False))
+    session.settings = replace(session.settings, reanchor=True)
+    with pytest.raises(SessionStateError, match="needs the last 4 latent frames"):
+        session.step(drive(["w"])[0])
+    assert session.chunks_done == 2
+
+
+def test_a_context_too_short_for_one_chunk_after_reanchoring_is_refused(bundle):
+    with pytest.raises(SanaWMInputError, match="context_frames: expected at least 7 latent frames .* found 6"):
+        WorldSession(with_context(bundle, 6))

@@ -32,6 +32,21 @@ def test_bench_stream_runs_a_model_folder_at_its_own_frame_size(tmp_path, capsys
     data = json.loads(out.read_text())
     assert data["frame_size"] == [96, 64] and data["preset"] == "sana-wm-tiny-test"
     assert len(data["hybrid_chunk_ms"]) == 3 and "all_softmax" not in data
+    assert data["hybrid"]["reanchors"] == 0  # a model without a trained context never re-anchors
+
+
+def test_bench_stream_counts_reanchors_and_takes_fps_from_the_mean(tmp_path, capsys):
+    model = ModelBundle.random("sana-wm-tiny-test", frame_size=(64, 32), seed=3)
+    model.context_frames = 10  # chunks 3, 5, 7, ... re-anchor
+    folder = save_bundle(model, tmp_path / "model")
+    out = tmp_path / "bench.json"
+    code = main(["bench", "stream", "--model", str(folder), "--chunks", "10", "--no-softmax-baseline", "--quiet",
+                 "--json", str(out)])  # fmt: skip
+    assert code == 0
+    assert "re-anchored its context in 4 of 10 chunks" in capsys.readouterr().out
+    hybrid = json.loads(out.read_text())["hybrid"]
+    assert hybrid["reanchors"] == 4
+    assert hybrid["generated_fps_late"] == pytest.approx(24 / (hybrid["late_mean_ms"] / 1000), rel=0.01)
 
 
 @pytest.mark.parametrize(

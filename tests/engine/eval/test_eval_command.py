@@ -32,6 +32,19 @@ def test_eval_command_writes_table_json_and_markdown(tiny_model, tmp_path, capsy
     assert len(data["exposure"]["free"]) == len(data["exposure"]["teacher_forced"]) == 2
 
 
+def test_no_reanchor_is_passed_to_the_rollouts_and_noted(tmp_path, capsys):
+    model = ModelBundle.random("sana-wm-tiny-test", frame_size=(64, 32), spatial_factor=16)
+    model.context_frames = 7
+    folder = save_bundle(model, tmp_path / "m")
+    out = tmp_path / "eval.json"
+    argv = ["eval", "--model", str(folder), "--scenes", "1", "--horizons", "1", "--drift-seconds", "1",
+            "--window", "0", "--no-baselines", "--threads", "1", "--quiet", "--json", str(out), "--no-reanchor"]
+    assert main(argv) == 0
+    assert "re-anchoring off (the model's trained context is 7 latent frames)" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["config"]["reanchor"] is False and data["context_frames"] == 7
+
+
 def test_eval_command_rejects_zero_scenes_in_one_line(capsys):
     assert main(["eval", "--quiet", "--scenes", "0"]) == 2
     assert "scenes" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -117,6 +118,30 @@ def test_untrained_baseline_has_the_exact_architecture_of_the_model():
     assert baseline.frame_size == model.frame_size
     weights = dict(baseline.transformer.named_parameters())
     assert any(not torch.equal(p, weights[n]) for n, p in model.transformer.named_parameters())
+    model.context_frames = 7
+    assert untrained_like(model).context_frames == 7  # rolled out the same way (re-anchored)
+
+
+def test_rollouts_follow_the_reanchor_setting(bundle):
+    """Past the declared context the re-anchored rollout differs; before it, and with re-anchoring off, it cannot."""
+    anchored = replace(bundle, context_frames=7)
+    start = np.full((32, 64, 3), 120, np.uint8)
+    c2w = np.repeat(np.eye(4)[None], 73, 0)
+    c2w[:, 2, 3] = np.linspace(0, 0.5, 73)
+    intr = np.tile([60.0, 60.0, 32.0, 16.0], (73, 1))
+    plain = rollout(bundle, start, c2w, intr)
+    off = rollout(anchored, start, c2w, intr, reanchor=False)
+    on = rollout(anchored, start, c2w, intr)
+    assert np.array_equal(plain, off)
+    assert np.array_equal(plain[:49], on[:49]) and not np.array_equal(plain[49:], on[49:])
+
+
+def test_the_table_says_how_the_stream_was_anchored(result):
+    assert "re-anchor" not in result.to_markdown()  # the random model declares no context
+    noted = replace(result, context_frames=13)
+    assert "re-anchored every time the model's trained context of 13 latent frames is full" in noted.to_markdown()
+    off = replace(noted, config=replace(noted.config, reanchor=False))
+    assert "re-anchoring off (the model's trained context is 13 latent frames)" in off.to_markdown()
 
 
 def test_examples_are_the_frames_the_horizons_score(result):
