@@ -82,7 +82,7 @@ def test_path_and_key_map_round_trip_exactly(tmp_path):
     project = project_with_path_and_keys()
     save_project(project, tmp_path / "p.swm")
     manifest = read_manifest(tmp_path / "p.swm")
-    assert manifest["version"] == VERSION == 2
+    assert manifest["version"] == VERSION == 3
     assert manifest["keymap"] == json.loads(custom_keymap().to_json())  # the QSettings JSON, reused
     loaded = load_project(tmp_path / "p.swm")
     assert loaded.camera_path.keyframes == authored_path().keyframes  # bit-exact floats
