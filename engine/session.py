@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from engine.bundle import ModelBundle
-from engine.camera.conditioning import CameraConditioner
+from engine.camera.conditioning import CameraConditioner, CameraConditioning
 from engine.camera.intrinsics import as_vec4
 from engine.camera.poses import validate_c2w
 from engine.errors import SanaWMInputError
@@ -382,14 +382,15 @@ class WorldSession:
         caption, mask = self.caption if self.caption is not None else (None, None)
         tf = self.bundle.codec.temporal_factor
 
-        def call(latents: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep, cond, offset: int) -> torch.Tensor:
+        def call(latents: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep, cond: CameraConditioning,
+                 offset: int) -> torch.Tensor:
             if self._cancel.is_set():
                 raise Cancelled(f"chunk {k} cancelled")
             cameras, plucker = cond.camera_conditions[None], cond.chunk_plucker[None].to(model.dtype)
             with torch.inference_mode():
                 return model(latents, frame_t, caption, mask, cameras, plucker, frame_offset=offset, mixing=mixing)
 
-        def conditioning(anchor: int, start: int, end: int):
+        def conditioning(anchor: int, start: int, end: int) -> CameraConditioning:
             """Camera tensors of context frames ``[start, end)`` with poses re-based to latent frame ``anchor``."""
             conditioner = CameraConditioner(c2w[tf * anchor :], all_intr[tf * anchor :], self.bundle.frame_size,
                                             self.bundle.latent_grid)  # fmt: skip
