@@ -118,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
         raise SanaWMInputError(
             f"camera path: {args.mode} generation needs at least {stride + 1} frames, found {trajectory.num_frames}"
         )
+    if args.num_frames is not None and args.num_frames > trajectory.num_frames:
+        print(f"sana-wm: --num_frames {args.num_frames}: the camera path has {trajectory.num_frames} poses, so "
+              f"{num_frames} frames are generated (make the action string longer for more)", file=sys.stderr)
     trajectory = trajectory.sliced(num_frames)
     request = GenerationRequest(
         image=image,

@@ -162,3 +162,12 @@ def test_shipped_demo_scenes_run_and_are_listed(bundles, tmp_path, capsys):
 def test_an_unknown_demo_lists_the_known_ones(capsys):
     assert generate("--demo", "atlantis") == 2
     assert "meadow_stroll" in capsys.readouterr().err
+
+
+def test_num_frames_beyond_the_camera_path_says_what_is_generated(bundles, image, tmp_path, capsys):
+    argv = ["--image", str(image), "--model", str(bundles["streaming"]), "--action", "w-48", "--num_frames", "481",
+            "--step", "2", "--no_refiner", "--output_dir", str(tmp_path),
+            "--intrinsics", str(_intrinsics(tmp_path, [150.0, 150.0, 100.0, 60.0]))]  # fmt: skip
+    assert generate(*argv) == 0
+    assert "--num_frames 481: the camera path has 49 poses, so 49 frames are generated" in capsys.readouterr().err
+    assert probe(tmp_path / "street_streaming.mp4")[0] == 48
