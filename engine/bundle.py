@@ -181,7 +181,7 @@ def load_embedded_bundle(
     if meta.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{meta_path}: expected format {BUNDLE_FORMAT!r}, found {meta.get('format')!r}")
     context = meta.get("context_latent_frames")
-    if context is not None and (not isinstance(context, int) or context < 1):
+    if context is not None and (isinstance(context, bool) or not isinstance(context, int) or context < 1):
         raise BundleError(f"{meta_path}: context_latent_frames: expected a positive integer or null, found {context!r}")
     weights = folder / "model.safetensors"
     if not weights.is_file():

@@ -252,7 +252,7 @@ class WorldSession:
         self.history = []
         self._state = SessionSnapshot(
             chunks_done=0,
-            cache=StreamCache.empty(self.bundle.config.depth, self.settings.window),
+            cache=self._empty_cache(),
             decoder_state=self._decoder.snapshot(),
             c2w=np.eye(4)[None],
             intrinsics=np.asarray(intr, dtype=np.float64).reshape(1, 4),
@@ -314,7 +314,7 @@ class WorldSession:
         state = self._require_started()
         return SessionSnapshot(
             chunks_done=0,
-            cache=StreamCache.empty(self.bundle.config.depth, self.settings.window),
+            cache=self._empty_cache(),
             decoder_state=None,
             c2w=state.c2w[:1],
             intrinsics=state.intrinsics[:1],
@@ -326,6 +326,10 @@ class WorldSession:
         """Ask a running :meth:`step` (on another thread) to stop at the next model call; it raises
         :class:`Cancelled` and leaves the session unchanged."""
         self._cancel.set()
+
+    def _empty_cache(self) -> StreamCache:
+        """The model state before any chunk: of a new stream, a rewind to its start, or a re-anchored context."""
+        return StreamCache.empty(self.bundle.config.depth, self.settings.window)
 
     def _require_started(self) -> SessionSnapshot:
         if self._state is None:
@@ -398,7 +402,7 @@ class WorldSession:
 
         def fresh_cache(anchor: int, latents: torch.Tensor) -> StreamCache:
             """The cache of a new context whose chunk 0 is ``latents`` (stream latent frames from ``anchor``)."""
-            saving = CachedStep(StreamCache.empty(len(state.cache.blocks), state.cache.window), save=True)
+            saving = CachedStep(self._empty_cache(), save=True)
             count = latents.shape[2]
             call(latents, torch.zeros(1, count, device=self._device), saving, conditioning(anchor, 0, count), 0)
             return saving.next_cache()
