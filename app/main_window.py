@@ -47,7 +47,7 @@ from app.viewport import Viewport
 from app.worker import BundleFactory, EngineClient, ModelInfo, StartInfo, refine_latents
 from engine.camera.poses import relative_to_first
 from engine.errors import SanaWMInputError
-from engine.session import ChunkRecord
+from engine.generation.session import ChunkRecord
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from app.main_window import MainWindow
     from app.settings import AppSettings
-    from engine.bundle import ModelBundle, load_bundle
+    from engine.bundles import ModelBundle, load_bundle
 
     if args.model == "tiny":
         tiny = ModelBundle.random("sana-wm-tiny-test", frame_size=(96, 64), spatial_factor=16)

@@ -1,8 +1,8 @@
 """The explorer's document: what the user started from and every take generated since, with its branches.
 
-Why a separate model: the engine worker owns the live :class:`engine.session.WorldSession`, but the timeline, the
+Why a separate model: the engine worker owns the live :class:`engine.generation.session.WorldSession`, but the timeline, the
 exporters and the ``.swm`` session files all need the generated chunks too, on the UI thread, without touching the
-session. A :class:`Project` holds references to the worker's immutable :class:`~engine.session.ChunkRecord` objects
+session. A :class:`Project` holds references to the worker's immutable :class:`~engine.generation.session.ChunkRecord` objects
 (frames, latents, poses, and the session snapshot after each chunk), so it costs no copies and is safe to read
 from the UI thread.
 
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.errors import SanaWMInputError
-from engine.session import ChunkRecord, SessionSnapshot, StreamSettings
+from engine.generation.session import ChunkRecord, SessionSnapshot, StreamSettings
 
 if TYPE_CHECKING:  # only for annotations: the document itself needs neither Qt nor the path math
     from app.keymap import KeyMap

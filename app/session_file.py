@@ -24,8 +24,8 @@ from the stored latents and decoder states, bit for bit, once the model's codec 
 exports work before (or without) the model. ``preview_format="png"`` stores them losslessly instead. Refined
 frames are always PNG.
 
-Continuing: :func:`load_project` restores every chunk record with its :class:`~engine.session.SessionSnapshot`;
-:func:`resume_session` starts a :class:`~engine.session.WorldSession` on the loaded first latent and restores the
+Continuing: :func:`load_project` restores every chunk record with its :class:`~engine.generation.session.SessionSnapshot`;
+:func:`resume_session` starts a :class:`~engine.generation.session.WorldSession` on the loaded first latent and restores the
 cursor's snapshot, after which stepping gives exactly what the unsaved session would have given.
 
 Versions: 2 added ``camera_path`` (the path editor's keyframes, length and frame size) and ``keymap`` (preset name,
@@ -68,12 +68,12 @@ from app.keymap import KeyMap
 from app.path.keyframes import CameraPath, Keyframe
 from app.project import Branch, ChunkEntry, Project, StartSettings
 from engine import __version__ as ENGINE_VERSION
-from engine.atomic import atomic_path
+from engine.io.atomic import atomic_path
 from engine.errors import SanaWMInputError
 from engine.export.progress import CancelFlag, ProgressCallback, check_cancel, report
 from engine.model.chunks import AttentionWindow
 from engine.model.stream_cache import StreamCache
-from engine.session import ChunkRecord, SessionSnapshot, StreamSettings, WorldSession
+from engine.generation.session import ChunkRecord, SessionSnapshot, StreamSettings, WorldSession
 
 log = logging.getLogger(__name__)
 

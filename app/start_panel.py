@@ -33,9 +33,9 @@ from PySide6.QtWidgets import (
 from app.project import StartSettings
 from app.settings import AppSettings
 from app.viewport import IMAGE_SUFFIXES, dropped_image, to_qimage
-from engine.demos import Demo, list_demos, load_demo
+from engine.io.demos import Demo, list_demos, load_demo
 from engine.errors import SanaWMInputError
-from engine.preprocess import load_image
+from engine.generation.start_image import load_image
 
 FOV_DEFAULT, FOV_VERTICAL, FOV_EXPLICIT = 0, 1, 2
 

@@ -1,4 +1,4 @@
-"""The engine worker: one QThread owns the model bundle and the :class:`~engine.session.WorldSession`.
+"""The engine worker: one QThread owns the model bundle and the :class:`~engine.generation.session.WorldSession`.
 
 Why a thread of its own: a chunk takes from a tenth of a second (tiny models) to seconds (official checkpoints); the
 UI thread must keep painting and reading keys meanwhile (DESIGN.md, Threading). Nothing but :class:`EngineWorker`
@@ -40,9 +40,9 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from app.display_queue import DisplayFrame, DisplayQueue
 from app.project import Project, StartSettings
 from app.session_file import resume_session
-from engine.bundle import ModelBundle, load_bundle
+from engine.bundles import ModelBundle, load_bundle
 from engine.errors import ConfigError, SanaWMInputError
-from engine.session import Cancelled, ChunkRecord, SessionSnapshot, SessionStateError, StreamSettings, WorldSession
+from engine.generation.session import Cancelled, ChunkRecord, SessionSnapshot, SessionStateError, StreamSettings, WorldSession
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def default_bundle_factory(device: str | None = None, dtype: str | None = None) -> BundleFactory:
-    """:func:`engine.bundle.load_bundle` on ``device`` (default: CUDA when available, else the CPU) in ``dtype``
+    """:func:`engine.bundles.load_bundle` on ``device`` (default: CUDA when available, else the CPU) in ``dtype``
     (default: bfloat16 on CUDA, float32 on the CPU) — the same defaults as ``sana-wm generate``."""
     if dtype is not None and dtype not in DTYPES:
         raise ConfigError(f"--dtype: expected one of {', '.join(DTYPES)}, found {dtype!r}")

@@ -187,7 +187,7 @@ class PathGLView(QOpenGLWidget):
         try:
             import moderngl
 
-            from engine.shaders import load_shader
+            from engine.io.shaders import load_shader
 
             self.ctx = moderngl.create_context()
             self._programs = {

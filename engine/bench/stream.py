@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from engine.bench.memory import current_rss_bytes
-from engine.bundle import ModelBundle
+from engine.bundles import ModelBundle
 from engine.camera.controls import get_mapping
 from engine.camera.integrator import MotionIntegrator
 from engine.model.chunks import AttentionWindow
-from engine.session import StreamSettings, WorldSession
+from engine.generation.session import StreamSettings, WorldSession
 
 
 @dataclass
@@ -43,7 +43,7 @@ class StreamRun:
     chunk_ms: list[float] = field(default_factory=list)
     cache_bytes: list[int] = field(default_factory=list)
     rss: list[int] = field(default_factory=list)
-    #: chunks that began by re-anchoring the model's context (models with a trained context, engine.session)
+    #: chunks that began by re-anchoring the model's context (models with a trained context, engine.generation.session)
     reanchors: int = 0
 
     def _span(self, which: str) -> list[float]:

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from engine.atomic import atomic_path  # noqa: E402
+from engine.io.atomic import atomic_path  # noqa: E402
 from engine.camera.trajectory import Trajectory  # noqa: E402
 
 

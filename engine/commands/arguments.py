@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.atomic import atomic_write_text
+from engine.io.atomic import atomic_write_text
 from engine.camera.intrinsics import as_vec4
 from engine.errors import InputFileError
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from engine.bench.stream import benchmark_stream, format_table
-from engine.bundle import load_bundle
+from engine.bundles import load_bundle
 from engine.commands.arguments import check_output_folders, image_size, write_json_result
 from engine.errors import ConfigError
 from engine.model.chunks import AttentionWindow

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from engine.atomic import atomic_write_text
-from engine.bundle import load_bundle
+from engine.io.atomic import atomic_write_text
+from engine.bundles import load_bundle
 from engine.commands.progress import ProgressLine
 from engine.commands.arguments import check_output_folders, write_json_result
 from engine.errors import ConfigError

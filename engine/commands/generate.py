@@ -26,9 +26,9 @@ from engine.commands.arguments import load_intrinsics_file
 from engine.commands.progress import ProgressLine
 from engine.errors import ConfigError, SanaWMInputError
 from engine.export import ExportJob, ExportOptions
-from engine.pipeline import MODES, GenerationRequest, first_output_pose, frame_trajectory, generate
-from engine.preprocess import load_image
-from engine.sampling import CONFIG_FLOW_SHIFT, DEFAULT_CFG_SCALE, DEFAULT_STEPS, SELF_FORCING_TIMESTEPS
+from engine.generation.pipeline import MODES, GenerationRequest, first_output_pose, frame_trajectory, generate
+from engine.generation.start_image import load_image
+from engine.generation.sampling import CONFIG_FLOW_SHIFT, DEFAULT_CFG_SCALE, DEFAULT_STEPS, SELF_FORCING_TIMESTEPS
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.demos import list_demos, load_demo
-    from engine.bundle import load_bundle
+    from engine.io.demos import list_demos, load_demo
+    from engine.bundles import load_bundle
 
     if args.list_demos:
         for demo in list_demos():

@@ -10,8 +10,8 @@ from typing import TextIO
 class ProgressLine:
     """Redraws one status line on ``stream`` (stderr): ``[#####.....] chunk 3/10  12.4 s``.
 
-    ``update(stage, done, total)`` is the progress callback of :func:`engine.pipeline.generate` and
-    :class:`engine.session.WorldSession`; when the stream is not a terminal, a line is printed per finished stage
+    ``update(stage, done, total)`` is the progress callback of :func:`engine.generation.pipeline.generate` and
+    :class:`engine.generation.session.WorldSession`; when the stream is not a terminal, a line is printed per finished stage
     unit only every few seconds so logs stay short.
     """
 

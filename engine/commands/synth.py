@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.atomic import atomic_path
+from engine.io.atomic import atomic_path
 from engine.commands.arguments import image_size
 from engine.errors import ConfigError
 from engine.synth.dataset import FRAME_CODECS, QUALITIES, DatasetConfig, Progress

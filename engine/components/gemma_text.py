@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from engine.components.local_models import enforce_offline, read_json, require_folder
+from engine.bundles.local_models import enforce_offline, read_json, require_folder
 from engine.errors import SanaWMInputError
 
 logger = logging.getLogger(__name__)

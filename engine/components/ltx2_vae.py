@@ -54,7 +54,7 @@ import numpy as np
 import torch
 
 from engine.components.codec import from_uint8, to_uint8
-from engine.components.local_models import load_diffusers_model
+from engine.bundles.local_models import load_diffusers_model
 from engine.errors import ConfigError, SanaWMInputError
 
 logger = logging.getLogger(__name__)

@@ -40,7 +40,7 @@ import torch
 from PIL import Image
 
 from engine.camera.intrinsics import scale_to_grid
-from engine.components.local_models import TRANSFORMERS_WEIGHTS, enforce_offline
+from engine.bundles.local_models import TRANSFORMERS_WEIGHTS, enforce_offline
 from engine.errors import IntrinsicsEstimationError
 
 logger = logging.getLogger(__name__)

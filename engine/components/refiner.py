@@ -8,7 +8,7 @@ chunk-causal *block mode* the streaming release uses and the refiner was trained
 engine needs around it:
 
 * loading from local folders only — the refiner folder (``transformer/``, ``connectors/``) and the Gemma-3 folder
-  (model + tokenizer) — with the strict, meta-device loader of :mod:`engine.components.local_models`;
+  (model + tokenizer) — with the strict, meta-device loader of :mod:`engine.bundles.local_models`;
 * laziness: nothing heavy is loaded until the first :meth:`LTX2Refiner.refine`; Gemma-3 (12 B parameters in the
   release) is loaded only to encode a new prompt and freed right after (its packed, connector-projected embeddings
   are cached per prompt, §2.6);
@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from engine.components.local_models import (
+from engine.bundles.local_models import (
     enforce_offline,
     load_diffusers_model,
     missing_files,

@@ -18,7 +18,7 @@ from functools import partial
 
 import numpy as np
 
-from engine.bundle import ModelBundle
+from engine.bundles import ModelBundle
 from engine.eval.metrics import psnr
 from engine.eval.protocol import CHUNK_FRAMES, PSNR_CAP_DB, Progress, Scene, repeat_first_frame, rollout
 

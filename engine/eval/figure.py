@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from engine.atomic import atomic_write_bytes
+from engine.io.atomic import atomic_write_bytes
 from engine.errors import ConfigError
 from engine.eval.protocol import EvalResult
 from engine.export.fonts import font

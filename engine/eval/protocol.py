@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from engine.bundle import ModelBundle
+from engine.bundles import ModelBundle
 from engine.camera.poses import relative_to_first
 from engine.camera.trajectory import DEFAULT_FPS
 from engine.errors import ConfigError
 from engine.eval.metrics import frame_stats, psnr, ssim
-from engine.session import StreamSettings, WorldSession
+from engine.generation.session import StreamSettings, WorldSession
 from engine.synth.trajectories import ClipPlan, PathConfig, sample_clip
 from engine.synth.world import World, make_world
 
@@ -70,7 +70,7 @@ class EvalConfig:
     fps: float = DEFAULT_FPS
     session_seed: int = 42
     exposure_chunks: int = 0
-    #: re-anchor the stream when the model's trained context is full (:mod:`engine.session`); False measures without
+    #: re-anchor the stream when the model's trained context is full (:mod:`engine.generation.session`); False measures without
     reanchor: bool = True
     #: index (among this run's worlds) of the world whose horizon frames the figure shows
     example_world: int = 0

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.atomic import AtomicDir
+from engine.io.atomic import AtomicDir
 from engine.errors import ExportError
 from engine.export.frames import FrameSink, output_error, write_all
 from engine.export.progress import CancelFlag, ProgressCallback

@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from engine.atomic import AtomicFile  # noqa: E402
+from engine.io.atomic import AtomicFile  # noqa: E402
 from engine.camera.trajectory import DEFAULT_FPS, Trajectory  # noqa: E402
 from engine.errors import ExportError  # noqa: E402
 from engine.export.camera_moves import describe_camera_move  # noqa: E402

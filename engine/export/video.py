@@ -35,7 +35,7 @@ from typing import Literal
 import av
 import numpy as np
 
-from engine.atomic import AtomicFile
+from engine.io.atomic import AtomicFile
 from engine.camera.trajectory import DEFAULT_FPS
 from engine.errors import ExportError
 from engine.export.frames import FrameSink, output_error, write_all

@@ -1,7 +1,7 @@
 """The SANA-WM Stage-1 DiT (spec model §3): latents + per-frame timesteps + caption + cameras -> flow velocity.
 
 Module attribute names are the official state-dict keys (spec §7), so official checkpoints load strictly through
-:func:`engine.weights.load_transformer`. The base-class ``pos_embed`` buffer of the NVlabs model (zeros, never
+:func:`engine.bundles.weights.load_transformer`. The base-class ``pos_embed`` buffer of the NVlabs model (zeros, never
 used by the video model) is *not* owned here; the loader ignores it. RoPE tables are computed per call.
 """
 

@@ -6,7 +6,7 @@ Modules (one concept each; see docs/synth.md for the world frame, the dataset fo
 * :mod:`engine.synth.textures` and :mod:`engine.synth.noise` — baked, tileable procedural textures;
 * :mod:`engine.synth.meshes` — triangle meshes of terrain and objects;
 * :mod:`engine.synth.renderer` — moderngl/EGL renderer with exact OpenCV intrinsics (GLSL in ``shaders/synth``,
-  found by :mod:`engine.shaders`);
+  found by :mod:`engine.io.shaders`);
 * :mod:`engine.synth.trajectories` — random held-key camera paths through the MotionIntegrator;
 * :mod:`engine.synth.dataset` — clip generation and the on-disk format;
 * :mod:`engine.synth.demos` — demo scenes (start image, camera, title, suggested action).

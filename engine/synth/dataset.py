@@ -65,7 +65,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.atomic import atomic_path, atomic_write_text
+from engine.io.atomic import atomic_path, atomic_write_text
 from engine.errors import ConfigError, InputFileError
 from engine.synth.trajectories import ClipPlan, PathConfig, sample_clip
 from engine.synth.world import THEMES, World, make_world

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.atomic import atomic_path, atomic_write_text
+from engine.io.atomic import atomic_path, atomic_write_text
 from engine.camera.actions import action_to_c2w
 from engine.camera.intrinsics import from_fov
 from engine.errors import ConfigError

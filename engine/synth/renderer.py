@@ -32,7 +32,7 @@ from engine.camera.intrinsics import as_vec4
 from engine.camera.poses import se3_inverse, validate_c2w
 from engine.errors import ConfigError, IntrinsicsError
 from engine.synth.meshes import VERTEX_ATTRIBUTES, VERTEX_FORMAT, scene_meshes
-from engine.shaders import load_shader
+from engine.io.shaders import load_shader
 from engine.synth.textures import NUM_VARIANTS, TEXTURE_KINDS, TEXTURE_METRES, TEXTURE_SIZE, cloud_texture, texture_stack
 from engine.synth.world import World
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.atomic import atomic_path
+from engine.io.atomic import atomic_path
 from engine.errors import CheckpointError
 
 CHECKPOINT_FORMAT = "sana-wm-train-checkpoint/1"

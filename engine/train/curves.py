@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import atomic_path, atomic_write_text
+from engine.io.atomic import atomic_path, atomic_write_text
 
 #: Columns of ``loss.csv`` (a history row may lack some; they are written empty).
 COLUMNS = ("step", "samples_seen", "loss", "lr", "grad_norm", "sigma_mean", "clean_context", "self_rollout",

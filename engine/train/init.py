@@ -67,7 +67,7 @@ def load_initial_weights(model: SanaWMTransformer, folder: str | Path, frame_siz
     name), frame size and codec patch size; anything else is refused, because loading would silently train a
     different model than the config records.
     """
-    from engine.bundle import load_embedded_bundle
+    from engine.bundles import load_embedded_bundle
 
     bundle = load_embedded_bundle(folder)
     theirs = {k: v for k, v in dataclasses.asdict(bundle.config).items() if k != "preset"}

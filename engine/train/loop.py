@@ -10,7 +10,7 @@ A run folder ``OUT`` holds:
   (re)start with its environment (torch version, device, threads);
 * ``checkpoints/step_NNNNNNN.pt`` every ``checkpoint_every`` steps and at the end (:mod:`engine.train.checkpoint`);
 * ``loss.csv`` and ``loss.png`` (:mod:`engine.train.curves`), rewritten at every checkpoint;
-* ``bundle/`` at the end — an embedded-format model bundle (:func:`engine.bundle.save_bundle`) with the EMA
+* ``bundle/`` at the end — an embedded-format model bundle (:func:`engine.bundles.save_bundle`) with the EMA
   weights, the codec, the frame size, the data's median field of view as default intrinsics and a training
   summary in ``extras``.
 
@@ -42,8 +42,8 @@ import numpy as np
 import torch
 
 from engine import __version__
-from engine.atomic import atomic_write_text
-from engine.bundle import ModelBundle, save_bundle
+from engine.io.atomic import atomic_write_text
+from engine.bundles import ModelBundle, save_bundle
 from engine.components.patch_codec import PatchDCTCodec
 from engine.errors import ConfigError
 from engine.model.config import SanaWMConfig

@@ -9,7 +9,7 @@ Huang et al. 2025, without its distribution-matching loss: the target here stays
 model learns to steer back towards the world after its own mistakes).
 
 How: for a window of chunks ``0 .. K`` (:func:`~engine.model.chunks.teacher_chunk_starts`; chunk 0 holds the
-image latent), chunks ``0 .. K - 1`` are sampled exactly as :class:`~engine.session.WorldSession` samples them:
+image latent), chunks ``0 .. K - 1`` are sampled exactly as :class:`~engine.generation.session.WorldSession` samples them:
 the same self-forcing timesteps, the camera tensors of the window, absolute RoPE positions, the same streaming
 cache (:class:`~engine.model.stream_cache.CachedStep`) with a ``t = 0`` pass that commits each finished chunk. The
 image latent (frame 0) and the last chunk (the training target) keep their ground-truth values. No gradient flows
@@ -22,7 +22,7 @@ import torch
 
 from engine.model.chunks import AttentionWindow, chunk_bounds, teacher_chunk_starts
 from engine.model.stream_cache import CachedStep, StreamCache
-from engine.sampling import SELF_FORCING_TIMESTEPS, sample_chunk
+from engine.generation.sampling import SELF_FORCING_TIMESTEPS, sample_chunk
 
 
 @torch.no_grad()

@@ -14,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from engine.bundle import ModelBundle  # noqa: E402
+from engine.bundles import ModelBundle  # noqa: E402
 
 #: (width, height) of the tiny test model's frames: a 6 x 4 latent grid with the 16x patch codec.
 TINY_FRAME = (96, 64)

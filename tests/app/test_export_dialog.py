@@ -29,10 +29,10 @@ from app.export_dialog import (  # noqa: E402
     trajectory_filters,
 )
 from app.project import Project, StartSettings  # noqa: E402
-from engine.bundle import ModelBundle  # noqa: E402
+from engine.bundles import ModelBundle  # noqa: E402
 from engine.camera.formats import FORMATS, read_trajectory  # noqa: E402
 from engine.errors import ExportCancelled, ExportError  # noqa: E402
-from engine.session import WorldSession  # noqa: E402
+from engine.generation.session import WorldSession  # noqa: E402
 
 W, H = 96, 64
 

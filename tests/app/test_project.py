@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from app.project import Project, StartSettings
-from engine.bundle import ModelBundle
+from engine.bundles import ModelBundle
 from engine.errors import SanaWMInputError
-from engine.session import WorldSession
+from engine.generation.session import WorldSession
 
 
 @pytest.fixture(scope="module")

@@ -29,9 +29,9 @@ from app.session_file import (  # noqa: E402
     resume_session,
     save_project,
 )
-from engine.bundle import ModelBundle  # noqa: E402
+from engine.bundles import ModelBundle  # noqa: E402
 from engine.errors import ExportCancelled  # noqa: E402
-from engine.session import StreamSettings, WorldSession  # noqa: E402
+from engine.generation.session import StreamSettings, WorldSession  # noqa: E402
 
 
 @pytest.fixture(scope="module")

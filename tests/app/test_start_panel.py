@@ -10,7 +10,7 @@ from PySide6.QtCore import QSettings
 
 from app.settings import AppSettings
 from app.start_panel import FOV_DEFAULT, FOV_EXPLICIT, FOV_VERTICAL, StartPanel, vertical_fov_intrinsics
-from engine.demos import load_demo
+from engine.io.demos import load_demo
 from engine.errors import SanaWMInputError
 
 

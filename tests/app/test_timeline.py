@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QApplication, QInputDialog  # noqa: E402
 
 from app.project import Project, StartSettings  # noqa: E402
 from app.timeline import REFINED_COLOUR, Timeline  # noqa: E402
-from engine.bundle import ModelBundle  # noqa: E402
-from engine.session import WorldSession  # noqa: E402
+from engine.bundles import ModelBundle  # noqa: E402
+from engine.generation.session import WorldSession  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,20 @@
 """Fixtures shared by the engine tests: a fake ``pi3`` package standing in for the Pi3X network (its code is not on
-PyPI and its weights are not available here), so the intrinsics-estimation path can run end to end."""
+PyPI and its weights are not available here), so the intrinsics-estimation path can run end to end; and tiny official-layout bundles built once per test
+session (about a second each) with cheap per-test copies, for the bundle and component tests."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import textwrap
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from engine.testing.tiny_official_bundle import build_tiny_official_bundle
 
 
 # The fake Pi3 package: ``pi3.models.pi3x.Pi3X`` with ``from_pretrained`` and a forward that returns the
@@ -111,3 +117,21 @@ def pi3_checkout(tmp_path: Path) -> Path:
     (models / "__init__.py").write_text("")
     (models / "pi3x.py").write_text(FAKE_PI3X_SOURCE)
     return checkout
+
+@pytest.fixture(scope="session")
+def tiny_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{"bidirectional": root, "streaming": root, "diffusers": root}``: read-only, shared by all tests."""
+    base = tmp_path_factory.mktemp("tiny_bundles")
+    layouts = ("bidirectional", "streaming", "diffusers")
+    return {layout: build_tiny_official_bundle(base / layout, layout=layout) for layout in layouts}
+
+
+@pytest.fixture
+def bundle_copy(tiny_bundles: dict[str, Path], tmp_path: Path) -> Callable[[str], Path]:
+    """A private copy of a tiny bundle that a test may damage (hard links: no data is copied, and deleting or
+    replacing a file in the copy leaves the shared bundle intact)."""
+
+    def make(layout: str) -> Path:
+        return Path(shutil.copytree(tiny_bundles[layout], tmp_path / layout, copy_function=os.link))
+
+    return make

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from engine.bundle import BUNDLE_FORMAT, EMBEDDED_MODEL_DIR, load_bundle, load_embedded_bundle
+from engine.bundles.embedded import BUNDLE_FORMAT
+from engine.bundles import EMBEDDED_MODEL_DIR, load_bundle, load_embedded_bundle
 from engine.camera.actions import parse_action
 from engine.camera.integrator import MotionIntegrator
 from engine.camera.controls import get_mapping
-from engine.demos import list_demos, load_demo
+from engine.io.demos import list_demos, load_demo
 from engine.errors import CheckpointError
 from engine.model.config import SanaWMConfig
-from engine.session import WorldSession
+from engine.generation.session import WorldSession
 
 MAX_BYTES = 40 * 2**20
 
@@ -45,7 +46,7 @@ def test_the_default_bundle_is_the_embedded_model_loaded_strictly(bundle):
     saved = load_file(EMBEDDED_MODEL_DIR / "model.safetensors")
     assert saved.keys() == state.keys()
     assert all(torch.equal(saved[k], state[k]) for k in saved)
-    # it re-anchors at the window it was last trained on (engine.session)
+    # it re-anchors at the window it was last trained on (engine.generation.session)
     assert bundle.context_frames == bundle.extras["train_config"]["window_latent_frames"] == 13
 
 

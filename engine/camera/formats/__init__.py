@@ -4,7 +4,7 @@ Each format lives in its own module with a ``read_<name>(path, **options)`` and 
 ``write_<name>(trajectory, path, **options)`` function; :data:`FORMATS` registers them so the CLI and the
 docs can list names, extensions and options. Conventions, losses and options per format are described in
 ``docs/trajectory_formats.md`` and in each module's docstring. Every write is atomic (temporary file, then
-rename) through :mod:`engine.atomic`.
+rename) through :mod:`engine.io.atomic`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import atomic_write_text
+from engine.io.atomic import atomic_write_text
 from engine.camera.formats._text import (
     fmt,
     intrinsics_from_vfov,

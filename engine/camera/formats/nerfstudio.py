@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.atomic import atomic_write_text
+from engine.io.atomic import atomic_write_text
 from engine.camera.formats._text import intrinsics_from_vfov, read_lines, shorten, vfov_for_export
 from engine.camera.poses import convert_camera_axes
 from engine.camera.trajectory import DEFAULT_FPS, Trajectory

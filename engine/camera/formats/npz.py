@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import atomic_path
+from engine.io.atomic import atomic_path
 from engine.camera.formats._text import require_file
 from engine.camera.trajectory import Trajectory
 from engine.errors import TrajectoryFormatError

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import atomic_write_text
+from engine.io.atomic import atomic_write_text
 from engine.camera.formats._text import (
     data_lines,
     fmt_row,

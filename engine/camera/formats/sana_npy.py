@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import atomic_path
+from engine.io.atomic import atomic_path
 from engine.camera.formats._text import parse_image_size, require_file, resolve_fps
 from engine.camera.intrinsics import fit_to_frames
 from engine.camera.trajectory import Trajectory

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from engine.bundle import ModelBundle, save_bundle
+from engine.bundles import ModelBundle, save_bundle
 from engine.cli import main
 
 

@@ -86,7 +86,7 @@ def test_runs_with_the_network_blocked(bundles, image, tmp_path, blocked_network
 
 
 def test_a_failure_midway_leaves_no_video(bundles, image, tmp_path, monkeypatch):
-    from engine import session as session_mod
+    import engine.generation.session as session_mod
 
     real_step = session_mod.WorldSession.step
     calls = []

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from engine.bundle import ModelBundle, save_bundle
+from engine.bundles import ModelBundle, save_bundle
 from engine.cli import main
 
 

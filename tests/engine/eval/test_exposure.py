@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.bundle import ModelBundle
+from engine.bundles import ModelBundle
 from engine.eval.exposure import chunk_psnr, exposure_curves
 from engine.eval.metrics import psnr
 from engine.eval.protocol import EvalConfig, make_scenes, repeat_first_frame, rollout

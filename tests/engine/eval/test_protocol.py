@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.bundle import ModelBundle
+from engine.bundles import ModelBundle
 from engine.errors import ConfigError
 from engine.eval.metrics import psnr, ssim
 from engine.eval.protocol import (

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.bundle import ModelBundle
+from engine.bundles import ModelBundle
 from engine.model.chunks import AttentionWindow
 from engine.model.stream_cache import StreamCache
-from engine.session import WorldSession
+from engine.generation.session import WorldSession
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Oracle equivalence: our transformer, loaded through ``engine.weights.load_transformer`` from a diffusers 0.42.1
+"""Oracle equivalence: our transformer, loaded through ``engine.bundles.weights.load_transformer`` from a diffusers 0.42.1
 ``SanaWMTransformer3DModel`` with random weights, computes the same velocity (camera_variant ``diffusers-0.42.1``)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.model import SanaWMTransformer
-from engine.weights import load_transformer
+from engine.bundles.weights import load_transformer
 
 
 @contextlib.contextmanager

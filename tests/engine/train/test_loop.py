@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.bundle import load_embedded_bundle
+from engine.bundles import load_embedded_bundle
 from engine.components.patch_codec import PatchDCTCodec
 from engine.errors import ConfigError
-from engine.session import WorldSession
+from engine.generation.session import WorldSession
 from engine.train import loop
 from engine.train.checkpoint import list_checkpoints, load_checkpoint
 from engine.train.curves import read_loss_csv

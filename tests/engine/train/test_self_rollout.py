@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.bundle import ModelBundle
+from engine.bundles import ModelBundle
 from engine.camera.poses import relative_to_first
 from engine.components.patch_codec import PatchDCTCodec
-from engine.session import StreamSettings, WorldSession
+from engine.generation.session import StreamSettings, WorldSession
 from engine.train.data import TrainingData
 from engine.train.objective import ObjectiveConfig, flow_matching_loss, sample_schedule
 from engine.train.self_rollout import rollout_context

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engine.bundle import load_embedded_bundle
+from engine.bundles import load_embedded_bundle
 from engine.cli import main
 from engine.train.curves import read_loss_csv
 
@@ -76,7 +76,7 @@ def test_a_folder_without_an_index_is_not_a_dataset(tmp_path, capsys):
 
 def test_trains_on_a_sana_wm_synth_dataset_with_jpeg_frames(tmp_path):
     """The real pipeline: ``sana-wm synth dataset`` (JPEG frames by default) -> ``sana-wm train`` -> a bundle."""
-    from engine.bundle import load_embedded_bundle
+    from engine.bundles import load_embedded_bundle
     from engine.cli import main
 
     data, run = tmp_path / "synth", tmp_path / "run"

@@ -29,7 +29,7 @@ def shader_roots() -> list[Path]:
     env = os.environ.get("SANA_WM_SHADERS")
     if env:
         roots.append(Path(env))
-    roots.append(Path(__file__).resolve().parents[1] / "shaders")
+    roots.append(Path(__file__).resolve().parents[2] / "shaders")
     roots.append(Path(sys.prefix) / "share" / "sana-wm" / "shaders")
     return roots
 

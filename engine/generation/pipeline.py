@@ -2,7 +2,7 @@
 
 Two modes, as the official scripts (spec streaming §4-5, ``ltx2_vae_refiner.md`` §2.7):
 
-* ``streaming`` — the distilled streaming model through :class:`engine.session.WorldSession`, chunk by chunk
+* ``streaming`` — the distilled streaming model through :class:`engine.generation.session.WorldSession`, chunk by chunk
   (``F = 24k + 1`` frames), with the noise of the whole clip drawn up front from the seed as the official script
   does (on the model's device and dtype; CPU and CUDA generators give different numbers). Without the refiner every chunk's frames go to the sink as soon as they are decoded;
   the first pixel frame (the reconstruction of the input image) is dropped, so ``24k`` frames come out.
@@ -24,15 +24,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from engine.bundle import ModelBundle
+from engine.bundles import ModelBundle
 from engine.camera.conditioning import CameraConditioner
 from engine.camera.frames import BIDIRECTIONAL_STRIDE, STREAMING_STRIDE
 from engine.camera.intrinsics import apply_crop, plan_resize_crop
 from engine.camera.poses import relative_to_first
 from engine.camera.trajectory import Trajectory
 from engine.errors import ConfigError, SanaWMInputError
-from engine.preprocess import fit_image
-from engine.sampling import (
+from engine.generation.start_image import fit_image
+from engine.generation.sampling import (
     CONFIG_FLOW_SHIFT,
     DEFAULT_CFG_SCALE,
     DEFAULT_STEPS,
@@ -41,7 +41,7 @@ from engine.sampling import (
     sample_bidirectional,
     seeded_noise,
 )
-from engine.session import StreamSettings, WorldSession
+from engine.generation.session import StreamSettings, WorldSession
 
 log = logging.getLogger(__name__)
 

@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from engine.bundle import ModelBundle
+from engine.bundles import ModelBundle
 from engine.camera.actions import action_to_c2w
 from engine.camera.intrinsics import from_fov
 from engine.camera.poses import relative_to_first
 from engine.camera.trajectory import Trajectory
 from engine.errors import ConfigError, SanaWMInputError
-from engine.pipeline import GenerationRequest, first_output_pose, frame_trajectory, generate
-from engine.preprocess import fit_image
-from engine.sampling import seeded_noise
-from engine.session import StreamSettings, WorldSession
+from engine.generation.pipeline import GenerationRequest, first_output_pose, frame_trajectory, generate
+from engine.generation.start_image import fit_image
+from engine.generation.sampling import seeded_noise
+from engine.generation.session import StreamSettings, WorldSession
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (90, 160, 3), dtype=np.uint8)
 

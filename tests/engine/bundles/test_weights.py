@@ -1,4 +1,4 @@
-"""``engine.weights.load_transformer``: every checkpoint layout loads strictly into the same model, and bad
+"""``engine.bundles.weights.load_transformer``: every checkpoint layout loads strictly into the same model, and bad
 checkpoints fail with a CheckpointError that says what is wrong."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from engine.errors import BundleError, CheckpointError, InputFileError
 from engine.model import SanaWMConfig, SanaWMTransformer
-from engine.weights import load_transformer, read_official_yaml
+from engine.bundles.weights import load_transformer, read_official_yaml
 
 CONFIG = SanaWMConfig.from_preset("sana-wm-tiny-test", caption_channels=16, caption_length=5)
 ARCHITECTURE = ("depth", "hidden_size", "num_heads", "head_dim", "softmax_every_n", "in_channels", "out_channels",

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine import bundle as bundle_mod
-from engine.bundle import ModelBundle, load_bundle, load_embedded_bundle, save_bundle
+import engine.bundles.load as bundle_mod
+from engine.bundles import ModelBundle, load_bundle, load_embedded_bundle, save_bundle
 from engine.errors import BundleError, CheckpointError
 
 

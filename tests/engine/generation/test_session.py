@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from engine.bench.memory import current_rss_bytes
-from engine.bundle import ModelBundle
+from engine.bundles import ModelBundle
 from engine.camera.conditioning import CameraConditioner
 from engine.camera.controls import get_mapping
 from engine.camera.integrator import MotionIntegrator
 from engine.errors import SanaWMInputError
 from engine.model.chunks import AttentionWindow, sampler_chunk_starts
 from engine.model.temporal import ChunkCausalMixer
-from engine.sampling import frame_noise, sample_chunk
-from engine.session import Cancelled, SessionStateError, StreamSettings, WorldSession
+from engine.generation.sampling import frame_noise, sample_chunk
+from engine.generation.session import Cancelled, SessionStateError, StreamSettings, WorldSession
 
 FRAME = (64, 32)  # (W, H) pixels -> a 4 x 2 latent grid with the 16x patch codec
 

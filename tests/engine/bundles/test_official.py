@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from engine.components.gemma_text import GemmaCaptionEncoder
 from engine.components.ltx2_vae import LTX2VideoCodec
-from engine.components.official_bundle import OFFICIAL_FRAME_SIZE, find_layout, load_official_bundle
+from engine.bundles.official import OFFICIAL_FRAME_SIZE, find_layout, load_official_bundle
 from engine.components.refiner import LTX2Refiner
 from engine.errors import BundleError
 from engine.testing.tiny_official_bundle import LABEL, TINY_FRAME_SIZE, build_tiny_official_bundle

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from engine.errors import InputFileError, SanaWMInputError
-from engine.preprocess import fit_image, load_image, prepare_start_frame
+from engine.generation.start_image import fit_image, load_image, prepare_start_frame
 
 
 def test_loads_paths_pil_images_and_arrays_as_rgb(tmp_path):

@@ -12,7 +12,7 @@ import torch
 from diffusers.pipelines.ltx2.connectors import LTX2TextConnectors
 from safetensors.torch import load_file, save_file
 
-from engine.components.local_models import enforce_offline, load_diffusers_model, missing_files
+from engine.bundles.local_models import enforce_offline, load_diffusers_model, missing_files
 from engine.errors import BundleError, CheckpointError
 
 

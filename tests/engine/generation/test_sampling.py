@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine import sampling as S
+import engine.generation.sampling as S
 from engine.errors import ConfigError
 
 import diffusers.schedulers.scheduling_flow_match_euler_discrete as sched_mod  # noqa: E402

@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from engine.atomic import AtomicDir, AtomicFile, atomic_dir, atomic_path, atomic_write_text
+from engine.io.atomic import AtomicDir, AtomicFile, atomic_dir, atomic_path, atomic_write_text
 
 
 def names(folder):

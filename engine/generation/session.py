@@ -43,15 +43,15 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from engine.bundle import ModelBundle
+from engine.bundles import ModelBundle
 from engine.camera.conditioning import CameraConditioner, CameraConditioning
 from engine.camera.intrinsics import as_vec4
 from engine.camera.poses import validate_c2w
 from engine.errors import SanaWMInputError
 from engine.model.chunks import CHUNK_SIZE, AttentionWindow
 from engine.model.stream_cache import CachedStep, StreamCache
-from engine.preprocess import prepare_start_frame
-from engine.sampling import SELF_FORCING_TIMESTEPS, frame_noise, sample_chunk
+from engine.generation.start_image import prepare_start_frame
+from engine.generation.sampling import SELF_FORCING_TIMESTEPS, frame_noise, sample_chunk
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +222,8 @@ class WorldSession:
             caption: pre-encoded ``(states (1, L, C_y), mask (1, L))`` instead of ``prompt``.
             seed: noise seed (default: the settings' seed).
             noise: ``(1, C, T, h, w)`` noise for a stream of known length, drawn up front as the official script
-                does (:func:`engine.sampling.seeded_noise`); chunk ``[a, b)`` uses ``noise[:, :, a:b]`` and the stream
-                cannot go past ``T``. None = per-frame seeded noise (:func:`engine.sampling.frame_noise`) for streams
+                does (:func:`engine.generation.sampling.seeded_noise`); chunk ``[a, b)`` uses ``noise[:, :, a:b]`` and the stream
+                cannot go past ``T``. None = per-frame seeded noise (:func:`engine.generation.sampling.frame_noise`) for streams
                 of any length.
         """
         if (image is None) == (first_latent is None):

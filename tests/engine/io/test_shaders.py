@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import InputFileError
-from engine.shaders import load_shader, shader_path
+from engine.io.shaders import load_shader, shader_path
 
 
 def test_repository_shaders_are_found_and_includes_expanded():

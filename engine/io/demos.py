@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.bundle import RESOURCES
+from engine.bundles import RESOURCES
 from engine.errors import InputFileError
 
 DEMOS_DIR = RESOURCES / "demos"

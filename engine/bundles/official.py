@@ -36,13 +36,13 @@ from typing import Any
 
 import torch
 
-from engine.bundle import ModelBundle
+from engine.bundles import ModelBundle
 from engine.components.gemma_text import GemmaCaptionEncoder
-from engine.components.local_models import enforce_offline, missing_files
+from engine.bundles.local_models import enforce_offline, missing_files
 from engine.components.ltx2_vae import LTX2VideoCodec
 from engine.components.refiner import LTX2Refiner, refiner_missing
 from engine.errors import BundleError, CheckpointError
-from engine.weights import load_transformer
+from engine.bundles.weights import load_transformer
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class OfficialBundleLayout:
         kind: ``"bidirectional"``, ``"streaming"`` or ``"diffusers"``.
         root: the bundle folder.
         config: the YAML model config, None when the layout has none.
-        dit: the Stage-1 checkpoint (a file, or the root for folder layouts) as :func:`engine.weights.load_transformer`
+        dit: the Stage-1 checkpoint (a file, or the root for folder layouts) as :func:`engine.bundles.weights.load_transformer`
             takes it.
         vae: the diffusers VAE folder.
         text_encoder: the Gemma-2 model folder.
