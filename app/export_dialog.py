@@ -26,7 +26,7 @@ import numpy as np
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from app.jobs import run_with_progress
-from app.project import ChunkEntry, Project
+from engine.generation.project import ChunkEntry, Project
 from engine.camera.formats import FORMATS, write_trajectory
 from engine.camera.trajectory import DEFAULT_FPS, Trajectory
 from engine.errors import ExportError

@@ -4,7 +4,7 @@ the timeline in docks, menus with desktop shortcuts, and a status bar (model, st
 The window is the one place that wires the parts together; each part stays ignorant of the others:
 
 * :class:`~app.worker.EngineClient` runs the engine on its own thread; results come back as signals.
-* :class:`~app.project.Project` is the document (branches of chunk records); the window updates it from the worker's
+* :class:`~engine.generation.project.Project` is the document (branches of chunk records); the window updates it from the worker's
   results and hands it to the timeline, exporters and session files.
 * :class:`~app.drive.DriveController` turns keys into poses and asks for the next chunk while driving.
 * :class:`~app.path.editor.PathEditor` (path mode) authors a camera path; "Generate along path" samples it.
@@ -37,8 +37,8 @@ from app.drive import DriveController
 from app.keymap import KeyMap, describe_keys, preset
 from app.keymap_dialog import KeyMapDialog
 from app.path.editor import PathEditor
-from app.path.keyframes import default_path
-from app.project import Project, StartSettings
+from engine.camera.keyframes import default_path
+from engine.generation.project import Project, StartSettings
 from app.session_file import Autosaver, find_recovery, load_project, save_project
 from app.settings import AppSettings
 from app.start_panel import StartPanel

@@ -1,4 +1,4 @@
-"""``.swm`` session files: a whole :class:`~app.project.Project` on disk, so a session can be closed and continued.
+"""``.swm`` session files: a whole :class:`~engine.generation.project.Project` on disk, so a session can be closed and continued.
 
 A ``.swm`` file is a zip archive (entries *stored*: the tensors do not compress and the images are compressed
 already; only ``manifest.json`` is deflated)::
@@ -65,8 +65,8 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from app.keymap import KeyMap
-from app.path.keyframes import CameraPath, Keyframe
-from app.project import Branch, ChunkEntry, Project, StartSettings
+from engine.camera.keyframes import CameraPath, Keyframe
+from engine.generation.project import Branch, ChunkEntry, Project, StartSettings
 from engine import __version__ as ENGINE_VERSION
 from engine.io.atomic import atomic_path
 from engine.errors import SanaWMInputError

@@ -1,7 +1,7 @@
 """The start panel: what a world starts from — image (file, drag and drop, or a demo scene), prompt, model, field of
 view or intrinsics, seed — and the Start button.
 
-It produces a :class:`~app.project.StartSettings` and nothing else: loading the model and starting the stream are the
+It produces a :class:`~engine.generation.project.StartSettings` and nothing else: loading the model and starting the stream are the
 worker's job, so the panel stays a plain form that tests can fill in. Input problems (an unreadable image, no image
 yet) are reported through :attr:`StartPanel.error` with the engine's message; the panel keeps what it had.
 """
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.project import StartSettings
+from engine.generation.project import StartSettings
 from app.settings import AppSettings
 from app.viewport import IMAGE_SUFFIXES, dropped_image, to_qimage
 from engine.io.demos import Demo, list_demos, load_demo

@@ -1,6 +1,6 @@
 """The timeline: the current take's chunks as thumbnails, the take selector, and the refine control.
 
-It observes a :class:`~app.project.Project` and sends requests by signals; the main window turns them into
+It observes a :class:`~engine.generation.project.Project` and sends requests by signals; the main window turns them into
 engine-worker commands and Project changes, then calls :meth:`Timeline.refresh`. The one change made here
 directly is a take's name (it touches no rollout state).
 
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.project import ChunkEntry, Project
+from engine.generation.project import ChunkEntry, Project
 from engine.errors import SanaWMInputError
 
 FPS = 16.0

@@ -38,7 +38,7 @@ import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.display_queue import DisplayFrame, DisplayQueue
-from app.project import Project, StartSettings
+from engine.generation.project import Project, StartSettings
 from app.session_file import resume_session
 from engine.bundles import ModelBundle, load_bundle
 from engine.errors import ConfigError, SanaWMInputError

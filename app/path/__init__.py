@@ -1,6 +1,6 @@
 """Path mode: a keyframed 3D camera-path editor (issue #7 item 4).
 
-* :mod:`app.path.keyframes` — the document (keyframes, interpolation, Trajectory conversion); no Qt;
+* :mod:`engine.camera.keyframes` — the document (keyframes, interpolation, Trajectory conversion); no Qt;
 * :mod:`app.path.files` — import/export through :mod:`engine.camera.formats`, dialog-free;
 * :mod:`app.path.commands` — QUndoCommands for every edit;
 * :mod:`app.path.gl_view` — the moderngl viewport in a QOpenGLWidget (shaders in ``shaders/editor``);
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.path.keyframes import CameraPath, Keyframe
+from engine.camera.keyframes import CameraPath, Keyframe
 
 
 def __getattr__(name: str) -> Any:

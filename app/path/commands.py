@@ -1,6 +1,6 @@
-"""Undoable edits of a :class:`~app.path.keyframes.CameraPath` (one ``QUndoStack`` per editor).
+"""Undoable edits of a :class:`~engine.camera.keyframes.CameraPath` (one ``QUndoStack`` per editor).
 
-Why commands hold whole keyframes: a :class:`~app.path.keyframes.Keyframe` is immutable, so each command keeps the
+Why commands hold whole keyframes: a :class:`~engine.camera.keyframes.Keyframe` is immutable, so each command keeps the
 keyframe before and after and undo/redo are exact swaps (no floating-point drift after many undo/redo cycles).
 Keyframes are identified by frame number, which the path keeps unique.
 
@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from PySide6.QtGui import QUndoCommand
 
-from app.path.keyframes import CameraPath, Keyframe
+from engine.camera.keyframes import CameraPath, Keyframe
 from engine.errors import TrajectoryError
 
 Notify = Callable[[int | None], None]

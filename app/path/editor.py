@@ -4,7 +4,7 @@ Why everything goes through here: the view and the panel only report what the us
 request into a QUndoCommand on :attr:`PathEditor.undo_stack`, so every edit can be undone, errors are shown without
 losing state, and ``changed()`` fires once per edit for the main window (autosave, generation).
 
-The keyframe at frame 0 is the start image's camera (:data:`~app.path.keyframes.START_FRAME`): its pose is pinned to
+The keyframe at frame 0 is the start image's camera (:data:`~engine.camera.keyframes.START_FRAME`): its pose is pinned to
 the identity and its FOV follows the start intrinsics (:meth:`PathEditor.set_start`), so it cannot be deleted, moved
 or re-timed; the panel shows its fields disabled with the reason (:data:`START_KEYFRAME_NOTE`).
 
@@ -36,7 +36,7 @@ from app.path.commands import (
     SetLengthCommand,
 )
 from app.path.files import dialog_filters, export_path, format_from_filter, import_path
-from app.path.keyframes import (
+from engine.camera.keyframes import (
     CHUNK_FRAMES,
     DEFAULT_FRAME_SIZE,
     DEFAULT_VFOV_DEG,

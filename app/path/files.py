@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from app.path.keyframes import DEFAULT_FRAME_SIZE, IMPORT_EVERY, CameraPath
+from engine.camera.keyframes import DEFAULT_FRAME_SIZE, IMPORT_EVERY, CameraPath
 from engine.camera.formats import FORMATS, detect_format, read_trajectory, write_trajectory
 
 

@@ -35,7 +35,7 @@ def _send_mouse(widget, kind, pos, button, buttons) -> None:
 
 def selftest_path():
     """The known path drawn in the shots: a gentle S-curve ahead of and above-right of the start camera."""
-    from app.path.keyframes import CameraPath, Keyframe
+    from engine.camera.keyframes import CameraPath, Keyframe
 
     return CameraPath(
         [

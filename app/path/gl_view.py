@@ -28,7 +28,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QSurfaceFormat, QWheelEvent
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
 
-from app.path.keyframes import START_FRAME, CameraPath, Keyframe
+from engine.camera.keyframes import START_FRAME, CameraPath, Keyframe
 from engine.camera.poses import rot_x, rot_y, rotation_to_quaternion
 from app.path.view_math import (
     OrbitCamera,

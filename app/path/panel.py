@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.path.keyframes import CHUNK_FRAMES, START_FRAME, VFOV_LIMITS_DEG, CameraPath, Keyframe
+from engine.camera.keyframes import CHUNK_FRAMES, START_FRAME, VFOV_LIMITS_DEG, CameraPath, Keyframe
 
 #: Numeric field names, in the order they appear.
 FIELDS = ("frame", "x", "y", "z", "yaw", "pitch", "roll", "vfov")

@@ -28,7 +28,7 @@ from app.export_dialog import (  # noqa: E402
     take_trajectory,
     trajectory_filters,
 )
-from app.project import Project, StartSettings  # noqa: E402
+from engine.generation.project import Project, StartSettings  # noqa: E402
 from engine.bundles import ModelBundle  # noqa: E402
 from engine.camera.formats import FORMATS, read_trajectory  # noqa: E402
 from engine.errors import ExportCancelled, ExportError  # noqa: E402

@@ -11,7 +11,7 @@ from PySide6.QtGui import QKeySequence
 from app.keymap import preset
 from app import main_window as mw
 from app.main_window import DRIVE_MODE, MainWindow
-from app.project import StartSettings
+from engine.generation.project import StartSettings
 from app.settings import AppSettings
 
 TIMEOUT = 30000

@@ -14,7 +14,7 @@ import torch
 from app import main_window as mw
 from app import session_file
 from app.main_window import PATH_MODE
-from app.project import Project, StartSettings
+from engine.generation.project import Project, StartSettings
 from engine.camera.formats import write_trajectory
 from engine.camera.trajectory import Trajectory
 

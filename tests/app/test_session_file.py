@@ -18,7 +18,7 @@ import torch
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app import session_file  # noqa: E402
-from app.project import Project, StartSettings  # noqa: E402
+from engine.generation.project import Project, StartSettings  # noqa: E402
 from app.session_file import (  # noqa: E402
     Autosaver,
     SessionFileError,

@@ -17,8 +17,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from app import main_window as mw  # noqa: E402
 from app import session_file  # noqa: E402
 from app.keymap import PRESETS, KeyMap, preset  # noqa: E402
-from app.path.keyframes import CameraPath, Keyframe, default_path  # noqa: E402
-from app.project import Project, StartSettings  # noqa: E402
+from engine.camera.keyframes import CameraPath, Keyframe, default_path  # noqa: E402
+from engine.generation.project import Project, StartSettings  # noqa: E402
 from app.session_file import VERSION, Autosaver, SessionFileError, load_project, read_manifest, save_project  # noqa: E402
 
 TIMEOUT = 30000

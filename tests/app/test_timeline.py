@@ -14,7 +14,7 @@ from PySide6.QtCore import QEvent, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QInputDialog  # noqa: E402
 
-from app.project import Project, StartSettings  # noqa: E402
+from engine.generation.project import Project, StartSettings  # noqa: E402
 from app.timeline import REFINED_COLOUR, Timeline  # noqa: E402
 from engine.bundles import ModelBundle  # noqa: E402
 from engine.generation.session import WorldSession  # noqa: E402

@@ -12,7 +12,7 @@ import torch
 from PySide6.QtCore import QThread, QTimer
 
 from app.display_queue import DisplayQueue
-from app.project import Project, StartSettings
+from engine.generation.project import Project, StartSettings
 from app.worker import EngineClient, refine_latents
 from engine.camera.integrator import MotionIntegrator
 

@@ -18,7 +18,7 @@ from app.path.commands import (
     SetFrameCommand,
     SetLengthCommand,
 )
-from app.path.keyframes import CameraPath, Keyframe, default_path
+from engine.camera.keyframes import CameraPath, Keyframe, default_path
 from engine.errors import TrajectoryError
 
 

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.path import PathEditor
-from app.path.keyframes import Keyframe
+from engine.camera.keyframes import Keyframe
 from engine.camera.formats import write_trajectory
 from engine.camera.intrinsics import focal_to_fov_deg
 from engine.camera.trajectory import Trajectory

@@ -24,7 +24,7 @@ from app.path.view_math import (
     ring_points,
     unproject_ray,
 )
-from app.path.keyframes import rotation_from_euler_deg
+from engine.camera.keyframes import rotation_from_euler_deg
 
 SIZE = (400.0, 300.0)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.project import Project, StartSettings
+from engine.generation.project import Project, StartSettings
 from engine.bundles import ModelBundle
 from engine.errors import SanaWMInputError
 from engine.generation.session import WorldSession

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.path.files import dialog_filters, export_path, format_from_filter, import_path
-from app.path.keyframes import (
+from engine.camera.keyframes import (
     CameraPath,
     Keyframe,
     default_path,

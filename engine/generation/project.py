@@ -1,8 +1,8 @@
-"""The explorer's document: what the user started from and every take generated since, with its branches.
+"""A session document: what the user started from and every take generated since, with its branches.
 
-Why a separate model: the engine worker owns the live :class:`engine.generation.session.WorldSession`, but the timeline, the
-exporters and the ``.swm`` session files all need the generated chunks too, on the UI thread, without touching the
-session. A :class:`Project` holds references to the worker's immutable :class:`~engine.generation.session.ChunkRecord` objects
+Why a separate model: the live :class:`engine.generation.session.WorldSession` holds one stream, but the explorer's
+timeline, the exporters, scripts and the ``.swm`` session files all need every take's generated chunks, and the
+explorer reads them on the UI thread while its worker thread owns the session. A :class:`Project` holds references to the worker's immutable :class:`~engine.generation.session.ChunkRecord` objects
 (frames, latents, poses, and the session snapshot after each chunk), so it costs no copies and is safe to read
 from the UI thread.
 
@@ -14,16 +14,22 @@ before the cursor (by reference) and continues with the new chunk. Old branches 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from engine.camera.keyframes import CameraPath
 from engine.errors import SanaWMInputError
 from engine.generation.session import ChunkRecord, SessionSnapshot, StreamSettings
 
-if TYPE_CHECKING:  # only for annotations: the document itself needs neither Qt nor the path math
-    from app.keymap import KeyMap
-    from app.path.keyframes import CameraPath
+
+class KeyMap(Protocol):
+    """What the document needs of the explorer's key map (:class:`app.keymap.KeyMap`, which holds Qt key codes and
+    so stays in the app): its name and its JSON form for session files."""
+
+    name: str
+
+    def to_json(self) -> str: ...
 
 
 @dataclass
