@@ -2,7 +2,9 @@
 
 Modules (one concept each; see docs/synth.md for the world frame, the dataset format and measured speed):
 
-* :mod:`engine.synth.world` — seeded scene descriptions (terrain, sky, sun, fog, objects); numpy only;
+* :mod:`engine.synth.scene` — the scene description (terrain, sky, sun, fog, objects) and the world frame; numpy only;
+* :mod:`engine.synth.world` — seeded worlds from ``(seed, theme)``: terrain relief, ground materials, weather;
+* :mod:`engine.synth.placement` — the objects of each theme and where they stand;
 * :mod:`engine.synth.textures` and :mod:`engine.synth.noise` — baked, tileable procedural textures;
 * :mod:`engine.synth.meshes` — triangle meshes of terrain and objects;
 * :mod:`engine.synth.renderer` — moderngl/EGL renderer with exact OpenCV intrinsics (GLSL in ``shaders/synth``,

@@ -9,7 +9,7 @@ is collision-free. Each demo is ``DIR/<name>/image.png`` plus ``DIR/<name>/scene
      "num_frames",                        # poses the action gives (sum of N + 1)
      "image_size": [W, H], "fov_deg",     # horizontal FOV
      "intrinsics": [fx, fy, cx, cy],      # pixels of image.png
-     "c2w": 4x4 start pose (world frame of engine.synth.world, OpenCV axes)}
+     "c2w": 4x4 start pose (world frame of engine.synth.scene, OpenCV axes)}
 
 The start pose is searched deterministically (from the world seed) for a place where the suggested action
 stays clear of objects and the first view has objects at a readable distance.

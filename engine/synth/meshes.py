@@ -5,7 +5,7 @@ One vertex layout serves every mesh, so the whole static scene is two draw calls
 =========  ======  =======================================================================
 attribute  floats  meaning
 =========  ======  =======================================================================
-in_pos     3       world position (metres, world frame of :mod:`engine.synth.world`)
+in_pos     3       world position (metres, world frame of :mod:`engine.synth.scene`)
 in_normal  3       unit world normal, pointing out of the surface
 in_uv      2       texture coordinates **in metres** (the shader divides by the layer's size)
 in_layers  3       texture layer a, texture layer b, blend b over a in ``[0, 1]``
@@ -28,7 +28,7 @@ import numpy as np
 
 from engine.errors import ConfigError
 from engine.synth.textures import layer_of
-from engine.synth.world import Material, SceneObject, Terrain, World
+from engine.synth.scene import Material, SceneObject, Terrain, World
 
 VERTEX_FLOATS = 16
 #: moderngl buffer format and attribute names matching the table above.
@@ -282,7 +282,7 @@ def _materials(obj: SceneObject, count: int) -> tuple[Material, ...]:
 
 
 def object_mesh(obj: SceneObject) -> Mesh:
-    """The world-space mesh of one object (see :class:`engine.synth.world.SceneObject` for the fields)."""
+    """The world-space mesh of one object (see :class:`engine.synth.scene.SceneObject` for the fields)."""
     b = _Builder()
     w, h, d = obj.size
     rng = np.random.default_rng([obj.variant, 17])
@@ -384,7 +384,7 @@ def _place(mesh: Mesh, rotation: np.ndarray, position: np.ndarray) -> Mesh:
 
 def terrain_mesh(terrain: Terrain) -> Mesh:
     """The heightfield as a grid mesh; cells split along ``(ix, iz)``-``(ix+1, iz+1)`` as
-    :meth:`engine.synth.world.Terrain.elevation_at` assumes."""
+    :meth:`engine.synth.scene.Terrain.elevation_at` assumes."""
     xs = terrain.coords
     n = len(xs)
     gx, gz = np.meshgrid(xs, xs)  # [iz, ix]

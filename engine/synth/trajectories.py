@@ -23,7 +23,7 @@ collision circle, stays near the play area, keeps a sane eye height over the ter
 replaced by another draw from the same generator (deterministic), up to ``max_tries``; then the clip falls
 back to turning on the spot, which cannot collide.
 
-Poses are world poses (world frame of :mod:`engine.synth.world`); the start pose is level, so
+Poses are world poses (world frame of :mod:`engine.synth.scene`); the start pose is level, so
 ``relative_to_first(c2w)`` equals ``action_to_c2w(action, ...)`` with the recorded speeds.
 """
 
@@ -41,7 +41,7 @@ from engine.camera.intrinsics import from_fov
 from engine.camera.poses import pose_from_rt, rot_y
 from engine.camera.trajectory import DEFAULT_FPS, Trajectory
 from engine.errors import ConfigError
-from engine.synth.world import World
+from engine.synth.scene import World
 
 C = Control
 #: Held-control sets a segment can use, with their draw weights (stops are added separately).
