@@ -20,7 +20,7 @@ import numpy as np
 
 from engine.bundles import ModelBundle
 from engine.eval.metrics import psnr
-from engine.eval.protocol import CHUNK_FRAMES, PSNR_CAP_DB, Progress, Scene, repeat_first_frame, rollout
+from engine.eval.rollout import CHUNK_FRAMES, PSNR_CAP_DB, Progress, Scene, repeat_first_frame, rollout
 
 
 @dataclass

@@ -28,32 +28,23 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 
 from engine.bundles import ModelBundle
-from engine.camera.poses import relative_to_first
 from engine.camera.trajectory import DEFAULT_FPS
 from engine.errors import ConfigError
+from engine.eval.exposure import ExposureCurves, exposure_curves
 from engine.eval.metrics import frame_stats, psnr, ssim
-from engine.generation.session import StreamSettings, WorldSession
+from engine.eval.rollout import CHUNK_FRAMES, PSNR_CAP_DB, Progress, Scene, repeat_first_frame, rollout
 from engine.synth.trajectories import ClipPlan, PathConfig, sample_clip
-from engine.synth.world import World, make_world
-
-if TYPE_CHECKING:
-    from engine.eval.exposure import ExposureCurves
+from engine.synth.world import make_world
 
 log = logging.getLogger(__name__)
 
 #: First held-out world seed (training world seeds are below it; see the module docstring).
 HELD_OUT_SEED_BASE = 2**31
-#: PSNR of identical frames is infinite; tables and averages cap it here.
-PSNR_CAP_DB = 100.0
-CHUNK_FRAMES = 24
-
-#: ``progress(stage, done, total)``.
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -103,26 +94,6 @@ class EvalConfig:
 
     def world_seeds(self) -> list[int]:
         return [HELD_OUT_SEED_BASE + self.seed + i for i in range(self.scenes)]
-
-
-@dataclass
-class Scene:
-    """One held-out world with its two paths and their ground-truth renders (uint8 ``(F, H, W, 3)``)."""
-
-    world_seed: int
-    world: World
-    path: ClipPlan
-    truth: np.ndarray
-    revisit_path: ClipPlan
-    revisit_truth: np.ndarray
-
-    @property
-    def revisit_pair(self) -> tuple[int, int] | None:
-        pairs = self.revisit_path.revisits
-        if len(pairs) == 0:
-            return None
-        i, j = pairs[int(np.argmax(pairs[:, 1] - pairs[:, 0]))]
-        return int(i), int(j)
 
 
 @dataclass
@@ -206,7 +177,7 @@ class EvalResult:
         return lines
 
 
-# ----- scenes and rollouts ----------------------------------------------------------------------------------------
+# ----- scenes -------------------------------------------------------------------------------------------------
 def make_scenes(config: EvalConfig, frame_size: tuple[int, int], renderer, progress: Progress | None = None) -> list[Scene]:
     """Build and render the held-out scenes (deterministic in ``config``)."""
     scenes = []
@@ -222,38 +193,6 @@ def make_scenes(config: EvalConfig, frame_size: tuple[int, int], renderer, progr
         if progress:
             progress("render", k + 1, config.scenes)
     return scenes
-
-
-def rollout(bundle: ModelBundle, start: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray, *, seed: int = 42,
-            progress: Progress | None = None, commit_truth: np.ndarray | None = None,
-            reanchor: bool = True) -> np.ndarray:
-    """Generate ``(F, H, W, 3)`` uint8 frames along world poses ``c2w (F, 4, 4)`` (``F = 1 + 24 k``) from ``start``
-    (frame 0 is the model's reconstruction of it). ``commit_truth`` (``(F, H, W, 3)`` at the bundle's frame size)
-    makes it teacher-forced: after each chunk the cache holds the encoding of these frames instead of the
-    generated chunk (:mod:`engine.eval.exposure`). ``reanchor`` as :attr:`StreamSettings.reanchor`."""
-    n = c2w.shape[0]
-    if (n - 1) % CHUNK_FRAMES or n < 1 + CHUNK_FRAMES:
-        raise ConfigError(f"rollout: expected 1 + 24 k poses, found {n}")
-    session = WorldSession(bundle, StreamSettings(seed=seed, reanchor=reanchor), keep_snapshots=False,
-                           keep_history=False)
-    session.start(start, intrinsics=intrinsics[0])
-    truth_latents = None if commit_truth is None else bundle.codec.encode(np.asarray(commit_truth)[:n])
-    rel = relative_to_first(c2w)
-    frames = []
-    chunks = (n - 1) // CHUNK_FRAMES
-    for k in range(chunks):
-        sl = slice(1 + CHUNK_FRAMES * k, 1 + CHUNK_FRAMES * (k + 1))
-        a, b = session.chunk_latent_range(k)
-        commit = None if truth_latents is None else truth_latents[:, :, a:b]
-        frames.append(session.step(rel[sl], intrinsics[sl], commit_latents=commit).frames)
-        if progress:
-            progress("chunk", k + 1, chunks)
-    return np.concatenate(frames)
-
-
-def repeat_first_frame(start: np.ndarray, num_frames: int) -> np.ndarray:
-    """The "repeat first frame" baseline: the start image for every frame."""
-    return np.repeat(np.asarray(start)[None], num_frames, axis=0)
 
 
 # ----- scoring ------------------------------------------------------------------------------------------------
@@ -362,8 +301,6 @@ def evaluate(bundle: ModelBundle, config: EvalConfig = EvalConfig(), *, baseline
         result.rows.append(score_row("untrained model", untrained.label, config, scenes,
                                      model_rows(untrained, "untrained")))
     if config.exposure_chunks:
-        from engine.eval.exposure import exposure_curves
-
         result.exposure = exposure_curves(bundle, scenes, config.exposure_chunks, seed=config.session_seed,
                                           fps=config.fps, reanchor=config.reanchor, progress=progress)  # fmt: skip
     result.seconds = time.perf_counter() - started

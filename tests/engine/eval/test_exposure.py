@@ -7,7 +7,8 @@ import torch
 from engine.bundles import ModelBundle
 from engine.eval.exposure import chunk_psnr, exposure_curves
 from engine.eval.metrics import psnr
-from engine.eval.protocol import EvalConfig, make_scenes, repeat_first_frame, rollout
+from engine.eval.protocol import EvalConfig, make_scenes
+from engine.eval.rollout import repeat_first_frame, rollout
 from engine.synth.renderer import Renderer
 
 SIZE = (64, 32)
