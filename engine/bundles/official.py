@@ -36,13 +36,13 @@ from typing import Any
 
 import torch
 
-from engine.bundles import ModelBundle
-from engine.components.gemma_text import GemmaCaptionEncoder
+from engine.bundles.bundle import ModelBundle
 from engine.bundles.local_models import enforce_offline, missing_files
+from engine.bundles.weights import load_transformer
+from engine.components.gemma_text import GemmaCaptionEncoder
 from engine.components.ltx2_vae import LTX2VideoCodec
 from engine.components.refiner import LTX2Refiner, refiner_missing
 from engine.errors import BundleError, CheckpointError
-from engine.bundles.weights import load_transformer
 
 logger = logging.getLogger(__name__)
 
