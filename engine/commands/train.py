@@ -1,6 +1,6 @@
 """``sana-wm train``: train a small SANA-WM model on a dataset folder, resumably.
 
-Settings come from, in increasing priority: the defaults of :class:`~engine.train.loop.TrainConfig` (or the
+Settings come from, in increasing priority: the defaults of :class:`~engine.train.config.TrainConfig` (or the
 recorded config of the run being resumed, or ``--config FILE``), then the flags given on the command line. For a
 new run without ``--size`` the frame size is the dataset's. Writes the run folder described in
 :mod:`engine.train.loop` and prints one progress line (step, loss, learning rate, samples/s, time left).
@@ -22,8 +22,9 @@ from engine.commands.arguments import image_size
 from engine.errors import ConfigError, InputFileError
 from engine.model.config import PRESETS
 from engine.synth.dataset import read_clip
+from engine.train.config import LR_SCHEDULES, TrainConfig
 from engine.train.data import ClipFolder, read_raw_clip
-from engine.train.loop import LR_SCHEDULES, StepReport, TrainConfig, train
+from engine.train.loop import StepReport, train
 from engine.train.objective import TIMESTEP_SAMPLINGS
 
 #: Flag destination -> TrainConfig field (top level).

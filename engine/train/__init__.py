@@ -6,13 +6,16 @@
 * :mod:`engine.train.init` — initialisation for training from scratch, or a bundle's weights for a fine-tune;
 * :mod:`engine.train.checkpoint` — resumable checkpoints (weights, EMA, optimizer, RNG, data position);
 * :mod:`engine.train.curves` — ``loss.csv`` and ``loss.png``;
-* :mod:`engine.train.loop` — :class:`TrainConfig` and :func:`train` (run folder, EMA, final bundle).
+* :mod:`engine.train.config` — :class:`TrainConfig` (everything a run depends on) and the learning-rate schedule;
+* :mod:`engine.train.loop` — :func:`train`: the steps, EMA, checkpoints and resume;
+* :mod:`engine.train.run_folder` — ``config.json`` with each start's environment, and the final bundle.
 
 See ``docs/training.md``.
 """
 
 from engine.train.data import Clip, ClipFolder, TrainingBatch, TrainingData, read_raw_clip
-from engine.train.loop import StepReport, TrainConfig, TrainingDiverged, TrainResult, train
+from engine.train.config import TrainConfig
+from engine.train.loop import StepReport, TrainingDiverged, TrainResult, train
 from engine.train.objective import ObjectiveConfig, flow_matching_loss, sample_schedule
 
 __all__ = [

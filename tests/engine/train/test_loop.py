@@ -15,9 +15,10 @@ from engine.errors import ConfigError
 from engine.generation.session import WorldSession
 from engine.train import loop
 from engine.train.checkpoint import list_checkpoints, load_checkpoint
+from engine.train.config import TrainConfig, learning_rate
 from engine.train.curves import read_loss_csv
 from engine.train.data import TrainingData, median_intrinsics
-from engine.train.loop import TrainConfig, TrainingDiverged, build_model, learning_rate, make_optimizer, train
+from engine.train.loop import TrainingDiverged, build_model, make_optimizer, train
 from engine.train.objective import LossOutput, ObjectiveConfig, flow_matching_loss
 
 SIZE = (48, 32)
