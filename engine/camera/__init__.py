@@ -8,6 +8,8 @@ Main entry points:
 * :class:`CameraConditioner` — poses + intrinsics -> ``camera_conditions`` and ``chunk_plucker`` tensors;
 * :mod:`engine.camera.formats` — trajectory files (native npz, SANA-WM npy, nerfstudio, COLMAP, RE10K, Nuke, CSV);
 * :class:`Trajectory` — the record all of them share.
+* :mod:`engine.camera.keyframes` — keyframed camera paths (the Path-mode document), sampled through the splines of
+  :mod:`engine.camera.splines`; :mod:`engine.camera.playback` — a path played chunk by chunk.
 
 Conventions: camera-to-world 4x4, OpenCV camera axes (+X right, +Y down, +Z forward), float64.
 """
