@@ -2,7 +2,8 @@
 
 * ``dataset --out DIR --clips N`` — render seeded clips (frames, exact poses and intrinsics, action strings);
 * ``demos --out DIR`` — demo scenes (start image, camera, title, suggested action);
-* ``preview --out FILE.png|.gif`` — one dataset clip as a contact sheet or an animated GIF, for eyeballing.
+* ``preview --out FILE.png|.gif`` — one dataset clip as a contact sheet or an animated GIF, for eyeballing;
+  ``--depth`` puts each frame's ground-truth depth (colour-mapped) under it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
     d.add_argument("--clips-per-world", type=int, default=4, help="clips rendered in each world (default 4)")
     d.add_argument("--codec", choices=FRAME_CODECS, default="jpeg", help="frame storage: jpeg (q95, default) or raw (lossless)")
+    d.add_argument("--no-depth", dest="depth", action="store_false",
+                   help="do not store ground-truth depth (smaller clips; format version 2 without 'depth')")
     d.add_argument("--overwrite", action="store_true", help="re-render existing clips / replace another dataset's index")
     d.set_defaults(handler=run_dataset)
 
@@ -49,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--index", type=int, default=0, help="clip index in the dataset of --seed (default 0)")
     _add_clip_options(v)
     v.add_argument("--every", type=int, default=6, help="contact sheet: every Nth frame (default 6)")
+    v.add_argument("--depth", action="store_true",
+                   help="show each frame's exact depth under it (log colours: near warm, far blue, sky black)")
     v.set_defaults(handler=run_preview)
 
 
@@ -71,6 +76,7 @@ def _config(args: argparse.Namespace, clips: int) -> DatasetConfig:
         themes=tuple(args.theme) if args.theme else THEMES,
         quality=args.quality,
         frames_codec=getattr(args, "codec", "jpeg"),
+        depth=bool(getattr(args, "depth", True)),
     )
 
 
@@ -145,6 +151,10 @@ def run_preview(args: argparse.Namespace) -> int:
         finally:
             maker.release()
         frames = clip.frames
+        if clip.depth is not None:
+            from engine.depth.colormap import depth_to_rgb
+
+            frames = np.concatenate([frames, depth_to_rgb(clip.depth)], axis=1)  # depth under each frame
         with atomic_path(args.out) as tmp:
             if suffix == ".gif":
                 images = [Image.fromarray(f) for f in frames]

@@ -1,6 +1,6 @@
 """Synthetic training clips: generation (seeded, parallel, resumable) and the on-disk format.
 
-**Format** (``format = "sana-wm-synth"``, ``format_version = 1``). A dataset is a folder::
+**Format** (``format = "sana-wm-synth"``, ``format_version = 2``). A dataset is a folder::
 
     DIR/index.json            the configuration and one record per clip (written last, atomically)
     DIR/clips/clip_000000.npz one numpy archive per clip (each written atomically)
@@ -14,6 +14,9 @@ key                    dtype, shape     meaning
 ``frames_jpeg``        uint8 (N,)       the frames as concatenated JPEG files (``frames_codec = "jpeg"``,
 ``frames_offsets``     int64 (F+1,)     the default), frame ``k`` = bytes ``offsets[k]:offsets[k+1]``
 ``frames_codec``       str ()           ``"raw"`` or ``"jpeg"``; :func:`read_clip` decodes either to ``frames``
+``depth``              float32 (F,H,W)  metric depth: camera-space z (metres along +Z) of the surface seen
+                                        through each pixel centre; ``inf`` = sky (no surface). Version 2;
+                                        absent when made with ``depth=False`` or by version 1
 ``c2w``                float64 (F,4,4)  world camera-to-world poses, OpenCV axes (+X right, +Y down,
                                         +Z forward); world frame of :mod:`engine.synth.world` (up = −Y)
 ``intrinsics``         float64 (F,4)    ``[fx, fy, cx, cy]`` in pixels of the frames; pixel ``i`` covers
@@ -33,15 +36,21 @@ key                    dtype, shape     meaning
 ``world_seed``         int64 ()         :func:`engine.synth.world.make_world` seed
 ``theme``              str ()           world theme
 ``convention``         str ()           ``"opencv_c2w"``
-``format_version``     int64 ()         1
+``format_version``     int64 ()         2 (1: no ``depth``)
 =====================  ===============  ===========================================================
+
+**Versions.** 1: the first release (no depth). 2: adds ``depth``. :func:`read_clip` reads both (``depth`` is
+None for version 1 files and for datasets made without depth) and refuses newer files, naming the version
+found and the newest it reads. A depth array that is not ``(F, H, W)`` float32, holds NaN, zero or negative
+values is refused with an error naming the file.
 
 ``relative_to_first(c2w)`` equals ``action_to_c2w(action, version=action_version, translation_speed=...,
 rotation_speed_deg=..., smooth=...)`` up to float rounding.
 
 **Frame storage.** The worlds are texture-rich and compress poorly without loss: a 49-frame 320x176 clip is
 ~3.5-4.5 MB zlib-compressed (``raw``) but ~0.9 MB as JPEG at quality 95 (``jpeg``, the default, PSNR above
-40 dB, encoded at ~0.5 ms per frame). Use ``raw`` when bit-exact frames matter more than disk space.
+40 dB, encoded at ~0.5 ms per frame). Use ``raw`` when bit-exact frames matter more than disk space. Exact
+float32 depth dominates a clip's size when present (~8.3 MB per 49 frames at 320x176, zlib-compressed).
 
 **Seeds.** Clip ``i`` of a dataset with seed ``S`` uses world ``make_world(world_seed, theme)`` with
 ``world_seed`` drawn from ``(S, i // clips_per_world)`` and the theme cycling through
@@ -73,7 +82,9 @@ from engine.synth.world import THEMES, World, make_world
 log = logging.getLogger(__name__)
 
 FORMAT = "sana-wm-synth"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions :func:`read_clip` and :func:`read_index` accept.
+READABLE_VERSIONS = (1, 2)
 CONVENTION = "opencv_c2w"
 
 #: Renderer settings by quality name (see :class:`engine.synth.renderer.Renderer`).
@@ -100,6 +111,7 @@ class DatasetConfig:
     quality: str = "default"
     frames_codec: str = "jpeg"
     jpeg_quality: int = 95
+    depth: bool = True
     path: PathConfig = field(default_factory=PathConfig)
 
     def __post_init__(self) -> None:
@@ -157,6 +169,7 @@ class Clip:
     spec: ClipSpec
     plan: ClipPlan
     frames: np.ndarray  # (F, H, W, 3) uint8
+    depth: np.ndarray | None = None  # (F, H, W) float32 metres, inf = sky
 
 
 class ClipMaker:
@@ -182,6 +195,9 @@ class ClipMaker:
         spec = clip_spec(self.config, index)
         world = self.world(spec)
         plan = sample_clip(world, np.random.default_rng(spec.seed), self.config.path)
+        if self.config.depth:
+            frames, depth = self.renderer.render(world, plan.c2w, plan.intrinsics, plan.size, depth=True)
+            return Clip(spec, plan, frames, depth)
         frames = self.renderer.render(world, plan.c2w, plan.intrinsics, plan.size)
         return Clip(spec, plan, frames)
 
@@ -218,13 +234,19 @@ def decode_frames(data: dict) -> np.ndarray:
 
 
 def write_clip(clip: Clip, path: str | os.PathLike, *, codec: str = "jpeg", quality: int = 95) -> None:
-    """Write one clip archive atomically (keys in the module docstring). ``raw`` frames are zlib-compressed."""
+    """Write one clip archive atomically (keys in the module docstring). ``raw`` frames and depth are
+    zlib-compressed."""
     p = clip.plan
-    save = np.savez_compressed if codec == "raw" else np.savez  # JPEG bytes do not compress further
+    extra = {}
+    if clip.depth is not None:
+        extra["depth"] = check_depth(clip.depth, (len(clip.frames), *clip.frames.shape[1:3]), f"clip {clip.spec.index}")
+    # JPEG bytes do not compress further; float32 depth a little (11 -> 8.3 MB per 49 frames at 320x176)
+    save = np.savez_compressed if codec == "raw" or extra else np.savez
     with atomic_path(path) as tmp:
         save(
             tmp,
             **encode_frames(clip.frames, codec, quality),
+            **extra,
             c2w=p.c2w.astype(np.float64),
             intrinsics=p.intrinsics.astype(np.float64),
             image_size=np.array(p.size, np.int64),
@@ -246,6 +268,19 @@ def write_clip(clip: Clip, path: str | os.PathLike, *, codec: str = "jpeg", qual
         )
 
 
+def check_depth(depth, shape: tuple[int, int, int], where: str) -> np.ndarray:
+    """``depth`` as ``(F, H, W)`` float32 if it is a valid depth array of ``shape``, else :class:`InputFileError`
+    naming ``where``: metres, > 0, ``inf`` allowed (sky), NaN and negative values refused."""
+    arr = np.asarray(depth)
+    if arr.dtype != np.float32 or arr.shape != tuple(shape):
+        raise InputFileError(f"{where}: depth must be float32 {tuple(shape)} (F, H, W), found {arr.dtype} {arr.shape}")
+    if np.isnan(arr).any():
+        raise InputFileError(f"{where}: depth holds {int(np.isnan(arr).sum())} NaN values")
+    if (arr <= 0).any():
+        raise InputFileError(f"{where}: depth must be > 0 metres (inf for sky), found min {float(arr.min())}")
+    return arr
+
+
 _REQUIRED = ("c2w", "intrinsics", "image_size", "action", "action_version", "convention")
 
 
@@ -253,14 +288,15 @@ def read_clip(path: str | os.PathLike, *, frames: bool = True) -> dict[str, np.n
     """Read a clip archive into a dict (arrays as arrays, scalars as Python values); validates the basics.
 
     The frames come back as ``"frames"`` ``(F, H, W, 3)`` uint8 whatever the codec; ``frames=False`` skips
-    reading and decoding them (metadata only).
+    reading and decoding them and the depth (metadata only). ``"depth"`` is ``(F, H, W)`` float32 metres
+    (``inf`` = sky), or None when the file has none (format version 1, or made without depth).
     """
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"synth clip {path}: not found")
     try:
         with np.load(path, allow_pickle=False) as data:
-            skip = set() if frames else {"frames", "frames_jpeg"}
+            skip = set() if frames else {"frames", "frames_jpeg", "depth"}
             out = {k: data[k] for k in data.files if k not in skip}
             has_frames = "frames" in data.files or "frames_jpeg" in data.files
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
@@ -270,8 +306,12 @@ def read_clip(path: str | os.PathLike, *, frames: bool = True) -> dict[str, np.n
         raise InputFileError(f"synth clip {path}: missing {missing}; is it a sana-wm synth clip?")
     if str(out["convention"]) != CONVENTION:
         raise InputFileError(f"synth clip {path}: expected convention {CONVENTION!r}, found {str(out['convention'])!r}")
-    if int(out.get("format_version", 1)) > FORMAT_VERSION:
-        raise InputFileError(f"synth clip {path}: format_version {int(out['format_version'])} is newer than {FORMAT_VERSION}")
+    version = int(out.get("format_version", 1))
+    if version not in READABLE_VERSIONS:
+        raise InputFileError(
+            f"synth clip {path}: format_version {version} is not readable by this build "
+            f"(expected one of {', '.join(map(str, READABLE_VERSIONS))}); update sana-wm or re-render the dataset"
+        )
     for key, value in list(out.items()):
         if isinstance(value, np.ndarray) and value.ndim == 0:
             out[key] = value.item()
@@ -292,6 +332,7 @@ def read_clip(path: str | os.PathLike, *, frames: bool = True) -> dict[str, np.n
     w, h = (int(v) for v in out["image_size"])
     if shape != (len(c2w), h, w, 3) or out["frames"].dtype != np.uint8:
         raise InputFileError(f"synth clip {path}: frames {shape} do not match {len(c2w)} poses at {w}x{h}")
+    out["depth"] = None if out.get("depth") is None else check_depth(out["depth"], (len(c2w), h, w), f"synth clip {path}")
     return out
 
 
@@ -462,6 +503,10 @@ def read_index(path: str | os.PathLike) -> dict:
         raise InputFileError(f"synth dataset index {p}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputFileError(f"synth dataset index {p}: expected format {FORMAT!r}")
-    if int(data.get("format_version", 0)) > FORMAT_VERSION:
-        raise InputFileError(f"synth dataset index {p}: format_version {data['format_version']} is newer than {FORMAT_VERSION}")
+    version = int(data.get("format_version", 0))
+    if version not in READABLE_VERSIONS:
+        raise InputFileError(
+            f"synth dataset index {p}: format_version {version} is not readable by this build "
+            f"(expected one of {', '.join(map(str, READABLE_VERSIONS))})"
+        )
     return data

@@ -16,6 +16,13 @@ with the poses to rasteriser precision; ``tests/engine/synth/test_renderer.py`` 
 optionally, ordered supersampling (``supersample`` x ``supersample``, box-filtered, which keeps the
 continuous-pixel convention exact because pixel ``i`` is the mean of sub-pixels ``s i .. s i + s - 1``).
 
+**Depth.** ``render(..., depth=True)`` also returns exact metric depth: per pixel, the camera-space ``z``
+(distance along the camera's +Z axis, scene units = metres, *not* the ray length) of the surface seen through
+the pixel centre, float32, ``inf`` where no surface is hit (sky). It comes from a second, single-sample pass
+over the same geometry (same projection, culling and depth test) writing ``z`` to a float target, so it is
+exact at pixel centres; anti-aliased colour edges blend two surfaces while depth picks the one at the centre.
+With supersampling the depth is still sampled at the output pixel centres.
+
 **Determinism.** The same world, poses, intrinsics, size and settings give bit-identical pixels on the same
 machine and Mesa build (the rasteriser is deterministic); other GL drivers may differ in the last bits.
 """
@@ -139,12 +146,14 @@ class _GpuMesh:
 
     vao: object
     shadow_vao: object
+    depth_vao: object
     groups: np.ndarray
     spheres: np.ndarray
 
-    def draw(self, view_proj: np.ndarray) -> None:
+    def draw(self, view_proj: np.ndarray, vao=None) -> None:
+        vao = self.vao if vao is None else vao
         for first, count in visible_runs(self.groups, self.spheres, view_proj):
-            self.vao.render(vertices=3 * count, first=3 * first)
+            vao.render(vertices=3 * count, first=3 * first)
 
 
 @dataclass
@@ -192,9 +201,13 @@ class Renderer:
         self.shadow_prog = self.ctx.program(
             vertex_shader=load_shader("synth/shadow.vert"), fragment_shader=load_shader("synth/shadow.frag")
         )
+        self.depth_prog = self.ctx.program(
+            vertex_shader=load_shader("synth/depth.vert"), fragment_shader=load_shader("synth/depth.frag")
+        )
         self.sky_vao = self.ctx.vertex_array(self.sky_prog, [])
         self._scene: _GpuScene | None = None
         self._targets: dict[tuple[int, int], tuple] = {}
+        self._depth_targets: dict[tuple[int, int], tuple] = {}
         scales = [1.0 / TEXTURE_METRES[k] for k in TEXTURE_KINDS] + [1.0] * (32 - len(TEXTURE_KINDS))
         for prog in (self.terrain_prog, self.object_prog):
             self._set(prog, "u_layer_scale", scales)
@@ -208,7 +221,7 @@ class Renderer:
         """Free the world's buffers, the render targets and the context."""
         with self.ctx:
             self._drop_scene()
-            for target in self._targets.values():
+            for target in list(self._targets.values()) + list(self._depth_targets.values()):
                 for obj in target:
                     if obj is not None:
                         obj.release()
@@ -223,8 +236,9 @@ class Renderer:
 
     # -- rendering ------------------------------------------------------------------------------------------
 
-    def render(self, world: World, c2w: np.ndarray, intrinsics: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """Render one frame per pose.
+    def render(self, world: World, c2w: np.ndarray, intrinsics: np.ndarray, size: tuple[int, int], *,
+               depth: bool = False):
+        """Render one frame per pose (and, with ``depth=True``, its metric depth).
 
         Args:
             world: the scene.
@@ -232,14 +246,17 @@ class Renderer:
                 :mod:`engine.synth.world`.
             intrinsics: ``(F, 4)`` or ``(4,)`` ``[fx, fy, cx, cy]`` in pixels of a ``size`` image.
             size: ``(W, H)`` of the output.
+            depth: also return the depth maps (see the module docstring).
 
         Returns:
-            ``(F, H, W, 3)`` uint8 RGB, row 0 at the top.
+            ``(F, H, W, 3)`` uint8 RGB, row 0 at the top; with ``depth=True`` the pair ``(frames, depth)``,
+            ``depth`` ``(F, H, W)`` float32 camera-space z in metres, ``inf`` for sky.
         """
         with self.ctx:  # several renderers (contexts) may live in one thread: make ours current
-            return self._render(world, c2w, intrinsics, size)
+            return self._render(world, c2w, intrinsics, size, depth)
 
-    def _render(self, world: World, c2w: np.ndarray, intrinsics: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    def _render(self, world: World, c2w: np.ndarray, intrinsics: np.ndarray, size: tuple[int, int],
+                want_depth: bool = False):
         c2w = np.asarray(c2w, dtype=np.float64)
         poses = validate_c2w(c2w[None] if c2w.ndim == 2 else c2w, name="render poses")
         n = len(poses)
@@ -258,6 +275,7 @@ class Renderer:
         ctx = self.ctx
         out = np.empty((n, h, w, 3), np.uint8)
         hi = np.empty((rh, rw, 3), np.uint8) if s > 1 else None
+        depth = np.empty((n, h, w), np.float32) if want_depth else None
         ctx.enable(self._mgl.DEPTH_TEST | self._mgl.CULL_FACE)
         ctx.front_face = "cw"  # (u, v) window coordinates flip GL's usual y-up orientation
         for i in range(n):
@@ -289,7 +307,26 @@ class Renderer:
                 out[i] = ((block + (s * s) // 2) // (s * s)).astype(np.uint8)
             else:
                 src.read_into(out[i], components=3, alignment=1)
+            if depth is not None:
+                self._depth_pass(w2c, intr[i], (w, h), depth[i])
+        if depth is not None:
+            depth[depth <= 0.0] = np.inf  # cleared pixels: no surface along the ray (sky)
+            return out, depth
         return out
+
+    def _depth_pass(self, w2c: np.ndarray, k: np.ndarray, size: tuple[int, int], out: np.ndarray) -> None:
+        """Single-sample pass at the output size writing camera-space z into ``out`` ``(H, W)`` float32."""
+        fbo = self._depth_target(size)
+        vp = projection_matrix(k, size) @ w2c
+        self._set(self.depth_prog, "u_view_proj", vp)
+        self._set(self.depth_prog, "u_view_z", w2c[2])
+        fbo.use()
+        self.ctx.viewport = (0, 0, size[0], size[1])
+        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        self.ctx.depth_func = "<"
+        for mesh in self._scene.meshes:
+            mesh.draw(vp, mesh.depth_vao)
+        fbo.read_into(out, components=1, dtype="f4", alignment=1)
 
     # -- internals ------------------------------------------------------------------------------------------
 
@@ -318,6 +355,14 @@ class Renderer:
         fbo, resolve, _, _ = self._targets[size]
         return fbo, resolve
 
+    def _depth_target(self, size: tuple[int, int]):
+        if size not in self._depth_targets:
+            ctx = self.ctx
+            color = ctx.renderbuffer(size, 1, dtype="f4")
+            depth = ctx.depth_renderbuffer(size)
+            self._depth_targets[size] = (ctx.framebuffer([color], depth), color, depth)
+        return self._depth_targets[size][0]
+
     def _drop_scene(self) -> None:
         if self._scene is not None:
             for obj in self._scene.resources:
@@ -343,8 +388,9 @@ class Renderer:
                 prog, [(vbo, VERTEX_FORMAT, *VERTEX_ATTRIBUTES)], ibo, index_element_size=4, skip_errors=True
             )
             shadow = ctx.vertex_array(self.shadow_prog, [(vbo, "3f 52x", "in_pos")], ibo, index_element_size=4)
-            resources.extend([vbo, ibo, main, shadow])
-            meshes.append(_GpuMesh(main, shadow, mesh.groups, mesh.spheres))
+            depth = ctx.vertex_array(self.depth_prog, [(vbo, "3f 52x", "in_pos")], ibo, index_element_size=4)
+            resources.extend([vbo, ibo, main, shadow, depth])
+            meshes.append(_GpuMesh(main, shadow, depth, mesh.groups, mesh.spheres))
 
         stack = texture_stack(world.texture_variants)  # (L, S, S, 3)
         tex = ctx.texture_array((TEXTURE_SIZE, TEXTURE_SIZE, len(TEXTURE_KINDS)), 3, np.ascontiguousarray(stack).tobytes())
@@ -404,8 +450,9 @@ class Renderer:
         self._scene = _GpuScene(world, meshes, resources)
 
 
-def render(world: World, c2w: np.ndarray, intrinsics: np.ndarray, size: tuple[int, int], **renderer_options) -> np.ndarray:
+def render(world: World, c2w: np.ndarray, intrinsics: np.ndarray, size: tuple[int, int], *, depth: bool = False,
+           **renderer_options):
     """One-shot :meth:`Renderer.render` with a temporary renderer (convenient, but batch work should keep a
     :class:`Renderer`)."""
     with Renderer(**renderer_options) as r:
-        return r.render(world, c2w, intrinsics, size)
+        return r.render(world, c2w, intrinsics, size, depth=depth)
