@@ -19,8 +19,8 @@ from engine.model.ffn import GLUMBConvTemp
 from engine.model.gdn_attention import GDNAttention
 from engine.model.norms import frame_gate, modulated_layer_norm
 from engine.model.softmax_attention import SoftmaxAttention
-from engine.model.temporal import BIDIRECTIONAL, TimeMixer
-from engine.model.ucpe import UCPETransforms
+from engine.model.time_mixing import BIDIRECTIONAL, TimeMixer
+from engine.model.ucpe import UCPEEncoding
 
 
 class SanaWMBlock(nn.Module):
@@ -41,7 +41,7 @@ class SanaWMBlock(nn.Module):
         e6: torch.Tensor,
         grid: tuple[int, int, int],
         rope: torch.Tensor,
-        ucpe: UCPETransforms | None,
+        ucpe: UCPEEncoding | None,
         plucker_emb: torch.Tensor | None,
         caption: torch.Tensor | None,
         caption_bias: torch.Tensor | None,
@@ -50,7 +50,7 @@ class SanaWMBlock(nn.Module):
         """Args: ``h (B, N, C)`` tokens; ``e6 (B, T, 6C)`` = ``t_block(e)``; ``grid (T, H, W)``; ``rope (N, D/2)``;
         ``ucpe`` camera transforms or None; ``plucker_emb (B, N, C)`` or None; ``caption (B, L, C)`` embedded and
         ``caption_bias (B, 1, 1, L)`` (ignored without text conditioning); ``mixer`` = how frames mix in time
-        (:mod:`engine.model.temporal`). Returns ``(B, N, C)``."""
+        (:mod:`engine.model.time_mixing`). Returns ``(B, N, C)``."""
         b, _, c = h.shape
         t = grid[0]
         mods = self.scale_shift_table[None, None] + e6.view(b, t, 6, c)  # (B, T, 6, C)

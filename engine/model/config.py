@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.ops.gated_delta import IMPLEMENTATIONS as GATED_DELTA_IMPLEMENTATIONS
 
 CAMERA_VARIANTS = ("first-release", "pr401", "head", "diffusers-0.42.1")
-GATED_DELTA_IMPLS = ("naive", "chunk", "auto")
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,8 @@ class SanaWMConfig:
     changes the default SDPA scale when no scale is passed. The main softmax branch always uses 1/sqrt(head dim).
 
     Numerics switches: ``sdpa_bf16`` rounds softmax-attention operands to bf16 as the reference does even when the
-    model runs in fp32 (on for the official preset, off for the small ones); ``gated_delta_impl`` picks the scan
-    implementation (:mod:`engine.ops.dispatch`).
+    model runs in fp32 (on for the official preset, off for the small ones); ``gated_delta_impl`` names the scan
+    implementation (one of :data:`engine.ops.gated_delta.IMPLEMENTATIONS`), resolved once when the blocks are built.
     """
 
     depth: int = 20
@@ -97,8 +97,10 @@ class SanaWMConfig:
             problems.append(f"t_kernel_size must be a positive odd number, got {self.t_kernel_size}")
         if self.camera_variant not in CAMERA_VARIANTS:
             problems.append(f"camera_variant {self.camera_variant!r} is not one of {', '.join(CAMERA_VARIANTS)}")
-        if self.gated_delta_impl not in GATED_DELTA_IMPLS:
-            problems.append(f"gated_delta_impl {self.gated_delta_impl!r} is not one of {', '.join(GATED_DELTA_IMPLS)}")
+        if self.gated_delta_impl not in GATED_DELTA_IMPLEMENTATIONS:
+            problems.append(
+                f"gated_delta_impl {self.gated_delta_impl!r} is not one of {', '.join(GATED_DELTA_IMPLEMENTATIONS)}"
+            )
         for name in ("in_channels", "out_channels", "plucker_channels", "mlp_ratio", "caption_length"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")

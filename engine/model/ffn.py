@@ -3,7 +3,7 @@
 Per latent frame (an ``H x W`` image of C channels): 1x1 conv C -> 2F (+bias, SiLU), depthwise 3x3 (+bias),
 ``a * SiLU(g)`` on the two halves, 1x1 conv F -> C (no bias) = ``y``. Then across frames, a full
 ``Conv2d(C, C, (k, 1))`` over the ``(T, S)`` plane: ``out = y + t_conv(y)``, zero-padded at both clip ends
-(chunk-causal and streaming calls pad differently: :mod:`engine.model.temporal`).
+(chunk-causal and streaming calls pad differently: :mod:`engine.model.time_mixing`).
 
 Key names keep the official ``.conv.`` level (``mlp.inverted_conv.conv.weight``); ``t_conv`` has none.
 """
@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.model.config import SanaWMConfig
-from engine.model.temporal import BIDIRECTIONAL, TimeMixer
+from engine.model.time_mixing import BIDIRECTIONAL, TimeMixer
 
 
 class ConvLayer(nn.Module):

@@ -23,21 +23,22 @@ import torch.nn.functional as F
 from engine.model.attention import DualBranchAttention
 from engine.model.config import SanaWMConfig
 from engine.model.rope import apply_rotary
+from engine.model.time_mixing import BIDIRECTIONAL, TimeMixer
 from engine.model.ucpe import (
-    UCPETransforms,
+    UCPEEncoding,
     decode_outputs,
     downscale_to_reference_rms,
     encode_keys_values,
     encode_queries,
 )
-from engine.model.temporal import BIDIRECTIONAL, TimeMixer
+from engine.ops.gated_delta import gated_delta_scan
 
 
 class ShortConv(nn.Module):
     """Holds a short-conv kernel ``weight (C, 1, K)`` (official key ``conv_k.weight``).
 
-    The filter itself belongs to the call's time mixer (:mod:`engine.model.temporal`): bidirectional, chunk-causal
-    or continued from a streaming cache.
+    The filter itself belongs to the call's time mixer (:mod:`engine.model.time_mixing`): bidirectional,
+    chunk-causal or continued from a streaming cache.
     """
 
     def __init__(self, channels: int, kernel_size: int) -> None:
@@ -52,12 +53,17 @@ class ShortConv(nn.Module):
 
 
 class GDNAttention(DualBranchAttention):
-    """Bidirectional GDN main branch + GDN camera branch, one shared output gate."""
+    """Bidirectional GDN main branch + GDN camera branch, one shared output gate.
+
+    The scan implementation named by ``config.gated_delta_impl`` is resolved here, once, and handed to the time
+    mixer with every scan (a plain attribute: no parameters, not in the state dict).
+    """
 
     def __init__(self, config: SanaWMConfig) -> None:
         super().__init__(config)
         self.conv_k = ShortConv(config.hidden_size, config.conv_kernel_size)
         self.conv_k_cam = ShortConv(config.hidden_size, config.conv_kernel_size)
+        self.scan = gated_delta_scan(config.gated_delta_impl)
 
     def gates(self, u: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``beta (B, H, T, S)`` and decay ``g (B, H, T)``, both fp32."""
@@ -74,7 +80,7 @@ class GDNAttention(DualBranchAttention):
         u: torch.Tensor,
         num_frames: int,
         rope: torch.Tensor,
-        ucpe: UCPETransforms | None,
+        ucpe: UCPEEncoding | None,
         mixer: TimeMixer = BIDIRECTIONAL,
     ) -> torch.Tensor:
         """Args: ``u (B, N, C)`` modulated block input; ``rope (N, D/2)`` complex factors; ``ucpe`` or None (no
@@ -95,13 +101,8 @@ class GDNAttention(DualBranchAttention):
         k = self.split_heads(F.relu(self.k_norm(k)) * kappa).float()
         v = self.split_heads(v)
         q_rot, k_rot = apply_rotary(q, rope), apply_rotary(k, rope)  # RoPE on the numerator stream only
-        o_main = mixer.gated_delta(
-            *(frames(x) for x in (q, k, v, q_rot, k_rot)),
-            beta,
-            g,
-            eps=self.config.gdn_eps,
-            impl=self.config.gated_delta_impl,
-        )
+        features = (frames(x) for x in (q, k, v, q_rot, k_rot))
+        o_main = mixer.gated_delta(self.scan, *features, beta, g, eps=self.config.gdn_eps)
         o_main = self.merge_heads(o_main.reshape(b, self.heads, n, self.head_dim)).to(u.dtype)
 
         # ---- camera branch
@@ -117,9 +118,7 @@ class GDNAttention(DualBranchAttention):
             inflation = ke.square().sum(-1).clamp_min(1e-12) / kc.square().sum(-1).clamp_min(1e-12)  # (B, H, N)
             frame_inflation = inflation.view(b, self.heads, num_frames, s).mean(-1, keepdim=True)  # (B, H, T, 1)
             beta_cam = beta / frame_inflation.clamp_min(1.0)
-            o_cam = mixer.delta_numerator(
-                *(frames(x) for x in (qe, ke, ve)), beta_cam, g, impl=self.config.gated_delta_impl
-            )
+            o_cam = mixer.delta_numerator(self.scan, *(frames(x) for x in (qe, ke, ve)), beta_cam, g)
             o_cam = decode_outputs(o_cam.reshape(b, self.heads, n, self.head_dim), ucpe)
             o_cam = self.merge_heads(o_cam).to(u.dtype)
 

@@ -19,9 +19,9 @@ import torch.nn.functional as F
 
 from engine.model.attention import DualBranchAttention
 from engine.model.rope import apply_rotary
-from engine.model.temporal import BIDIRECTIONAL, TimeMixer
+from engine.model.time_mixing import BIDIRECTIONAL, TimeMixer
 from engine.model.ucpe import (
-    UCPETransforms,
+    UCPEEncoding,
     decode_outputs,
     downscale_to_reference_rms,
     encode_keys_values,
@@ -44,7 +44,7 @@ class SoftmaxAttention(DualBranchAttention):
         u: torch.Tensor,
         num_frames: int,
         rope: torch.Tensor,
-        ucpe: UCPETransforms | None,
+        ucpe: UCPEEncoding | None,
         mixer: TimeMixer = BIDIRECTIONAL,
     ) -> torch.Tensor:
         """Same contract as :meth:`engine.model.gdn_attention.GDNAttention.forward`."""

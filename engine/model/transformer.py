@@ -18,8 +18,8 @@ from engine.model.embeddings import CaptionEmbedder, PatchEmbed, TimestepEmbedde
 from engine.model.final_layer import FinalLayer
 from engine.model.norms import RMSNorm
 from engine.model.rope import WanRotaryEmbedding
-from engine.model.temporal import BIDIRECTIONAL, TimeMixing
-from engine.model.ucpe import UCPETransforms
+from engine.model.time_mixing import BIDIRECTIONAL, TimeMixing
+from engine.model.ucpe import UCPEEncoding
 
 
 class SanaWMTransformer(nn.Module):
@@ -93,8 +93,8 @@ class SanaWMTransformer(nn.Module):
             chunk_plucker: ``(B, 48, T, H, W)`` packed Plücker rays; None skips the Plücker injection.
             frame_offset: absolute latent-frame index of the first frame of ``latents`` (RoPE time positions); a
                 streaming chunk ``[a, b)`` passes ``a``.
-            mixing: how frames mix in time (:mod:`engine.model.temporal`): None = bidirectional (the whole clip),
-                a :class:`~engine.model.temporal.ChunkCausalMixer` for the uncached chunk-causal teacher, or a
+            mixing: how frames mix in time (:mod:`engine.model.time_mixing`): None = bidirectional (the whole
+                clip), a :class:`~engine.model.time_mixing.ChunkCausalMixer` for the uncached chunk-causal teacher, or a
                 :class:`~engine.model.stream_cache.CachedStep` for one streaming chunk.
 
         Returns:
@@ -115,7 +115,7 @@ class SanaWMTransformer(nn.Module):
         ucpe = None
         if camera_conditions is not None:
             camera_rope = self.rope.camera_table(t, height, width, frame_offset, device=device)
-            ucpe = UCPETransforms.from_cameras(camera_conditions.to(device), height, width, camera_rope)
+            ucpe = UCPEEncoding.from_cameras(camera_conditions.to(device), height, width, camera_rope)
         plucker_emb = None if chunk_plucker is None else self.plucker_embedder(chunk_plucker.to(dtype))
         text, text_bias = None, None
         if self.config.text_conditioning:

@@ -8,7 +8,9 @@ Every token ``n`` has a ray matrix ``P_n`` (4x4, world -> ray-local frame of its
 * dims ``D/2 .. D-1`` get a RoPE rotation with the camera slice of the Wan table
   (:meth:`WanRotaryEmbedding.camera_table`), on q, k *and* v; outputs get the inverse rotation.
 
-Features here are ``(B, H, N, D)``; the matrices are shared by all heads and blocks and prepared once per call.
+Features here are ``(B, H, N, D)``; the matrices are shared by all heads and blocks and prepared once per call
+(:class:`UCPEEncoding`: the camera layer's :class:`~engine.camera.conditioning.UCPETransforms` plus the camera
+RoPE factors).
 """
 
 from __future__ import annotations
@@ -17,30 +19,27 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.camera.conditioning import ucpe_transforms
+from engine.camera.conditioning import UCPETransforms, ucpe_transforms
 from engine.model.rope import apply_rotary
 
 
 @dataclass(frozen=True)
-class UCPETransforms:
-    """Per-token transforms of one model call.
+class UCPEEncoding:
+    """Everything the camera branches of one model call need to UCPE-encode their features.
 
     Attributes:
-        p: ``(B, N, 4, 4)`` world -> ray-local (applied to outputs).
-        p_t: ``P^T`` (applied to queries).
-        p_inv: ``P^-1`` (applied to keys and values).
-        rope: ``(N, D/4)`` complex64 camera RoPE factors.
+        rays: the per-token ray matrices ``(B, N, 4, 4)`` from the camera layer: ``P`` (world -> ray-local, applied
+            to outputs), ``P_T`` (queries), ``P_inv`` (keys and values).
+        rope: ``(N, D/4)`` complex64 camera RoPE factors of this call's frames (the rotated half of each head).
     """
 
-    p: torch.Tensor
-    p_t: torch.Tensor
-    p_inv: torch.Tensor
+    rays: UCPETransforms
     rope: torch.Tensor
 
     @classmethod
     def from_cameras(
         cls, camera_conditions: torch.Tensor, height: int, width: int, camera_rope: torch.Tensor
-    ) -> UCPETransforms:
+    ) -> UCPEEncoding:
         """Ray matrices from ``(B, T, 20)`` camera conditions at latent-grid resolution (built by the camera
         layer's :func:`engine.camera.conditioning.ucpe_transforms`), plus this call's camera RoPE factors.
 
@@ -49,7 +48,7 @@ class UCPETransforms:
         """
         with torch.autocast(camera_conditions.device.type, enabled=False):
             rays = ucpe_transforms(camera_conditions.float(), (width, height))
-        return cls(p=rays.P, p_t=rays.P_T, p_inv=rays.P_inv, rope=camera_rope)
+        return cls(rays=rays, rope=camera_rope)
 
 
 def _transform(x: torch.Tensor, matrix: torch.Tensor, rope: torch.Tensor, inverse_rope: bool) -> torch.Tensor:
@@ -62,19 +61,19 @@ def _transform(x: torch.Tensor, matrix: torch.Tensor, rope: torch.Tensor, invers
     return torch.cat([grouped.to(x.dtype), rotated], dim=-1)
 
 
-def encode_queries(q: torch.Tensor, tr: UCPETransforms) -> torch.Tensor:
+def encode_queries(q: torch.Tensor, enc: UCPEEncoding) -> torch.Tensor:
     """``P^T q`` on the grouped half, camera RoPE on the rest."""
-    return _transform(q, tr.p_t, tr.rope, inverse_rope=False)
+    return _transform(q, enc.rays.P_T, enc.rope, inverse_rope=False)
 
 
-def encode_keys_values(x: torch.Tensor, tr: UCPETransforms) -> torch.Tensor:
+def encode_keys_values(x: torch.Tensor, enc: UCPEEncoding) -> torch.Tensor:
     """``P^-1 x`` on the grouped half, camera RoPE on the rest (keys and values alike)."""
-    return _transform(x, tr.p_inv, tr.rope, inverse_rope=False)
+    return _transform(x, enc.rays.P_inv, enc.rope, inverse_rope=False)
 
 
-def decode_outputs(o: torch.Tensor, tr: UCPETransforms) -> torch.Tensor:
+def decode_outputs(o: torch.Tensor, enc: UCPEEncoding) -> torch.Tensor:
     """Back to world space: ``P o`` on the grouped half, inverse camera RoPE on the rest."""
-    return _transform(o, tr.p, tr.rope, inverse_rope=True)
+    return _transform(o, enc.rays.P, enc.rope, inverse_rope=True)
 
 
 def downscale_to_reference_rms(reference: torch.Tensor, transformed: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

@@ -1,20 +1,25 @@
 """Numerics with a readable CPU reference and room for CUDA fast paths (see ../shared/DESIGN.md).
 
-* :mod:`engine.ops.gated_delta` — frame-wise gated delta scans (``naive`` reference, ``chunk`` vectorised).
-* :mod:`engine.ops.short_conv` — bidirectional short conv along time.
-* :mod:`engine.ops.bidirectional` — forward + reverse compositions used by the attention branches.
-* :mod:`engine.ops.dispatch` — the single point that selects a scan implementation.
+* :mod:`engine.ops.gated_delta` — frame-wise gated delta scans (``naive`` reference, ``chunk`` vectorised), the
+  one list of implementation names, and the bidirectional scan (forward + exclusive reverse, initial and final
+  states) the model's time-mixing modes share.
+* :mod:`engine.ops.short_conv` — bidirectional short conv along time (and its causal / anti-causal halves).
 """
 
-from engine.ops.bidirectional import bidirectional_delta_numerator, bidirectional_gated_delta
-from engine.ops.dispatch import GATED_DELTA_IMPLEMENTATIONS, GatedDeltaKernels, gated_delta_kernels
+from engine.ops.gated_delta import (
+    IMPLEMENTATIONS,
+    GatedDeltaScan,
+    bidirectional_delta_numerator,
+    bidirectional_gated_delta,
+    gated_delta_scan,
+)
 from engine.ops.short_conv import bidirectional_short_conv
 
 __all__ = [
-    "GATED_DELTA_IMPLEMENTATIONS",
-    "GatedDeltaKernels",
+    "IMPLEMENTATIONS",
+    "GatedDeltaScan",
     "bidirectional_delta_numerator",
     "bidirectional_gated_delta",
     "bidirectional_short_conv",
-    "gated_delta_kernels",
+    "gated_delta_scan",
 ]

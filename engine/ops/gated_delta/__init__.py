@@ -1,9 +1,30 @@
-"""Frame-wise gated delta rule (spec model §5.4-5.5): a readable reference and a chunked form.
+"""Frame-wise gated delta rule (spec model §5.4-5.5): the reference, the chunked form, and the bidirectional scan.
 
-``naive`` is the specification (frame-recurrent loop); ``chunk`` is the vectorised algorithm. Both expose
-``numerator_scan`` and ``normaliser_scan`` with the same contract; pick one through :mod:`engine.ops.dispatch`.
+Side by side, in the order to read them:
+
+* :mod:`.naive` — the specification: a frame-recurrent loop (slow and obvious);
+* :mod:`.chunk` — the vectorised algorithm, tested against ``naive``;
+* :mod:`.scan` — the names of the implementations (:data:`IMPLEMENTATIONS`) and :func:`gated_delta_scan`, which
+  turns a name into the :class:`GatedDeltaScan` a model holds;
+* :mod:`.bidirectional` — the forward + exclusive-reverse scan with initial and final states that all three
+  time-mixing modes of the model run (:mod:`engine.model.time_mixing`).
 """
 
-from . import chunk, naive
+from engine.ops.gated_delta import chunk, naive
+from engine.ops.gated_delta.bidirectional import (
+    bidirectional_delta_numerator,
+    bidirectional_gated_delta,
+    bidirectional_normaliser,
+)
+from engine.ops.gated_delta.scan import IMPLEMENTATIONS, GatedDeltaScan, gated_delta_scan
 
-__all__ = ["chunk", "naive"]
+__all__ = [
+    "IMPLEMENTATIONS",
+    "GatedDeltaScan",
+    "bidirectional_delta_numerator",
+    "bidirectional_gated_delta",
+    "bidirectional_normaliser",
+    "chunk",
+    "gated_delta_scan",
+    "naive",
+]

@@ -13,10 +13,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from engine.camera.conditioning import UCPETransforms
 from engine.model import SanaWMConfig
 from engine.model.gdn_attention import GDNAttention
 from engine.model.softmax_attention import SoftmaxAttention
-from engine.model.ucpe import UCPETransforms
+from engine.model.ucpe import UCPEEncoding
 
 D = 16  # one head; padded to 128 by the FlashAttention rule -> scale 1/sqrt(128) in the padded variants
 GATE_BIAS = 1.5
@@ -39,7 +40,7 @@ def _config(variant: str) -> SanaWMConfig:
     )  # fmt: skip
 
 
-def _transforms(num_tokens: int, gen: torch.Generator) -> UCPETransforms:
+def _transforms(num_tokens: int, gen: torch.Generator) -> UCPEEncoding:
     """Ray matrices with rotation R_n and a large translation t_n: P = [[R^T, -R^T t], [0, 1]]; identity RoPE."""
     rot, _ = torch.linalg.qr(torch.randn(num_tokens, 3, 3, generator=gen))
     trans = 3.0 * torch.randn(num_tokens, 3, generator=gen)
@@ -50,7 +51,8 @@ def _transforms(num_tokens: int, gen: torch.Generator) -> UCPETransforms:
     p_inv[:, :3, :3] = rot
     p_inv[:, :3, 3] = trans
     ones = torch.ones(num_tokens, D // 4, dtype=torch.complex64)
-    return UCPETransforms(p=p[None], p_t=p.transpose(-1, -2)[None], p_inv=p_inv[None], rope=ones)
+    rays = UCPETransforms(P=p[None], P_T=p.transpose(-1, -2)[None], P_inv=p_inv[None])
+    return UCPEEncoding(rays=rays, rope=ones)
 
 
 def _prepare(module, gen: torch.Generator) -> None:
@@ -93,9 +95,9 @@ def _encoded(module, u, tr, kernel: bool, downscale: bool):
     v = u @ module.v_proj_cam.weight.T
     if kernel:  # GDN: ReLU kernel and kappa = D^-1/2 S^-1/2
         q, k = F.relu(q), F.relu(k) * (D**-0.5 * u.shape[0] ** -0.5)
-    qe = [_apply_groups(tr.p_t[0, n], q[n]) for n in range(u.shape[0])]
-    ke = [_apply_groups(tr.p_inv[0, n], k[n]) for n in range(u.shape[0])]
-    ve = [_apply_groups(tr.p_inv[0, n], v[n]) for n in range(u.shape[0])]
+    qe = [_apply_groups(tr.rays.P_T[0, n], q[n]) for n in range(u.shape[0])]
+    ke = [_apply_groups(tr.rays.P_inv[0, n], k[n]) for n in range(u.shape[0])]
+    ve = [_apply_groups(tr.rays.P_inv[0, n], v[n]) for n in range(u.shape[0])]
     if downscale:
         qe = [_downscale(q[n], qe[n]) for n in range(len(qe))]
         ke = [_downscale(k[n], ke[n]) for n in range(len(ke))]
@@ -105,7 +107,7 @@ def _encoded(module, u, tr, kernel: bool, downscale: bool):
 
 def _finish(module, tr, outputs) -> torch.Tensor:
     """Decode with P, then proj(out_proj_cam(o) * SiLU(gate)) = o * SiLU(GATE_BIAS)."""
-    decoded = torch.stack([_apply_groups(tr.p[0, n], o) for n, o in enumerate(outputs)])
+    decoded = torch.stack([_apply_groups(tr.rays.P[0, n], o) for n, o in enumerate(outputs)])
     return decoded * F.silu(torch.tensor(GATE_BIAS))
 
 

@@ -13,7 +13,7 @@ import torch
 from engine.model.chunks import AttentionWindow, chunk_bounds, sampler_chunk_starts
 from engine.model.config import SanaWMConfig
 from engine.model.stream_cache import CachedStep, StreamCache
-from engine.model.temporal import ChunkCausalMixer
+from engine.model.time_mixing import ChunkCausalMixer
 from engine.model.transformer import SanaWMTransformer
 
 T, H, W = 22, 2, 3  # 7 chunks: [0,4), [4,7), ..., [19,22)

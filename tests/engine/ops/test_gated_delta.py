@@ -7,8 +7,14 @@ import pytest
 import torch
 
 from engine.errors import ConfigError
-from engine.ops import bidirectional_delta_numerator, bidirectional_gated_delta, gated_delta_kernels
-from engine.ops.gated_delta import chunk, naive
+from engine.ops.gated_delta import (
+    IMPLEMENTATIONS,
+    bidirectional_delta_numerator,
+    bidirectional_gated_delta,
+    chunk,
+    gated_delta_scan,
+    naive,
+)
 
 
 def _inputs(t_len: int, seed: int, b: int = 2, h: int = 2, s: int = 5, d: int = 4):
@@ -43,10 +49,10 @@ def test_chunk_scans_match_frame_recurrent_reference(t_len: int, reverse: bool, 
 def test_forward_scan_split_in_two_with_carried_state_equals_one_scan() -> None:
     """The streaming contract: a forward scan seeded with the final state of the previous frames continues it."""
     q, k, v, beta, g = _inputs(6, seed=3)
-    for kernels in (gated_delta_kernels("naive"), gated_delta_kernels("chunk")):
-        full, full_state = kernels.numerator_scan(q, k, v, beta, g)
-        first, state = kernels.numerator_scan(q[:, :, :4], k[:, :, :4], v[:, :, :4], beta[:, :, :4], g[:, :, :4])
-        second, last = kernels.numerator_scan(
+    for scan in (gated_delta_scan("naive"), gated_delta_scan("chunk")):
+        full, full_state = scan.numerator(q, k, v, beta, g)
+        first, state = scan.numerator(q[:, :, :4], k[:, :, :4], v[:, :, :4], beta[:, :, :4], g[:, :, :4])
+        second, last = scan.numerator(
             q[:, :, 4:], k[:, :, 4:], v[:, :, 4:], beta[:, :, 4:], g[:, :, 4:], initial_state=state
         )
         torch.testing.assert_close(torch.cat([first, second], dim=2), full, atol=1e-5, rtol=1e-5)
@@ -99,7 +105,7 @@ def test_bidirectional_output_matches_explicit_sum_of_products(t_len: int, impl:
     gen = torch.Generator().manual_seed(5)
     q_rot = torch.randn(q.shape, generator=gen)
     k_rot = torch.randn(k.shape, generator=gen) * 0.4
-    out = bidirectional_gated_delta(q, k, v, q_rot, k_rot, beta, g, eps=1e-8, impl=impl)
+    out, _ = bidirectional_gated_delta(gated_delta_scan(impl), q, k, v, q_rot, k_rot, beta, g, eps=1e-8)
     for head in range(2):
         ref = _explicit_bidirectional(
             q[0, head], k[0, head], v[0, head], q_rot[0, head], k_rot[0, head], beta[0, head], g[0, head], 1e-8
@@ -114,12 +120,44 @@ def test_camera_numerator_is_forward_plus_exclusive_reverse_of_the_same_state() 
     beta = torch.zeros_like(beta)
     beta[:, :, 1] = 0.7
     g = torch.ones_like(g)
-    out = bidirectional_delta_numerator(q, k, v, beta, g, impl="chunk")
+    out, _ = bidirectional_delta_numerator(gated_delta_scan("chunk"), q, k, v, beta, g)
     write = v[0, 0, 1].T @ (0.7 * k[0, 0, 1])  # (D, D) = V B K^T of frame 1
     for t in range(3):  # frames 0 and 2 see it through the reverse / forward pass, frame 1 through the forward pass
         torch.testing.assert_close(out[0, 0, t], q[0, 0, t] @ write.T, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("impl", ["naive", "chunk"])
+def test_chunk_by_chunk_with_carried_states_equals_one_call_with_chunk_local_reverse(impl: str) -> None:
+    """The streaming contract of the bidirectional scan: calls on consecutive chunks, each seeded with the previous
+    call's final states, give the same outputs and final states as one call over all frames whose reverse pass is
+    cut at the same chunk boundaries (the chunk-causal form)."""
+    scan = gated_delta_scan(impl)
+    q, k, v, beta, g = _inputs(7, seed=8)
+    gen = torch.Generator().manual_seed(6)
+    q_rot, k_rot = torch.randn(q.shape, generator=gen), torch.randn(k.shape, generator=gen) * 0.4
+    bounds = [(0, 4), (4, 6), (6, 7)]
+    whole, whole_state = bidirectional_gated_delta(
+        scan, q, k, v, q_rot, k_rot, beta, g, eps=1e-8, reverse_segments=bounds
+    )
+    whole_cam, whole_cam_state = bidirectional_delta_numerator(scan, q, k, v, beta, g, reverse_segments=bounds)
+    state, cam_state, pieces, cam_pieces = None, None, [], []
+    for a, b in bounds:
+        part = [x[:, :, a:b] for x in (q, k, v, q_rot, k_rot, beta, g)]
+        out, state = bidirectional_gated_delta(scan, *part, eps=1e-8, initial_state=state)
+        cam, cam_state = bidirectional_delta_numerator(scan, *part[:3], *part[5:], initial_state=cam_state)
+        pieces.append(out)
+        cam_pieces.append(cam)
+    torch.testing.assert_close(torch.cat(pieces, dim=2), whole, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(torch.cat(cam_pieces, dim=2), whole_cam, atol=1e-5, rtol=1e-5)
+    for ours, ref in zip((*state, cam_state), (*whole_state, whole_cam_state)):
+        torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_auto_resolves_to_a_named_implementation() -> None:
+    assert gated_delta_scan("auto").name in IMPLEMENTATIONS
+    assert gated_delta_scan("auto").name != "auto"
+
+
 def test_unknown_implementation_is_a_config_error_naming_the_choices() -> None:
     with pytest.raises(ConfigError, match="naive, chunk, auto"):
-        gated_delta_kernels("triton-please")
+        gated_delta_scan("triton-please")

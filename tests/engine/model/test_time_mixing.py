@@ -1,4 +1,5 @@
-"""The chunk-causal teacher's time mixing, against the spec's formulations (spec streaming §2)."""
+"""The chunk-causal teacher's time mixing, against the spec's formulations (spec streaming §2), and against the
+bidirectional mode it must reduce to with one chunk."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import torch
 
 from engine.model.chunks import AttentionWindow, teacher_chunk_starts
 from engine.model.config import SanaWMConfig
-from engine.model.temporal import BIDIRECTIONAL, ChunkCausalMixer
+from engine.model.time_mixing import BIDIRECTIONAL, ChunkCausalMixer
 from engine.model.transformer import SanaWMTransformer
-from engine.ops.gated_delta import naive
+from engine.ops.gated_delta import gated_delta_scan, naive
 
 STARTS = (0, 4, 7)  # chunks [0,4), [4,7), [7,10)
 T = 10
@@ -38,7 +39,7 @@ def test_reverse_scans_equal_one_global_scan_with_gates_zeroed_at_chunk_starts()
     beta_bwd[:, :, list(STARTS[1:])] = 0.0
     g_bwd[:, :, list(STARTS[1:])] = 0.0
     rev, _ = naive.numerator_scan(q, k, v, beta_bwd, g_bwd, reverse=True)
-    ours = ChunkCausalMixer(STARTS, T).delta_numerator(q, k, v, beta, g, impl="naive")
+    ours = ChunkCausalMixer(STARTS, T).delta_numerator(gated_delta_scan("naive"), q, k, v, beta, g)
     assert torch.allclose(ours, fwd + rev, atol=1e-6)
 
 
