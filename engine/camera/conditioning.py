@@ -126,10 +126,13 @@ class CameraConditioner:
         return start, stop
 
 
-@dataclass
+@dataclass(frozen=True)
 class UCPETransforms:
     """Per-token UCPE matrices ``(B, N, 4, 4)``: ``P`` (world -> ray, applied to outputs), ``P^T`` (queries)
-    and ``P^-1`` (keys and values); tokens in (frame, row, column) order."""
+    and ``P^-1`` (keys and values); tokens in (frame, row, column) order.
+
+    The only class of this name: the model's camera branches take it inside
+    :class:`engine.model.ucpe.UCPEEncoding`, together with the camera RoPE factors of the call."""
 
     P: torch.Tensor
     P_T: torch.Tensor
