@@ -92,3 +92,22 @@ def test_outputs_of_a_chunk_never_depend_on_later_chunks(cameras):
     assert torch.equal(a[:, :, :7], b[:, :, :7])
     assert (a[:, :, 7:] - b[:, :, 7:]).abs().max() > 1e-3
     assert (bidir_a[:, :, :7] - bidir_b[:, :, :7]).abs().max() > 1e-3  # the bidirectional model does look ahead
+
+
+def test_gdn_blocks_hold_the_scan_their_config_names_and_the_fast_scan_matches_the_reference(cameras):
+    """The implementation is resolved once, at build time, from ``gated_delta_impl``; it adds no state-dict keys,
+    and a model on the chunked scan equals the same weights on the frame-recurrent reference in both whole-clip
+    modes."""
+    torch.manual_seed(0)
+    config = SanaWMConfig.from_preset("sana-wm-tiny-test", sdpa_bf16=False, gated_delta_impl="chunk")
+    fast = SanaWMTransformer(config).eval()
+    reference = SanaWMTransformer(config.replace(gated_delta_impl="naive")).eval()
+    reference.load_state_dict(fast.state_dict())  # strict: same keys
+    gdn = [i for i, block in enumerate(fast.blocks) if not block.is_softmax]
+    assert gdn and {fast.blocks[i].attn.scan.name for i in gdn} == {"chunk"}
+    assert {reference.blocks[i].attn.scan.name for i in gdn} == {"naive"}
+    inputs = _inputs(cameras)
+    with torch.no_grad():
+        for mixing in (BIDIRECTIONAL, ChunkCausalMixer(STARTS, T)):
+            ours, ref = fast(**inputs, mixing=mixing), reference(**inputs, mixing=mixing)
+            torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
