@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from engine import __version__
 from engine.commands import bench as bench_cmd
+from engine.commands import depth as depth_cmd
 from engine.commands import eval as eval_cmd
 from engine.commands import generate as generate_cmd
 from engine.commands import synth as synth_cmd
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cmd.register(sub)
     train_cmd.register(sub)
     eval_cmd.register(sub)
+    depth_cmd.register(sub)
     return parser
 
 
