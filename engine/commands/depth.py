@@ -94,7 +94,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.clips < 1 or args.threads < 1:
         raise ConfigError("--clips and --threads must be at least 1")
     result = evaluate(weights=args.weights, run=args.run, clips=args.clips, data=args.data, threads=args.threads)
-    print(f"depth eval ({result['source']}): {result['frames']} frames of {result['worlds']} held-out worlds at "
+    where = f"dataset {args.data}" if args.data else "held-out"
+    print(f"depth eval ({result['source']}): {result['frames']} frames of {result['worlds']} {where} worlds at "
           f"{result['size'][0]}x{result['size'][1]}")
     print(f"  AbsRel {result['abs_rel']:.4f}   δ<1.25 {result['delta1']:.4f}   RMSE(log) {result['rmse_log']:.4f}   "
           f"sky accuracy {result['sky_accuracy']:.4f}")
