@@ -3,7 +3,9 @@
 Every error a user can cause with bad input is a subclass of :class:`SanaWMInputError` (itself a
 ``ValueError``). Messages name the input, what was expected and what was found, so the CLI can print
 them on one line (exit code 2) and the app can show them without losing its state.
-:class:`ExportCancelled` is the one non-input exception here: a user's cancel request, not a mistake.
+:class:`ExportCancelled` and :class:`Cancelled` are a user's cancel request, not a mistake, and
+:class:`SessionStateError` is a call in the wrong order (a programming error of the caller), so none of the three is
+an input error.
 """
 
 from __future__ import annotations
@@ -67,6 +69,16 @@ class ExportCancelled(Exception):
     """
 
 
+class Cancelled(Exception):
+    """A streaming step or refine stopped on request (:meth:`engine.generation.session.WorldSession.cancel`, or a
+    progress callback that raised it); the session is unchanged."""
+
+
+class SessionStateError(RuntimeError):
+    """A session method was called in the wrong state (e.g. ``step`` before ``start``, a rewind to a chunk that
+    kept no snapshot, a stream past the model's maximum length)."""
+
+
 __all__ = [
     "SanaWMInputError",
     "ActionStringError",
@@ -81,4 +93,6 @@ __all__ = [
     "BundleError",
     "ExportError",
     "ExportCancelled",
+    "Cancelled",
+    "SessionStateError",
 ]

@@ -9,7 +9,10 @@ follows the same rules, taken from the LTX-2 VAE (spec ``ltx2_vae_refiner.md`` Â
 * **normalised latents**: ``encode`` returns and ``decode`` takes latents already normalised per channel (the
   models never see raw codec latents);
 * **causal streaming decode**: a :class:`StreamDecoder` decodes consecutive latent chunks of one stream, and its
-  state can be snapshotted so a rewound session decodes its branch exactly as a fresh stream would.
+  state can be snapshotted so a rewound session decodes its branch exactly as a fresh stream would;
+* **self-serialising decoder state**: a snapshot is a :class:`DecoderState` that turns itself into named tensors plus
+  JSON metadata and back (:func:`decoder_state_from_tensors` finds the class from its ``kind``), so a session file
+  stores it without knowing what is inside.
 
 Frames are ``uint8`` numpy arrays ``(F, H, W, 3)`` (RGB) at the codec's pixel size; latents are torch tensors
 ``(1, C, T, h, w)`` in the codec's dtype.
@@ -17,10 +20,45 @@ Frames are ``uint8`` numpy arrays ``(F, H, W, 3)`` (RGB) at the codec's pixel si
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+import importlib
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+
+from engine.errors import SanaWMInputError
+
+
+@runtime_checkable
+class DecoderState(Protocol):
+    """An immutable snapshot of a :class:`StreamDecoder` (what :meth:`StreamDecoder.snapshot` returns).
+
+    ``kind`` names the state's class in :data:`DECODER_STATES` (it is written into session files, so it never
+    changes); :meth:`to_tensors` gives ``({name: tensor}, json-able metadata)`` without copying, and the class method
+    ``from_tensors(tensors, meta)`` is its inverse.
+    """
+
+    kind: ClassVar[str]
+
+    def to_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]: ...
+
+
+#: Decoder-state kinds and the class that reads each back (``"module:Class"``, imported when first needed, so reading
+#: a patch-codec state never imports the LTX-2 adapter). ``"tensor"`` is the patch codec's, named in version 1 of the
+#: session file when its state was a bare tensor.
+DECODER_STATES: dict[str, str] = {
+    "tensor": "engine.components.patch_codec:PatchDCTState",
+    "ltx2": "engine.components.ltx2_vae:StreamState",
+}
+
+
+def decoder_state_from_tensors(kind: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> DecoderState:
+    """Rebuild a decoder state of ``kind`` from its :meth:`DecoderState.to_tensors` output (tensors are used as
+    given: same objects, same device)."""
+    if kind not in DECODER_STATES:
+        raise SanaWMInputError(f"decoder state: expected kind {' or '.join(map(repr, DECODER_STATES))}, found {kind!r}")
+    module, _, name = DECODER_STATES[kind].partition(":")
+    return getattr(importlib.import_module(module), name).from_tensors(tensors, meta)
 
 
 @runtime_checkable
@@ -32,11 +70,11 @@ class StreamDecoder(Protocol):
         first call of a stream (latent 0 yields one frame)."""
         ...
 
-    def snapshot(self) -> Any:
-        """An opaque, immutable copy of the decoder state (restored with :meth:`restore`)."""
+    def snapshot(self) -> DecoderState | None:
+        """An immutable copy of the decoder state (restored with :meth:`restore`); ``None`` before the first chunk."""
         ...
 
-    def restore(self, state: Any) -> None:
+    def restore(self, state: DecoderState | None) -> None:
         """Return to a state taken by :meth:`snapshot` (``None`` = a fresh stream)."""
         ...
 

@@ -48,7 +48,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -218,8 +218,18 @@ class StreamState:
     """Decoder state after some chunks of a stream: each causal conv's left context (``k_t - 1`` input frames)
     by module name, and how many latent frames were decoded. Never mutated; safe to keep as a snapshot."""
 
+    kind: ClassVar[str] = "ltx2"  # a :class:`~engine.components.codec.DecoderState`; its name in session files
     contexts: Mapping[str, torch.Tensor]
     latent_frames: int
+
+    def to_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """``({conv module name: context}, {"latent_frames": n})``, the tensors the state's own (no copies)."""
+        return dict(self.contexts), {"latent_frames": self.latent_frames}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> StreamState:
+        """The inverse of :meth:`to_tensors`."""
+        return cls(MappingProxyType(dict(tensors)), int(meta["latent_frames"]))
 
     def to(self, device: str | torch.device) -> StreamState:
         """A copy with the contexts on ``device`` (e.g. ``"cpu"`` to park a snapshot off the GPU)."""

@@ -16,6 +16,8 @@ where it can be and simple everywhere:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -94,6 +96,24 @@ class PatchDCTCodec:
         return PatchDCTStreamDecoder(self)
 
 
+@dataclass(frozen=True)
+class PatchDCTState:
+    """The stream decoder's state (a :class:`~engine.components.codec.DecoderState`): the latent of the last decoded
+    key frame. Never mutated; the decoder copies it in and out."""
+
+    kind: ClassVar[str] = "tensor"  # its name in session files since version 1
+    last: torch.Tensor  # (1, C, h, w)
+
+    def to_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return {"last": self.last}, {}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> PatchDCTState:
+        if set(tensors) != {"last"}:
+            raise SanaWMInputError(f"patch codec decoder state: expected the tensor 'last', found {sorted(tensors)}")
+        return cls(tensors["last"])
+
+
 class PatchDCTStreamDecoder:
     """Causal decoder of one stream: remembers the last decoded key frame (its whole state)."""
 
@@ -119,8 +139,10 @@ class PatchDCTStreamDecoder:
             raise SanaWMInputError("decode_next needs at least one latent frame, got 0")
         return to_uint8(self.codec._to_pixels(torch.cat(frames)))
 
-    def snapshot(self) -> torch.Tensor | None:
-        return None if self._last is None else self._last.clone()
+    def snapshot(self) -> PatchDCTState | None:
+        return None if self._last is None else PatchDCTState(self._last.clone())
 
-    def restore(self, state: torch.Tensor | None) -> None:
-        self._last = None if state is None else state.clone()
+    def restore(self, state: PatchDCTState | None) -> None:
+        if state is not None and not isinstance(state, PatchDCTState):
+            raise SanaWMInputError(f"restore expects a PatchDCTState from snapshot() or None, got {type(state).__name__}")
+        self._last = None if state is None else state.last.clone()

@@ -20,12 +20,13 @@ import numpy as np
 
 from engine.camera.keyframes import CameraPath
 from engine.errors import SanaWMInputError
-from engine.generation.session import ChunkRecord, SessionSnapshot, StreamSettings
+from engine.generation.state import ChunkRecord, SessionSnapshot, StreamSettings
 
 
 class KeyMap(Protocol):
     """What the document needs of the explorer's key map (:class:`app.keymap.KeyMap`, which holds Qt key codes and
-    so stays in the app): its name and its JSON form for session files."""
+    so stays in the app): its name and its JSON form for session files. A project loaded from a file holds a
+    :class:`~engine.generation.session_file.StoredKeyMap` (the JSON as stored), which the app converts."""
 
     name: str
 
@@ -219,9 +220,10 @@ class Project:
         del self.branches[branch_id]
         self._changed()
 
-    def set_refined(self, chunk_index: int, frames: np.ndarray) -> None:
-        """Replace a chunk's preview frames on the current branch with refined ones (same shape)."""
-        entry = self.current.chunks[chunk_index]
+    def set_refined(self, chunk_index: int, frames: np.ndarray, *, branch_id: int | None = None) -> None:
+        """Replace a chunk's preview frames on a branch (default: the current one) with refined ones (same shape).
+        Entries are shared by the takes that fork after them, so those show the refined frames too."""
+        entry = self._entries(branch_id, None)[chunk_index]
         if frames.shape != entry.record.frames.shape:
             raise SanaWMInputError(
                 f"refined frames: expected shape {entry.record.frames.shape}, found {tuple(frames.shape)}"

@@ -36,9 +36,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -47,87 +47,31 @@ from engine.bundles import ModelBundle
 from engine.camera.conditioning import CameraConditioner, CameraConditioning
 from engine.camera.intrinsics import as_vec4
 from engine.camera.poses import validate_c2w
-from engine.errors import SanaWMInputError
-from engine.model.chunks import CHUNK_SIZE, AttentionWindow
-from engine.model.stream_cache import CachedStep, StreamCache
+from engine.components.codec import DecoderState
+from engine.errors import Cancelled, SanaWMInputError, SessionStateError
+from engine.generation.sampling import frame_noise, sample_chunk
 from engine.generation.start_image import prepare_start_frame
-from engine.generation.sampling import SELF_FORCING_TIMESTEPS, frame_noise, sample_chunk
+from engine.generation.state import ChunkRecord, SessionSnapshot, StreamSettings
+from engine.model.stream_cache import CachedStep, StreamCache
 
 log = logging.getLogger(__name__)
 
 #: :meth:`WorldSession.step` progress callback: ``progress(stage, done, total)``.
 Progress = Callable[[str, int, int], None]
 
-
-class Cancelled(Exception):
-    """A step was cancelled by :meth:`WorldSession.cancel`; the session is unchanged."""
-
-
-class SessionStateError(RuntimeError):
-    """A method was called in the wrong state (e.g. ``step`` before ``start``)."""
+__all__ = ["ChunkRecord", "Progress", "SessionSnapshot", "StreamSettings", "WorldSession"]
 
 
 @dataclass(frozen=True)
-class StreamSettings:
-    """How a session samples.
-
-    Attributes:
-        window: softmax attention window (official: 2 cached chunks with the image chunk as sink).
-        timesteps: self-forcing denoising list (the final 0 is implied).
-        chunk_latent_frames: latent frames per chunk after chunk 0 (3).
-        seed: noise seed; chunk noise is drawn per latent frame from ``(seed, frame)``, so a rewound session
-            re-draws exactly the same noise and the noise never depends on how far the stream will go.
-        reanchor: re-anchor when the model's trained context is full (see the module docstring); only models that
-            declare a context (:attr:`ModelBundle.context_frames`) are affected. False = never (for measurements).
-    """
-
-    window: AttentionWindow = AttentionWindow()
-    timesteps: tuple[float, ...] = SELF_FORCING_TIMESTEPS
-    chunk_latent_frames: int = CHUNK_SIZE
-    seed: int = 42
-    reanchor: bool = True
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """One generated chunk.
-
-    Attributes:
-        index: chunk number (0 holds the start image).
-        latent_range: ``[a, b)`` latent frames of the stream.
-        pixel_range: ``[p, q)`` pixel frames of the stream (chunk 0: ``[0, 25)``, chunk k: ``[24k + 1, 24k + 25)``).
-        latents: ``(1, C, b - a, h, w)`` clean latents (chunk 0 includes the image latent).
-        frames: ``(q - p, H, W, 3)`` uint8 decoded frames (chunk 0's first frame is the image reconstruction).
-        c2w: ``(q - p, 4, 4)`` camera-to-world poses of those frames (session world: frame 0 = start pose).
-        intrinsics: ``(q - p, 4)`` ``fx, fy, cx, cy`` in frame pixels.
-        timings: seconds: ``sample`` (denoising calls), ``cache`` (t = 0 pass), ``decode``, ``total``.
-        snapshot: the session state after this chunk (None when the session keeps no snapshots).
-    """
+class _Chunk:
+    """What one :meth:`WorldSession.step` works on: chunk ``index``, its latent frames ``[a, b)`` of the stream, and
+    the trajectory so far including the chunk's new poses (``c2w (F, 4, 4)``, ``intrinsics (F, 4)``)."""
 
     index: int
-    latent_range: tuple[int, int]
-    pixel_range: tuple[int, int]
-    latents: torch.Tensor
-    frames: np.ndarray
+    a: int
+    b: int
     c2w: np.ndarray
     intrinsics: np.ndarray
-    timings: dict[str, float]
-    snapshot: SessionSnapshot | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class SessionSnapshot:
-    """Everything needed to continue a stream from a chunk boundary. Immutable; holds references only."""
-
-    chunks_done: int
-    cache: StreamCache
-    decoder_state: Any
-    c2w: np.ndarray  # (F, 4, 4) pixel-frame poses so far
-    intrinsics: np.ndarray  # (F, 4)
-    first_latent: torch.Tensor  # (1, C, 1, h, w)
-    history_length: int
-    anchor: int = 0  # latent frame of the stream that is position 0 of the model's current context
-    recent_latents: torch.Tensor | None = None  # (1, C, <= n + 1, h, w) last committed latents (re-anchoring)
 
 
 class WorldSession:
@@ -351,7 +295,8 @@ class WorldSession:
         progress: Progress | None = None,
         commit_latents: torch.Tensor | None = None,
     ) -> ChunkRecord:
-        """Generate the next chunk.
+        """Generate the next chunk: re-anchor (when the trained context is full), sample, commit (the t = 0 cache
+        pass), decode — one private method each, in that order.
 
         Args:
             poses: ``(frames_per_chunk, 4, 4)`` camera-to-world poses of the next pixel frames, in the session's
@@ -370,6 +315,47 @@ class WorldSession:
         """
         state = self._require_started()
         self._cancel.clear()
+        chunk = self._next_chunk(state, poses, intrinsics)
+        started = time.perf_counter()
+        state = self._reanchor(state, chunk)
+        reanchored = time.perf_counter()
+        cond = self._chunk_conditioning(state, chunk)
+        latents = self._sample(state, chunk, cond, progress)
+        sampled = time.perf_counter()
+        committed = latents if commit_latents is None else self._check_commit(commit_latents, chunk.b - chunk.a)
+        next_cache = self._commit(state, chunk, cond, committed)
+        cached = time.perf_counter()
+        if progress is not None:
+            progress("cache", 1, 1)
+        frames, decoder_state = self._decode(state, latents)
+        done = time.perf_counter()
+        if progress is not None:
+            progress("decode", 1, 1)
+
+        k = chunk.index
+        p0 = 0 if k == 0 else state.c2w.shape[0]
+        new_state = SessionSnapshot(
+            chunks_done=k + 1, cache=next_cache, decoder_state=decoder_state, c2w=chunk.c2w,
+            intrinsics=chunk.intrinsics, first_latent=state.first_latent,
+            history_length=len(self.history) + (1 if self.keep_history else 0), anchor=state.anchor,
+            recent_latents=self._keep_recent(state.recent_latents, committed),
+        )  # fmt: skip
+        timings = {"reanchor": reanchored - started, "sample": sampled - reanchored, "cache": cached - sampled,
+                   "decode": done - cached, "total": done - started}  # fmt: skip
+        record = ChunkRecord(
+            index=k, latent_range=(chunk.a, chunk.b), pixel_range=(p0, chunk.c2w.shape[0]), latents=latents.detach(),
+            frames=frames, c2w=chunk.c2w[p0:], intrinsics=chunk.intrinsics[p0:], timings=timings,
+            snapshot=new_state if self.keep_snapshots else None,
+        )  # fmt: skip
+        self._state = new_state
+        if self.keep_history:
+            self.history.append(record)
+        log.debug("chunk %d: %.3f s", k, record.timings["total"])
+        return record
+
+    # ----- the stages of a step -----------------------------------------------------------------------------------
+    def _next_chunk(self, state: SessionSnapshot, poses: np.ndarray, intrinsics: np.ndarray | None) -> _Chunk:
+        """Check the chunk's poses and intrinsics and append them to the trajectory."""
         n = self.frames_per_chunk
         poses = validate_c2w(np.asarray(poses, dtype=np.float64), name="poses")
         if poses.shape[0] != n:
@@ -377,113 +363,89 @@ class WorldSession:
         intr = state.intrinsics[-1:] if intrinsics is None else as_vec4(intrinsics)
         if intr.shape[0] not in (1, n):
             raise SanaWMInputError(f"intrinsics: expected (4,) or ({n}, 4), found {intr.shape}")
+        a, b = self.chunk_latent_range(state.chunks_done)
         c2w = np.concatenate([state.c2w, poses])
         all_intr = np.concatenate([state.intrinsics, np.broadcast_to(intr, (n, 4))])
+        return _Chunk(state.chunks_done, a, b, c2w, all_intr)
 
-        k = state.chunks_done
-        a, b = self.chunk_latent_range(k)
-        model = self.bundle.transformer
-        caption, mask = self.caption if self.caption is not None else (None, None)
-        tf = self.bundle.codec.temporal_factor
-
-        def call(latents: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep, cond: CameraConditioning,
-                 offset: int) -> torch.Tensor:
-            if self._cancel.is_set():
-                raise Cancelled(f"chunk {k} cancelled")
-            cameras, plucker = cond.camera_conditions[None], cond.chunk_plucker[None].to(model.dtype)
-            with torch.inference_mode():
-                return model(latents, frame_t, caption, mask, cameras, plucker, frame_offset=offset, mixing=mixing)
-
-        def conditioning(anchor: int, start: int, end: int) -> CameraConditioning:
-            """Camera tensors of context frames ``[start, end)`` with poses re-based to latent frame ``anchor``."""
-            conditioner = CameraConditioner(c2w[tf * anchor :], all_intr[tf * anchor :], self.bundle.frame_size,
-                                            self.bundle.latent_grid)  # fmt: skip
-            return conditioner.conditioning(start, end).to(dtype=torch.float32, device=self._device)
-
-        def fresh_cache(anchor: int, latents: torch.Tensor) -> StreamCache:
-            """The cache of a new context whose chunk 0 is ``latents`` (stream latent frames from ``anchor``)."""
-            saving = CachedStep(self._empty_cache(), save=True)
-            count = latents.shape[2]
-            call(latents, torch.zeros(1, count, device=self._device), saving, conditioning(anchor, 0, count), 0)
-            return saving.next_cache()
-
-        started = time.perf_counter()
+    def _reanchor(self, state: SessionSnapshot, chunk: _Chunk) -> SessionSnapshot:
+        """Re-anchor: when the chunk would end past the model's trained context, a state whose cache is a fresh
+        context made of the last ``n + 1`` committed latent frames (see the module docstring); else ``state``."""
         context = self.context_limit
-        if context is not None and b - state.anchor > context:
-            anchor = a - (self.settings.chunk_latent_frames + 1)
-            state = replace(state, cache=fresh_cache(anchor, self._recent_latents(state)), anchor=anchor)
-        reanchored = time.perf_counter()
-        la, lb = a - state.anchor, b - state.anchor
+        if context is None or chunk.b - state.anchor <= context:
+            return state
+        anchor = chunk.a - (self.settings.chunk_latent_frames + 1)
+        latents = self._recent_latents(state)
+        saving = CachedStep(self._empty_cache(), save=True)
+        count = latents.shape[2]
+        cond = self._conditioning(chunk, anchor, 0, count)
+        self._forward(chunk, latents, torch.zeros(1, count, device=self._device), saving, cond, 0)
+        return replace(state, cache=saving.next_cache(), anchor=anchor)
+
+    def _chunk_conditioning(self, state: SessionSnapshot, chunk: _Chunk) -> CameraConditioning:
+        """The chunk's camera conditioning at its position in the current context (checks the model's length)."""
+        la, lb = chunk.a - state.anchor, chunk.b - state.anchor
         limit = self.bundle.config.rope_max_seq_len
         if lb > limit:
             raise SessionStateError(
-                f"the stream has reached the model's maximum length ({limit} latent frames, {k} chunks): "
+                f"the stream has reached the model's maximum length ({limit} latent frames, {chunk.index} chunks): "
                 "rewind, or start a new stream from a frame of this one"
             )
-        cond = conditioning(state.anchor, la, lb)
+        return self._conditioning(chunk, state.anchor, la, lb)
 
-        noise = self._noise(a, b)
+    def _sample(
+        self, state: SessionSnapshot, chunk: _Chunk, cond: CameraConditioning, progress: Progress | None
+    ) -> torch.Tensor:
+        """Sample: the self-forcing Euler steps on the chunk's seeded noise with the cached context (chunk 0 keeps
+        the image latent clean) -> clean chunk latents ``(1, C, b - a, h, w)``."""
+        noise = self._noise(chunk.a, chunk.b)
         num_cond = 0
-        if k == 0:
+        if chunk.index == 0:
             noise[:, :, :1] = state.first_latent
             num_cond = 1
-        latents = sample_chunk(
-            lambda x, t: call(x, t, CachedStep(state.cache), cond, la),
+        offset = chunk.a - state.anchor
+        return sample_chunk(
+            lambda x, t: self._forward(chunk, x, t, CachedStep(state.cache), cond, offset),
             noise,
             num_condition_frames=num_cond,
             timesteps=self.settings.timesteps,
             callback=None if progress is None else lambda i, total, _t: progress("sample", i + 1, total),
         )
-        sampled = time.perf_counter()
-        saving = CachedStep(state.cache, save=True)
-        committed = latents if commit_latents is None else self._check_commit(commit_latents, b - a)
-        call(committed, torch.zeros(1, b - a, device=self._device), saving, cond, la)
-        next_cache = saving.next_cache()
-        cached = time.perf_counter()
-        if progress is not None:
-            progress("cache", 1, 1)
 
+    def _commit(
+        self, state: SessionSnapshot, chunk: _Chunk, cond: CameraConditioning, committed: torch.Tensor
+    ) -> StreamCache:
+        """Commit: the t = 0 pass over the clean chunk that writes the next cache."""
+        saving = CachedStep(state.cache, save=True)
+        frame_t = torch.zeros(1, chunk.b - chunk.a, device=self._device)
+        self._forward(chunk, committed, frame_t, saving, cond, chunk.a - state.anchor)
+        return saving.next_cache()
+
+    def _decode(self, state: SessionSnapshot, latents: torch.Tensor) -> tuple[np.ndarray, DecoderState | None]:
+        """Decode: the causal decode of the chunk from the state's decoder state -> (frames, the next state)."""
         self._decoder.restore(state.decoder_state)
         frames = self._decoder.decode_next(latents)
-        decoder_state = self._decoder.snapshot()
-        done = time.perf_counter()
-        if progress is not None:
-            progress("decode", 1, 1)
+        return frames, self._decoder.snapshot()
 
-        p0 = 0 if k == 0 else state.c2w.shape[0]
-        new_state = SessionSnapshot(
-            chunks_done=k + 1,
-            cache=next_cache,
-            decoder_state=decoder_state,
-            c2w=c2w,
-            intrinsics=all_intr,
-            first_latent=state.first_latent,
-            history_length=len(self.history) + (1 if self.keep_history else 0),
-            anchor=state.anchor,
-            recent_latents=self._keep_recent(state.recent_latents, committed),
-        )
-        record = ChunkRecord(
-            index=k,
-            latent_range=(a, b),
-            pixel_range=(p0, c2w.shape[0]),
-            latents=latents.detach(),
-            frames=frames,
-            c2w=c2w[p0:],
-            intrinsics=all_intr[p0:],
-            timings={
-                "reanchor": reanchored - started,
-                "sample": sampled - reanchored,
-                "cache": cached - sampled,
-                "decode": done - cached,
-                "total": done - started,
-            },
-            snapshot=new_state if self.keep_snapshots else None,
-        )
-        self._state = new_state
-        if self.keep_history:
-            self.history.append(record)
-        log.debug("chunk %d: %.3f s", k, record.timings["total"])
-        return record
+    def _forward(
+        self, chunk: _Chunk, latents: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep,
+        cond: CameraConditioning, offset: int,
+    ) -> torch.Tensor:  # fmt: skip
+        """One model call on context positions from ``offset`` (raises :class:`Cancelled` when asked to stop)."""
+        if self._cancel.is_set():
+            raise Cancelled(f"chunk {chunk.index} cancelled")
+        model = self.bundle.transformer
+        caption, mask = self.caption if self.caption is not None else (None, None)
+        cameras, plucker = cond.camera_conditions[None], cond.chunk_plucker[None].to(model.dtype)
+        with torch.inference_mode():
+            return model(latents, frame_t, caption, mask, cameras, plucker, frame_offset=offset, mixing=mixing)
+
+    def _conditioning(self, chunk: _Chunk, anchor: int, start: int, end: int) -> CameraConditioning:
+        """Camera tensors of context frames ``[start, end)`` with poses re-based to latent frame ``anchor``."""
+        tf = self.bundle.codec.temporal_factor
+        conditioner = CameraConditioner(chunk.c2w[tf * anchor :], chunk.intrinsics[tf * anchor :],
+                                        self.bundle.frame_size, self.bundle.latent_grid)  # fmt: skip
+        return conditioner.conditioning(start, end).to(dtype=torch.float32, device=self._device)
 
     def _keep_recent(self, recent: torch.Tensor | None, committed: torch.Tensor) -> torch.Tensor | None:
         """The last ``n + 1`` committed latent frames (what a re-anchored chunk 0 is made of); None when the

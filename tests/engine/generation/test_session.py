@@ -19,7 +19,8 @@ from engine.errors import SanaWMInputError
 from engine.model.chunks import AttentionWindow, sampler_chunk_starts
 from engine.model.temporal import ChunkCausalMixer
 from engine.generation.sampling import frame_noise, sample_chunk
-from engine.generation.session import Cancelled, SessionStateError, StreamSettings, WorldSession
+from engine.errors import Cancelled, SessionStateError
+from engine.generation.session import StreamSettings, WorldSession
 
 FRAME = (64, 32)  # (W, H) pixels -> a 4 x 2 latent grid with the 16x patch codec
 
