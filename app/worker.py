@@ -20,7 +20,7 @@ How the two sides talk:
   ones are skipped when they come up) and asks the running step to stop at its next model call. A cancelled or failed
   command leaves the session as it was (the engine commits state only when a step completes).
 
-Engine input errors (:mod:`engine.errors`, ``SessionStateError``) become ``error`` signals with the engine's message;
+Engine input errors (:mod:`engine.errors`, :class:`~engine.errors.SessionStateError`) become ``error`` signals with the engine's message;
 the UI shows them and keeps its state. A cancel is reported by ``cancelled``, not ``error``: nothing went wrong.
 """
 
@@ -38,11 +38,12 @@ import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.display_queue import DisplayFrame, DisplayQueue
-from engine.generation.project import Project, StartSettings
-from app.session_file import resume_session
 from engine.bundles import ModelBundle, load_bundle
-from engine.errors import ConfigError, SanaWMInputError
-from engine.generation.session import Cancelled, ChunkRecord, SessionSnapshot, SessionStateError, StreamSettings, WorldSession
+from engine.errors import Cancelled, ConfigError, SanaWMInputError, SessionStateError
+from engine.generation.project import Project, StartSettings
+from engine.generation.refine import refine_span, refiner_input
+from engine.generation.session import ChunkRecord, SessionSnapshot, StreamSettings, WorldSession
+from engine.generation.session_file import resume_session
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +275,7 @@ class EngineWorker(QObject):
     def _resume(self, project: Project) -> None:
         """Continue a project read from a session file at its cursor, exactly as the session that made it would.
 
-        :func:`app.session_file.resume_session` does the work (starts on the stored first latent with the stored
+        :func:`engine.generation.session_file.resume_session` does the work (starts on the stored first latent with the stored
         stream settings and points the stored snapshots at the new stream, so later rewinds restore them). It replaces
         the project's chunk records by equal ones with re-pointed snapshots; records are immutable and the swap is one
         attribute assignment each, so the UI thread may keep reading meanwhile."""
@@ -284,9 +285,8 @@ class EngineWorker(QObject):
         self.restored.emit(session.chunks_done)
 
     def _refine(self, a: int, b: int, latents: torch.Tensor) -> None:
-        """Refine chunks ``[a, b)``. ``latents`` ``(1, C, T, h, w)`` start with the image latent (the refiner's sink):
-        for ``a == 0`` they are the chunks' own latents, else the image latent followed by the chunks' latents. The
-        decoded frame of the sink is dropped when ``a > 0`` so the frames line up with the chunks."""
+        """Refine chunks ``[a, b)`` from their :func:`refine_latents` input with
+        :func:`engine.generation.refine.refine_span` (frames aligned with the chunks)."""
         bundle = self._bundle
         if bundle is None:
             raise SessionStateError("refine: no model is loaded")
@@ -295,16 +295,12 @@ class EngineWorker(QObject):
         settings = self._settings
         prompt, seed = ("", 42) if settings is None else (settings.prompt, settings.seed)
 
-        def report(done: int, total: int) -> None:
-            self._check_cancel(f"refining chunks {a}-{b - 1}")
-            self.progress.emit("refine", done, total)
+        def report(stage: str, done: int, total: int) -> None:
+            self._check_cancel(f"refining chunks {a}-{b - 1}")  # raising here drops the result
+            self.progress.emit(stage, done, total)
 
         self._check_cancel("refine")
-        out = bundle.refiner.refine(latents, prompt, seed=seed, progress=report)
-        self._check_cancel("refine")
-        frames = bundle.codec.decode(out)
-        self.progress.emit("decode", 1, 1)
-        self.refined.emit(a, b, frames if a == 0 else frames[1:])
+        self.refined.emit(a, b, refine_span(bundle, latents, a, prompt=prompt, seed=seed, progress=report))
 
 
 class EngineClient(QObject):
@@ -426,11 +422,8 @@ class EngineClient(QObject):
 
 
 def refine_latents(records: list[ChunkRecord], a: int, b: int) -> torch.Tensor:
-    """The refiner input for chunks ``[a, b)`` of a branch whose records are ``records`` (chunk 0 first): the chunks'
-    latents, preceded by the image latent (the sink) when ``a > 0``."""
+    """The refiner input for chunks ``[a, b)`` of a take whose records are ``records`` (chunk 0 first):
+    :func:`engine.generation.refine.refiner_input` with the app's half-open range."""
     if not 0 <= a < b <= len(records):
         raise SanaWMInputError(f"refine: expected a chunk range inside [0, {len(records)}], found [{a}, {b})")
-    span = [r.latents for r in records[a:b]]
-    if a > 0:
-        span.insert(0, records[0].latents[:, :, :1])
-    return torch.cat(span, dim=2)
+    return refiner_input(records, a, b - 1)

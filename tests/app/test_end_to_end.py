@@ -9,7 +9,7 @@ import pytest
 import torch
 from PySide6.QtCore import QSettings, Qt
 
-from app import export_dialog, session_file
+from app import export_dialog
 from app.main_window import MainWindow
 from app.settings import AppSettings
 

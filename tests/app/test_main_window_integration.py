@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from app import main_window as mw
-from app import session_file
+from app import autosave
 from app.main_window import PATH_MODE
 from engine.generation.project import Project, StartSettings
 from engine.camera.formats import write_trajectory
@@ -168,8 +168,8 @@ def test_opening_a_file_that_is_not_a_session_says_so_and_keeps_the_world(qtbot,
 
 def test_crash_recovery_offers_the_newest_autosave(qtbot, monkeypatch, make_window, start_image, tmp_path):
     leftover = tmp_path / "autosave-crashed.swm"  # what a crashed app leaves: an autosave without a held lock
-    session_file.save_project(Project(StartSettings(image=start_image, prompt="a meadow")), leftover)
-    monkeypatch.setattr(mw, "find_recovery", lambda: session_file.find_recovery(tmp_path))
+    autosave.save_project(Project(StartSettings(image=start_image, prompt="a meadow")), leftover)
+    monkeypatch.setattr(mw, "find_recovery", lambda: autosave.find_recovery(tmp_path))
     window = make_window()
     asked = []
     assert not window.offer_recovery(ask=lambda rec: asked.append(rec) or "later") and leftover.exists()
@@ -177,7 +177,7 @@ def test_crash_recovery_offers_the_newest_autosave(qtbot, monkeypatch, make_wind
     with qtbot.waitSignal(window.world_started, timeout=TIMEOUT):
         assert window.offer_recovery(ask=lambda rec: "recover")
     assert window.project.start.prompt == "a meadow" and window.session_path is None and not leftover.exists()
-    session_file.save_project(Project(StartSettings(image=start_image)), leftover)
+    autosave.save_project(Project(StartSettings(image=start_image)), leftover)
     assert not window.offer_recovery(ask=lambda rec: "discard") and not leftover.exists()
     assert not window.offer_recovery(ask=lambda rec: pytest.fail("nothing left to offer"))
 
@@ -191,7 +191,7 @@ def test_the_autosaver_watches_the_current_project_and_closes_cleanly(qtbot, dri
     assert autosaver._project is window.project
     assert autosaver.save_if_changed()
     autosaver.wait()
-    assert session_file.load_project(autosaver.path).current.chunks[0].record.index == 0
+    assert autosave.load_project(autosaver.path).current.chunks[0].record.index == 0
     window.new_world()
     assert autosaver._project is None
     autosaver.failed.emit("disk full")
@@ -211,7 +211,7 @@ def test_menu_actions_open_their_dialogs_and_a_cancelled_dialog_changes_nothing(
 
 def test_without_a_usable_autosave_folder_the_window_runs_and_says_autosave_is_off(monkeypatch, make_window):
     def locked(*args, **kwargs):
-        raise session_file.SessionFileError("autosave-x.lock: cannot take the autosave lock")
+        raise autosave.SessionFileError("autosave-x.lock: cannot take the autosave lock")
 
     monkeypatch.setattr(mw, "Autosaver", locked)
     window = make_window()

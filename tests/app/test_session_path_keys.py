@@ -1,4 +1,5 @@
-"""Session files keep the authored camera path and the key map in use (manifest version 2): an exact round trip,
+"""Session files keep the authored camera path and the key map in use (manifest version 2): an exact round trip
+(the engine stores the key map as JSON, :func:`app.autosave.load_project` reads it as the app's KeyMap),
 version-1 files without them still load, malformed members are clear errors, autosave carries them, and the main
 window saves, reopens and shows the same path (clean undo stack) and drives with the same keys."""
 
@@ -15,11 +16,12 @@ from PySide6.QtCore import Qt
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app import main_window as mw  # noqa: E402
-from app import session_file  # noqa: E402
+from app import autosave  # noqa: E402
 from app.keymap import PRESETS, KeyMap, preset  # noqa: E402
 from engine.camera.keyframes import CameraPath, Keyframe, default_path  # noqa: E402
 from engine.generation.project import Project, StartSettings  # noqa: E402
-from app.session_file import VERSION, Autosaver, SessionFileError, load_project, read_manifest, save_project  # noqa: E402
+from app.autosave import Autosaver, SessionFileError, load_project, save_project  # noqa: E402
+from engine.generation.session_file import VERSION, read_manifest  # noqa: E402
 
 TIMEOUT = 30000
 
@@ -215,7 +217,7 @@ def test_a_path_edit_alone_is_autosaved_and_recovery_restores_it(qtbot, monkeypa
     crashed = tmp_path / "crash" / "autosave-crashed.swm"  # as a crashed app leaves it: no lock held
     crashed.parent.mkdir()
     crashed.write_bytes(saver.path.read_bytes())
-    monkeypatch.setattr(mw, "find_recovery", lambda: session_file.find_recovery(crashed.parent))
+    monkeypatch.setattr(mw, "find_recovery", lambda: autosave.find_recovery(crashed.parent))
 
     other = make_window()
     with qtbot.waitSignal(other.world_started, timeout=TIMEOUT):

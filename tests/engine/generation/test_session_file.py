@@ -1,13 +1,14 @@
 """Session files (.swm): a saved project loads back whole (takes, cursor, records, snapshots, refined frames), a
-loaded session continues exactly as the unsaved one, bad files fail clearly, and autosave/recovery work."""
+loaded session continues exactly as the unsaved one, bad files fail clearly, and the whole cycle (save, load, resume,
+refine) runs in a process where Qt cannot be imported."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
+import textwrap
 import threading
 import zipfile
 
@@ -15,23 +16,20 @@ import numpy as np
 import pytest
 import torch
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-from app import session_file  # noqa: E402
-from engine.generation.project import Project, StartSettings  # noqa: E402
-from app.session_file import (  # noqa: E402
-    Autosaver,
+from engine.bundles import ModelBundle
+from engine.errors import ExportCancelled
+from engine.generation import session_file
+from engine.generation.project import Project, StartSettings
+from engine.generation.session import StreamSettings, WorldSession
+from engine.generation.session_file import (
     SessionFileError,
-    find_recovery,
+    StoredKeyMap,
     load_project,
     read_manifest,
     redecode_previews,
     resume_session,
     save_project,
 )
-from engine.bundles import ModelBundle  # noqa: E402
-from engine.errors import ExportCancelled  # noqa: E402
-from engine.generation.session import StreamSettings, WorldSession  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +105,7 @@ def test_records_and_snapshots_are_restored_exactly(saved):
             np.testing.assert_array_equal(a.intrinsics, b.intrinsics)
             sa, sb = a.snapshot, b.snapshot
             assert (sa.chunks_done, sa.history_length) == (sb.chunks_done, sb.history_length)
-            assert torch.equal(sa.first_latent, sb.first_latent) and torch.equal(sa.decoder_state, sb.decoder_state)
+            assert torch.equal(sa.first_latent, sb.first_latent) and torch.equal(sa.decoder_state.last, sb.decoder_state.last)
             np.testing.assert_array_equal(sa.c2w, sb.c2w)
             ta, _ = sa.cache.to_tensors()
             tb, _ = sb.cache.to_tensors()
@@ -294,73 +292,6 @@ def test_extras_that_are_not_json_are_refused(tmp_path):
     assert not (tmp_path / "x.swm").exists()
 
 
-# ----- autosave and recovery ---------------------------------------------------------------------------------------
-def test_autosaver_saves_only_when_the_project_changed(qtbot, saved, tmp_path):
-    project, _, _ = saved
-    saver = Autosaver(tmp_path, interval_s=3600)
-    saver.set_project(project)
-    assert not saver.save_if_changed()  # nothing changed since it started watching
-    project.rename(0, "Take 1")
-    with qtbot.waitSignal(saver.saved, timeout=10_000) as signal:
-        assert saver.save_if_changed()
-    assert signal.args == [str(saver.path)] and saver.path.name == f"autosave-{saver.id}.swm"
-    assert load_project(saver.path).cursor == project.cursor
-    assert not saver.save_if_changed()
-    saver.close()
-    assert not saver.path.exists() and list(tmp_path.iterdir()) == []
-
-
-def test_autosaver_saves_on_its_timer(qtbot, bundle, tmp_path):
-    project, _ = build(bundle)
-    saver = Autosaver(tmp_path, interval_s=0.05)
-    saver.set_project(project)
-    project.rewind(0)
-    with qtbot.waitSignal(saver.saved, timeout=10_000):
-        pass
-    saver.wait()
-    assert load_project(saver.path).cursor == 1
-    saver.close()
-
-
-def test_autosaver_reports_a_failed_save(qtbot, tmp_path, monkeypatch):
-    saver = Autosaver(tmp_path, interval_s=3600)
-    project = Project(StartSettings(image=image()))
-    saver.set_project(project)
-    project.rename(0, "x")
-    monkeypatch.setattr(session_file, "save_project", lambda p, path: (_ for _ in ()).throw(SessionFileError("disk full")))
-    with qtbot.waitSignal(saver.failed, timeout=10_000) as signal:
-        saver.save_if_changed()
-    assert signal.args == ["disk full"]
-    saver.wait()
-    saver.close()
-
-
-def test_recovery_lists_autosaves_of_dead_apps_but_not_of_running_ones(qtbot, saved, tmp_path):
-    project, _, path = saved
-    running = Autosaver(tmp_path, interval_s=3600)
-    running.set_project(project)
-    project.rename(0, "Take 1")
-    running.save_if_changed()
-    running.wait()
-    assert running.path.exists() and find_recovery(tmp_path) == []  # its app (this one) is alive
-
-    crashed = tmp_path / "autosave-deadbeef0001.swm"
-    crashed.write_bytes(path.read_bytes())
-    script = ("import os, sys; from PySide6.QtCore import QLockFile; "
-              "lock = QLockFile(sys.argv[1]); assert lock.tryLock(0); os._exit(0)")  # fmt: skip
-    subprocess.run([sys.executable, "-c", script, str(crashed.with_suffix(".lock"))], check=True, timeout=60)
-    assert crashed.with_suffix(".lock").exists()  # the dead app's lock is left behind
-    (tmp_path / "autosave-broken.swm").write_text("not a zip")  # skipped with a warning
-    found = find_recovery(tmp_path)
-    assert [r.path for r in found] == [crashed]
-    assert found[0].chunks == 5 and found[0].prompt == "a quiet street"
-    assert load_project(found[0].path).current.name == "Take 1"
-    found[0].discard()
-    assert not crashed.exists() and not crashed.with_suffix(".lock").exists()
-    running.close()
-    assert find_recovery(tmp_path / "nothing-here") == []
-
-
 def test_save_reports_progress_and_a_cancel_leaves_no_file(saved, tmp_path):
     project, _, _ = saved
     reports = []
@@ -408,3 +339,116 @@ def test_files_from_before_reanchoring_continue_without_it(saved, tmp_path):
 
     rewrite(path, tmp_path / "v2.swm", as_version_2)
     assert load_project(tmp_path / "v2.swm").stream_settings.reanchor is False
+
+
+def test_the_manifest_keeps_the_version_3_layout_of_snapshots_and_decoder_states(saved):
+    """Files written now open in builds from before the format moved into the engine (and the other way round)."""
+    _, _, path = saved
+    manifest = read_manifest(path)
+    snap = manifest["entries"]["0001"]["snapshot"]
+    assert list(snap) == ["chunks_done", "history_length", "cache", "decoder_state", "c2w", "intrinsics",
+                          "first_latent", "anchor", "recent_latents"]  # fmt: skip
+    assert set(snap["cache"]) == {"meta", "tensors"} and snap["cache"]["meta"]["depth"] > 0
+    assert set(snap["decoder_state"]) == {"kind", "ref"} and snap["decoder_state"]["kind"] == "tensor"
+
+
+def test_an_ltx2_decoder_state_is_stored_by_its_own_tensors_and_metadata(saved, tmp_path):
+    from types import MappingProxyType
+
+    from engine.components.ltx2_vae import StreamState
+
+    project, _, _ = saved
+    contexts = {"decoder.conv_in": torch.randn(1, 4, 2, 3, 3), "decoder.up.0.conv": torch.randn(1, 2, 2, 6, 6)}
+    state = StreamState(MappingProxyType(contexts), 7)
+    entry = project.current.chunks[0]
+    original = entry.record
+    entry.record = dataclasses.replace(original, snapshot=dataclasses.replace(original.snapshot, decoder_state=state))
+    try:
+        save_project(project, tmp_path / "ltx.swm")
+    finally:
+        entry.record = original
+    spec = read_manifest(tmp_path / "ltx.swm")["entries"]["0000"]["snapshot"]["decoder_state"]
+    assert spec["kind"] == "ltx2" and spec["latent_frames"] == 7 and set(spec["contexts"]) == set(contexts)
+    loaded = load_project(tmp_path / "ltx.swm").current.chunks[0].record.snapshot.decoder_state
+    assert isinstance(loaded, StreamState) and loaded.latent_frames == 7
+    assert all(torch.equal(loaded.contexts[name], t) for name, t in contexts.items())
+
+
+def test_the_key_map_is_kept_as_the_json_the_app_wrote(tmp_path):
+    project = Project(StartSettings(image=image(), keymap="mine"))
+    text = json.dumps({"name": "mine", "version": "v1", "keys": {"F": "w", "Up": "i"}})
+    project.set_keymap(StoredKeyMap("mine", text))
+    save_project(project, tmp_path / "k.swm")
+    loaded = load_project(tmp_path / "k.swm")
+    assert loaded.keymap == StoredKeyMap("mine", text) and loaded.start.keymap == "mine"
+    save_project(loaded, tmp_path / "again.swm")  # saved back unchanged, without the app
+    assert read_manifest(tmp_path / "again.swm")["keymap"] == json.loads(text)
+
+
+NO_QT_SCRIPT = textwrap.dedent(
+    """
+    import dataclasses, sys, tempfile
+    from pathlib import Path
+
+
+    class NoQt:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "PySide6":
+                raise ImportError(f"{name}: Qt is blocked in this process")
+            return None
+
+
+    sys.meta_path.insert(0, NoQt())
+    import numpy as np
+    import torch
+
+    from engine.bundles import ModelBundle
+    from engine.generation.project import Project, StartSettings
+    from engine.generation.refine import refine_take
+    from engine.generation.session import StreamSettings, WorldSession
+    from engine.generation.session_file import load_project, resume_session, save_project
+    from engine.testing.fake_refiner import ShiftRefiner
+
+    def poses(dx):
+        c2w = np.tile(np.eye(4), (24, 1, 1))
+        c2w[:, 0, 3] = dx * np.arange(1, 25)
+        c2w[:, 2, 3] = 0.02 * np.arange(1, 25)
+        return c2w
+
+    bundle = ModelBundle.random("sana-wm-tiny-test", frame_size=(96, 64), spatial_factor=16)
+    bundle = dataclasses.replace(bundle, refiner=ShiftRefiner())
+    y, x = np.mgrid[0:64, 0:96]
+    image = np.stack([x * 2, y * 3, 255 - x], -1).clip(0, 255).astype(np.uint8)
+    session = WorldSession(bundle, StreamSettings(seed=5))
+    session.start(image, seed=5)
+    project = Project(StartSettings(image=image, prompt="a lane", seed=5))
+    project.stream_settings = session.settings
+    for k in range(3):
+        project.add_chunk(session.step(poses(0.01 * k)))
+    path = Path(tempfile.mkdtemp()) / "script.swm"
+    save_project(project, path)
+    expected = session.step(poses(0.03))
+
+    loaded = load_project(path)
+    resumed = WorldSession(bundle)
+    resume_session(resumed, loaded)
+    found = resumed.step(poses(0.03))
+    assert found.index == 3 and torch.equal(found.latents, expected.latents), "resume is not bit-exact"
+    assert np.array_equal(found.frames, expected.frames)
+
+    frames = refine_take(bundle, loaded, 1, 2)
+    assert [f.shape[0] for f in frames] == [24, 24] and bundle.refiner.calls == [((1, 8, 7, 4, 6), "a lane", 5)]
+    save_project(loaded, path)
+    again = load_project(path)
+    assert [e.refined for e in again.current.chunks] == [False, True, True]
+    assert np.array_equal(again.current.chunks[2].refined_frames, frames[1])
+    assert "PySide6" not in sys.modules
+    print("saved, loaded, resumed and refined without Qt")
+    """
+)
+
+
+def test_save_load_resume_and_refine_run_in_a_process_without_qt():
+    result = subprocess.run([sys.executable, "-c", NO_QT_SCRIPT], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "without Qt" in result.stdout

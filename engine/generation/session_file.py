@@ -1,4 +1,6 @@
-"""``.swm`` session files: a whole :class:`~engine.generation.project.Project` on disk, so a session can be closed and continued.
+"""``.swm`` session files: a whole :class:`~engine.generation.project.Project` on disk, so a session can be closed and
+continued — from the explorer or from a script, with no Qt (the explorer's autosave and crash recovery, in
+:mod:`app.autosave`, call this module).
 
 A ``.swm`` file is a zip archive (entries *stored*: the tensors do not compress and the images are compressed
 already; only ``manifest.json`` is deflated)::
@@ -6,7 +8,8 @@ already; only ``manifest.json`` is deflated)::
     manifest.json                       format, version, app version, start settings (no image), stream settings,
                                         every chunk entry (index, ranges, timings, snapshot layout), the branch tree
                                         (names, parents, fork points, chunk entry ids), current branch and cursor,
-                                        the authored camera path and the key map in use (version 2)
+                                        the authored camera path and the key map in use (version 2),
+                                        strides of the tensors stored from views
     image.png                           the user's start image, as loaded (lossless)
     chunks/<e>/tensors.safetensors      chunk entry <e>: latents, c2w, intrinsics, and every snapshot tensor first
                                         seen in this entry (StreamCache states and K/V, decoder state, trajectory,
@@ -24,21 +27,23 @@ from the stored latents and decoder states, bit for bit, once the model's codec 
 exports work before (or without) the model. ``preview_format="png"`` stores them losslessly instead. Refined
 frames are always PNG.
 
-Continuing: :func:`load_project` restores every chunk record with its :class:`~engine.generation.session.SessionSnapshot`;
-:func:`resume_session` starts a :class:`~engine.generation.session.WorldSession` on the loaded first latent and restores the
-cursor's snapshot, after which stepping gives exactly what the unsaved session would have given.
+Each part serialises itself: a snapshot is :meth:`SessionSnapshot.to_tensors
+<engine.generation.state.SessionSnapshot.to_tensors>` (its stream cache and decoder state in turn theirs); this module
+only places the named tensors in the archive and the metadata in the manifest, in the layout of version 3.
+
+Continuing: :func:`load_project` restores every chunk record with its snapshot; :func:`resume_session` starts a
+:class:`~engine.generation.session.WorldSession` on the loaded first latent and restores the cursor's snapshot, after
+which stepping gives exactly what the unsaved session would have given.
 
 Versions: 2 added ``camera_path`` (the path editor's keyframes, length and frame size) and ``keymap`` (preset name,
-mapping version and key table, as :meth:`app.keymap.KeyMap.to_json` writes it). Version 1 files still load: they
+mapping version and key table, as :meth:`app.keymap.KeyMap.to_json` writes it). The key map holds Qt key codes, so
+the engine keeps it as JSON: a loaded project's ``keymap`` is a :class:`StoredKeyMap` (its name and JSON text), which
+saves back unchanged and which the app turns into its own key map. Version 1 files still load: they
 come back with ``project.camera_path`` and ``project.keymap`` None (the app then uses its default path and the
 preset named by ``start.keymap``). Version 3 added the re-anchoring state of each snapshot (``anchor``, the stream
 frame where the model's current context begins, and ``recent_latents``, the frames a re-anchor commits) and the
 ``reanchor`` stream setting; older files were made without re-anchoring and load with it off, so they continue
 exactly as before. Older apps refuse version 3, whose re-anchored snapshots they would continue wrongly.
-
-Autosave: :class:`Autosaver` writes ``autosave-<id>.swm`` every ``interval_s`` seconds while the project has
-changed, holding ``autosave-<id>.lock`` (a :class:`QLockFile`) while the app runs; a clean close removes both.
-:func:`find_recovery` lists autosaves whose lock is free (their app is gone: a crash) so the app can offer them.
 """
 
 from __future__ import annotations
@@ -48,10 +53,7 @@ import io
 import json
 import logging
 import os
-import re
-import threading
 import time
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,20 +62,18 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Signal
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from app.keymap import KeyMap
-from engine.camera.keyframes import CameraPath, Keyframe
-from engine.generation.project import Branch, ChunkEntry, Project, StartSettings
 from engine import __version__ as ENGINE_VERSION
-from engine.io.atomic import atomic_path
+from engine.camera.keyframes import CameraPath, Keyframe
 from engine.errors import SanaWMInputError
 from engine.export.progress import CancelFlag, ProgressCallback, check_cancel, report
+from engine.generation.project import Branch, ChunkEntry, Project, StartSettings
+from engine.generation.session import WorldSession
+from engine.generation.state import ChunkRecord, SessionSnapshot, StreamSettings
+from engine.io.atomic import atomic_path
 from engine.model.chunks import AttentionWindow
-from engine.model.stream_cache import StreamCache
-from engine.generation.session import ChunkRecord, SessionSnapshot, StreamSettings, WorldSession
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,19 @@ JPEG_QUALITY = 95
 class SessionFileError(SanaWMInputError):
     """A session file that is missing, not a ``.swm`` archive, damaged, of another version, or a project that
     cannot be stored (the message names the file and what was expected)."""
+
+
+@dataclass(frozen=True)
+class StoredKeyMap:
+    """A key map as a session file holds it (a :class:`~engine.generation.project.KeyMap`): its name and the JSON
+    that :meth:`app.keymap.KeyMap.to_json` wrote. Saved back as it is; the app reads it with
+    ``app.keymap.KeyMap.from_json(stored.to_json())``."""
+
+    name: str
+    json: str
+
+    def to_json(self) -> str:
+        return self.json
 
 
 # ----- tensors: one pool per file, shared tensors stored once -----------------------------------------------------
@@ -180,68 +193,62 @@ def _read(archive: zipfile.ZipFile, path: Path, name: str) -> bytes:
         raise SessionFileError(f"{path}: {name} cannot be read ({exc}); the file is damaged") from None
 
 
-# ----- decoder states: the codec's opaque snapshot, in the forms the shipped codecs use ---------------------------
-def _decoder_state_out(state: Any, tensors: _TensorWriter) -> dict[str, Any] | None:
-    if state is None:
-        return None
-    if isinstance(state, torch.Tensor):  # the patch codec: the last key frame's latent
-        return {"kind": "tensor", "ref": tensors.ref(state)}
-    if hasattr(state, "contexts") and hasattr(state, "latent_frames"):  # the LTX-2 VAE's StreamState
-        contexts = {name: tensors.ref(t) for name, t in state.contexts.items()}
-        return {"kind": "ltx2", "latent_frames": int(state.latent_frames), "contexts": contexts}
-    raise SessionFileError(
-        f"decoder state: expected None, a tensor or an LTX-2 StreamState, found {type(state).__name__}; "
-        "this codec's state cannot be stored in a session file"
-    )
-
-
-def _decoder_state_in(spec: dict[str, Any] | None, tensors: _TensorReader) -> Any:
-    if spec is None:
-        return None
-    if spec["kind"] == "tensor":
-        return tensors.tensor(spec["ref"])
-    if spec["kind"] == "ltx2":
-        from types import MappingProxyType
-
-        from engine.components.ltx2_vae import StreamState
-
-        contexts = {name: tensors.tensor(ref) for name, ref in spec["contexts"].items()}
-        return StreamState(MappingProxyType(contexts), int(spec["latent_frames"]))
-    raise SessionFileError(f"decoder state: expected kind 'tensor' or 'ltx2', found {spec['kind']!r}")
+# ----- snapshots: each part flattens itself, this file places the pieces (the layout of version 3) ----------------
+# A decoder state sits in the manifest as {"kind": "tensor", "ref": ...} for the patch codec's one-tensor state (its
+# layout since version 1) and as {"kind": kind, **meta, "contexts": {name: ref}} for every other kind.
+_ONE_TENSOR_STATES = {"tensor": "last"}  # kind -> the name of its one tensor
 
 
 def _snapshot_out(snap: SessionSnapshot, tensors: _TensorWriter) -> dict[str, Any]:
-    cache_tensors, cache_meta = snap.cache.to_tensors()
+    named, meta = snap.to_tensors()
+    refs = {name: tensors.ref(t) for name, t in named.items()}
+    decoder = meta["decoder"]
+    decoder_refs = _group(refs, "decoder")
+    if decoder is None:
+        decoder_spec = None
+    elif decoder["kind"] in _ONE_TENSOR_STATES:
+        decoder_spec = {"kind": decoder["kind"], "ref": decoder_refs[_ONE_TENSOR_STATES[decoder["kind"]]]}
+    else:
+        decoder_spec = {"kind": decoder["kind"], **decoder["meta"], "contexts": decoder_refs}
     return {
-        "chunks_done": snap.chunks_done,
-        "history_length": snap.history_length,
-        "cache": {"meta": cache_meta, "tensors": {name: tensors.ref(t) for name, t in cache_tensors.items()}},
-        "decoder_state": _decoder_state_out(snap.decoder_state, tensors),
-        "c2w": tensors.ref(snap.c2w),
-        "intrinsics": tensors.ref(snap.intrinsics),
-        "first_latent": tensors.ref(snap.first_latent),
-        "anchor": snap.anchor,
-        "recent_latents": None if snap.recent_latents is None else tensors.ref(snap.recent_latents),
+        "chunks_done": meta["chunks_done"],
+        "history_length": meta["history_length"],
+        "cache": {"meta": meta["cache"], "tensors": _group(refs, "cache")},
+        "decoder_state": decoder_spec,
+        "c2w": refs["c2w"],
+        "intrinsics": refs["intrinsics"],
+        "first_latent": refs["first_latent"],
+        "anchor": meta["anchor"],
+        "recent_latents": refs.get("recent_latents"),
     }
 
 
+def _group(refs: dict[str, str], prefix: str) -> dict[str, str]:
+    return {name[len(prefix) + 1 :]: ref for name, ref in refs.items() if name.startswith(prefix + ".")}
+
+
 def _snapshot_in(spec: dict[str, Any], tensors: _TensorReader) -> SessionSnapshot:
-    cache = spec["cache"]
+    named = {f"cache.{name}": tensors.tensor(ref) for name, ref in spec["cache"]["tensors"].items()}
+    decoder = spec["decoder_state"]
+    decoder_meta = None
+    if decoder is not None:
+        kind = decoder["kind"]
+        if kind in _ONE_TENSOR_STATES:
+            named[f"decoder.{_ONE_TENSOR_STATES[kind]}"] = tensors.tensor(decoder["ref"])
+            decoder_meta = {"kind": kind, "meta": {}}
+        else:
+            named.update({f"decoder.{name}": tensors.tensor(ref) for name, ref in decoder["contexts"].items()})
+            rest = {k: v for k, v in decoder.items() if k not in ("kind", "contexts")}
+            decoder_meta = {"kind": kind, "meta": rest}
+    for name in ("c2w", "intrinsics", "first_latent", "recent_latents"):
+        if spec.get(name) is not None:
+            named[name] = tensors.tensor(spec[name])
+    meta = {"chunks_done": spec["chunks_done"], "history_length": spec["history_length"],
+            "anchor": spec.get("anchor", 0), "cache": spec["cache"]["meta"], "decoder": decoder_meta}  # fmt: skip
     try:
-        stream_cache = StreamCache.from_tensors({n: tensors.tensor(r) for n, r in cache["tensors"].items()}, cache["meta"])
-    except ValueError as exc:
+        return SessionSnapshot.from_tensors(named, meta)
+    except SanaWMInputError as exc:
         raise SessionFileError(f"{tensors.path}: a session snapshot is malformed ({exc})") from None
-    return SessionSnapshot(
-        chunks_done=int(spec["chunks_done"]),
-        cache=stream_cache,
-        decoder_state=_decoder_state_in(spec["decoder_state"], tensors),
-        c2w=tensors.array(spec["c2w"]),
-        intrinsics=tensors.array(spec["intrinsics"]),
-        first_latent=tensors.tensor(spec["first_latent"]),
-        history_length=int(spec["history_length"]),
-        anchor=int(spec.get("anchor", 0)),
-        recent_latents=None if spec.get("recent_latents") is None else tensors.tensor(spec["recent_latents"]),
-    )
 
 
 # ----- images ----------------------------------------------------------------------------------------------------
@@ -445,14 +452,17 @@ def _camera_path_in(spec: Any, path: Path) -> CameraPath | None:
         ) from None
 
 
-def _keymap_in(spec: Any, path: Path) -> KeyMap | None:
-    """The ``keymap`` member: None (absent, version 1) or what :meth:`KeyMap.to_json` wrote."""
+def _keymap_in(spec: Any, path: Path) -> StoredKeyMap | None:
+    """The ``keymap`` member: None (absent, version 1) or what :meth:`app.keymap.KeyMap.to_json` wrote, kept as JSON
+    (its key names are Qt's: the app checks them when it reads the map)."""
     if spec is None:
         return None
-    try:
-        return KeyMap.from_json(json.dumps(spec))
-    except SanaWMInputError as exc:  # ConfigError: not a key map, an unknown key name or DSL key, a bad version
-        raise SessionFileError(f"{path}: manifest.json keymap is not a valid key map ({exc})") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise SessionFileError(
+            f"{path}: manifest.json keymap is not a valid key map (expected JSON with name, version and keys, "
+            f"found {json.dumps(spec)[:80]})"
+        )
+    return StoredKeyMap(spec["name"], json.dumps(spec))
 
 
 def load_project(path: str | os.PathLike, *, device: torch.device | str = "cpu") -> Project:
@@ -581,141 +591,3 @@ def resume_session(session: WorldSession, project: Project, *, caption: tuple[to
         if snapshot is None:
             raise SessionFileError(f"resume: chunk {project.cursor - 1} has no stored snapshot to continue from")
         session.restore(snapshot)
-
-
-# ----- autosave and recovery -------------------------------------------------------------------------------------
-_AUTOSAVE = re.compile(r"^autosave-([A-Za-z0-9_-]+)\.swm$")
-
-
-def default_autosave_folder() -> Path:
-    """``<AppDataLocation>/autosave`` (per user, per application name)."""
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".sana-wm-explorer") / "autosave"
-
-
-@dataclass(frozen=True)
-class RecoveryFile:
-    """An autosave left by an app that did not close cleanly."""
-
-    path: Path
-    saved_at: float  # modification time (seconds since the epoch)
-    chunks: int  # chunk entries stored
-    prompt: str
-
-    def discard(self) -> None:
-        """Delete the autosave and its lock (after recovering it, or when the user declines)."""
-        for file in (self.path, self.path.with_suffix(".lock")):
-            file.unlink(missing_ok=True)
-
-
-def find_recovery(folder: str | os.PathLike | None = None) -> list[RecoveryFile]:
-    """Autosaves in ``folder`` (default :func:`default_autosave_folder`) whose app is gone, newest first.
-
-    An autosave belongs to a running app while that app holds its ``.lock`` (a :class:`QLockFile`, which notices
-    locks of dead processes); unreadable autosaves are skipped with a warning.
-    """
-    folder = Path(folder) if folder is not None else default_autosave_folder()
-    found = []
-    for path in sorted(folder.glob("autosave-*.swm")) if folder.is_dir() else []:
-        if not _AUTOSAVE.match(path.name):
-            continue
-        lock = QLockFile(str(path.with_suffix(".lock")))
-        lock.setStaleLockTime(0)
-        if not lock.tryLock(0):
-            continue  # a running app owns it
-        lock.unlock()
-        try:
-            manifest = read_manifest(path)
-        except SessionFileError as exc:
-            log.warning("skipping an unreadable autosave: %s", exc)
-            continue
-        found.append(RecoveryFile(path, path.stat().st_mtime, len(manifest["entries"]), manifest["start"].get("prompt", "")))
-    return sorted(found, key=lambda r: r.saved_at, reverse=True)
-
-
-class Autosaver(QObject):
-    """Saves the current project to ``<folder>/autosave-<id>.swm`` every ``interval_s`` seconds when it changed.
-
-    The file is written on a background thread from a frozen copy of the take structure (chunk records are
-    immutable), so the UI never waits for it; one save runs at a time. :meth:`close` (a clean exit) waits for a
-    running save and removes the autosave and its lock. Signals: ``saved(path)``, ``failed(message)``.
-    """
-
-    saved = Signal(str)
-    failed = Signal(str)
-
-    def __init__(
-        self, folder: str | os.PathLike | None = None, *, interval_s: float = 60.0, parent: QObject | None = None
-    ) -> None:
-        super().__init__(parent)
-        self.folder = Path(folder) if folder is not None else default_autosave_folder()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.id = uuid.uuid4().hex[:12]
-        self.path = self.folder / f"autosave-{self.id}.swm"
-        self._lock = QLockFile(str(self.path.with_suffix(".lock")))
-        if not self._lock.tryLock(0):
-            raise SessionFileError(f"{self._lock.fileName()}: cannot take the autosave lock")
-        self._project: Project | None = None
-        self._saved_revision: int | None = None
-        self._thread: threading.Thread | None = None
-        self._timer = QTimer(self)
-        self._timer.setInterval(int(interval_s * 1000))
-        self._timer.timeout.connect(self.save_if_changed)
-        self._timer.start()
-
-    def set_project(self, project: Project | None) -> None:
-        """Watch another project (a new or loaded session); its first change is saved on the next tick."""
-        self._project = project
-        self._saved_revision = None if project is None else project.revision
-
-    @property
-    def busy(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def save_if_changed(self) -> bool:
-        """Start a background save when the project changed since the last one; True if one was started."""
-        project = self._project
-        if project is None or project.revision == self._saved_revision or self.busy:
-            return False
-        frozen, revision = _frozen_copy(project), project.revision
-        self._thread = threading.Thread(target=self._write, args=(frozen, revision), name="autosave", daemon=True)
-        self._thread.start()
-        return True
-
-    def wait(self, timeout_s: float | None = None) -> None:
-        """Block until a running save has finished (tests, clean exit)."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    def _write(self, project: Project, revision: int) -> None:
-        try:
-            save_project(project, self.path)
-        except Exception as exc:  # report every failure to the UI; the next tick tries again
-            log.warning("autosave failed: %s", exc)
-            self.failed.emit(str(exc))
-            return
-        self._saved_revision = revision
-        self.saved.emit(str(self.path))
-
-    def close(self) -> None:
-        """A clean close: stop saving, remove the autosave and release the lock."""
-        self._timer.stop()
-        self.wait()
-        self.path.unlink(missing_ok=True)
-        self._lock.unlock()
-        self.path.with_suffix(".lock").unlink(missing_ok=True)
-
-
-def _frozen_copy(project: Project) -> Project:
-    """A copy whose takes and entries the UI thread can go on changing while it is written (records are shared:
-    they are immutable)."""
-    copies: dict[int, ChunkEntry] = {}
-    branches = {}
-    for bid, branch in project.branches.items():
-        chunks = [copies.setdefault(id(e), ChunkEntry(e.record, e.refined_frames)) for e in branch.chunks]
-        branches[bid] = Branch(branch.id, branch.name, chunks, branch.parent, branch.fork_chunk)
-    frozen = Project.restored(project.start, branches, project.current_id, project.cursor, project.next_id)
-    frozen.stream_settings = project.stream_settings
-    frozen.camera_path = None if project.camera_path is None else project.camera_path.copy()
-    frozen.keymap = project.keymap  # immutable
-    return frozen
