@@ -10,7 +10,7 @@ import pytest
 import torch
 from diffusers import AutoencoderKLLTX2Video
 
-from engine.components.codec import LatentCodec, StreamDecoder, to_uint8
+from engine.components.codec import LatentCodec, StreamDecoder, decoder_state_from_tensors, to_uint8
 from engine.components.ltx2_vae import LTX2VideoCodec
 from engine.errors import SanaWMInputError
 
@@ -129,6 +129,19 @@ def test_snapshot_restore_branches_and_rewinds_exactly(causal_codec) -> None:
     with pytest.raises(SanaWMInputError, match="StreamState"):
         stream.restore("not a state")
 
+
+def test_a_stream_state_serialises_itself_as_its_contexts_and_frame_count(causal_codec) -> None:
+    z = _latents(7)
+    stream = causal_codec.stream_decoder()
+    stream.decode_next_pixels(z[:, :, :4])
+    state = stream.snapshot()
+    tensors, meta = state.to_tensors()
+    assert meta == {"latent_frames": 4} and set(tensors) == set(state.contexts)
+    back = decoder_state_from_tensors(state.kind, tensors, meta)
+    assert back.kind == "ltx2" and all(back.contexts[n] is t for n, t in state.contexts.items())
+    straight = stream.decode_next_pixels(z[:, :, 4:])
+    stream.restore(back)
+    torch.testing.assert_close(stream.decode_next_pixels(z[:, :, 4:]), straight, rtol=0, atol=0)
 
 def test_long_clips_use_frame_wise_tiled_decode_with_exact_length(causal_codec) -> None:
     z = _latents(14)  # > 96 / 8 = 12 latent frames -> temporal tiles

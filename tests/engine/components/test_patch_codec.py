@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.components.codec import LatentCodec, StreamDecoder
+from engine.components.codec import DecoderState, LatentCodec, StreamDecoder, decoder_state_from_tensors
 from engine.components.patch_codec import PatchDCTCodec
 from engine.errors import SanaWMInputError
 
@@ -74,3 +74,19 @@ def test_latents_are_roughly_normalised_for_natural_images():
 def test_bad_inputs_name_the_problem(make, message):
     with pytest.raises(SanaWMInputError, match=message):
         make()
+
+
+def test_the_decoder_state_serialises_itself_and_restores_exactly():
+    codec = PatchDCTCodec(12, 4)
+    latents = codec.encode(_frames(41))
+    dec = codec.stream_decoder()
+    dec.decode_next(latents[:, :, :4])
+    state = dec.snapshot()
+    tensors, meta = state.to_tensors()
+    back = decoder_state_from_tensors(state.kind, tensors, meta)
+    assert isinstance(back, DecoderState) and back.kind == "tensor" and torch.equal(back.last, state.last)
+    fresh = codec.stream_decoder()
+    fresh.restore(back)
+    assert np.array_equal(fresh.decode_next(latents[:, :, 4:]), dec.decode_next(latents[:, :, 4:]))
+    with pytest.raises(SanaWMInputError, match="PatchDCTState"):
+        fresh.restore(state.last)  # a bare tensor (the state before it serialised itself) is refused
