@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", type=Path, help="score on this synth dataset folder (with depth) instead")
     e.add_argument("--threads", type=int, default=2, help="torch threads for the timing (default 2)")
     e.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    e.add_argument("--figure", type=Path, help="also write a PNG: image | true depth | predicted depth for 6 frames")
     e.set_defaults(handler=run_eval)
 
     x = dsub.add_parser("export", help="write a run's newest weights as a depth.safetensors file")
@@ -93,7 +94,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.clips < 1 or args.threads < 1:
         raise ConfigError("--clips and --threads must be at least 1")
-    result = evaluate(weights=args.weights, run=args.run, clips=args.clips, data=args.data, threads=args.threads)
+    result = evaluate(weights=args.weights, run=args.run, clips=args.clips, data=args.data, threads=args.threads,
+                      figure=args.figure)
     where = f"dataset {args.data}" if args.data else "held-out"
     print(f"depth eval ({result['source']}): {result['frames']} frames of {result['worlds']} {where} worlds at "
           f"{result['size'][0]}x{result['size'][1]}")

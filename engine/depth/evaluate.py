@@ -49,9 +49,25 @@ def time_forward(net: DepthNet, size: tuple[int, int], threads: int, runs: int =
         torch.set_num_threads(previous)
 
 
+def write_figure(path: Path, images: np.ndarray, gt: np.ndarray, pred: np.ndarray, rows: int = 6) -> None:
+    """A PNG with one row per frame (evenly spread over the set): image | true depth | predicted depth."""
+    from PIL import Image
+
+    from engine.depth.colormap import depth_to_rgb
+    from engine.io.atomic import atomic_path
+
+    pick = np.linspace(0, len(images) - 1, min(rows, len(images))).round().astype(int)
+    gap = np.full((images.shape[1], 2, 3), 255, np.uint8)
+    lines = [np.concatenate([images[i], gap, depth_to_rgb(gt[i]), gap, depth_to_rgb(pred[i])], axis=1) for i in pick]
+    sheet = np.concatenate([np.concatenate([line, np.full((2, line.shape[1], 3), 255, np.uint8)]) for line in lines])
+    with atomic_path(path) as tmp:
+        Image.fromarray(sheet[:-2]).save(tmp, format="PNG")
+
+
 def evaluate(*, weights: Path | None = None, run: Path | None = None, clips: int = 40, data: Path | None = None,
-             threads: int = 2, net: DepthNet | None = None) -> dict:
-    """Score and time a depth network (from ``weights``, a training ``run``'s newest checkpoint, or ``net``)."""
+             threads: int = 2, net: DepthNet | None = None, figure: Path | None = None) -> dict:
+    """Score and time a depth network (from ``weights``, a training ``run``'s newest checkpoint, or ``net``).
+    ``figure``: also write a PNG of a few frames (columns: image, true depth, predicted depth)."""
     from engine.depth.train import list_checkpoints, net_from_checkpoint, predict_depth
 
     source = "network"
@@ -84,6 +100,8 @@ def evaluate(*, weights: Path | None = None, run: Path | None = None, clips: int
     scores.add(pred, frames.depth)
     result = scores.result()
     result["sky_accuracy"] = float((np.isinf(pred) == np.isinf(frames.depth)).mean())
+    if figure is not None:
+        write_figure(figure, frames.images, frames.depth, pred)
     h, w = frames.images.shape[1:3]
     median_ms, best_ms = time_forward(net, (int(w), int(h)), threads)
     result.update(source=source, frames=len(frames.images), worlds=int(len(np.unique(frames.world_seeds))),

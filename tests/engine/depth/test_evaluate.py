@@ -24,10 +24,13 @@ def folder(tmp_path_factory):
     return out
 
 
-def test_eval_reports_the_metrics_of_the_prediction_and_a_time(folder):
+def test_eval_reports_the_metrics_of_the_prediction_and_a_time(folder, tmp_path):
     torch.manual_seed(0)
     net = DepthNet(DepthNetConfig(widths=(4, 8)))
-    result = evaluate(net=net, data=folder, threads=1)
+    result = evaluate(net=net, data=folder, threads=1, figure=tmp_path / "fig.png")
+    from PIL import Image
+
+    assert Image.open(tmp_path / "fig.png").size == (3 * 64 + 4, 3 * 48 + 4)
     frames = frames_from_dataset(folder, keep=(0, 4, 8))
     expected = depth_scores(predict_depth(net, frames), frames.depth)
     assert result["frames"] == 3 and result["worlds"] == 1 and result["size"] == [64, 48]
