@@ -4,11 +4,12 @@ sent, and which chunks belong to the document.
 Why a separate object: the decisions (may a step go now, which chunks are stale after a rewind, when does a
 Generate-along-path run send its next chunk, does a refine result still fit the take) are product logic, and a test
 or a script must be able to exercise them without a display. :class:`ExplorerController` imports no Qt; it talks to
-the engine worker through :class:`EnginePort` (the app's :class:`~app.worker.EngineClient` behind a thin adapter,
-a fake in tests) and reports to an :class:`ExplorerView` (the main window). The worker's results come in through the
-``on_*`` methods, which the window connects to the client's signals.
+the engine worker through an :class:`~app.explorer_state.EnginePort` (the app's :class:`~app.worker.EngineClient`
+behind a thin adapter, a fake in tests) and reports to an :class:`~app.explorer_state.ExplorerView` (the main
+window). The worker's results come in through the ``on_*`` methods, which the window connects to the client's
+signals. The states and records are in :mod:`app.explorer_state`.
 
-States (:class:`Phase`) and transitions::
+States (:class:`~app.explorer_state.Phase`) and transitions::
 
     IDLE ──start / resume──▶ STARTING ──started──▶ READY | REWOUND
                                └── finished without started (error, cancel) ──▶ the state before it
@@ -23,8 +24,9 @@ States (:class:`Phase`) and transitions::
 
 READY and REWOUND are the resting states of a running world: REWOUND when the cursor is inside the current take (the
 next chunk forks a new take), READY when it is at the take's end. A command that does not fit the state raises
-:class:`IllegalTransition` (a :class:`~engine.errors.SanaWMInputError`, so the window shows it and keeps its state);
-:class:`EngineBusy` is the one a window may silently ignore (its menu entry is greyed meanwhile).
+:class:`~app.explorer_state.IllegalTransition` (a :class:`~engine.errors.SanaWMInputError`, so the window shows it
+and keeps its state); :class:`~app.explorer_state.EngineBusy` is the one a window may silently ignore (its menu
+entry is greyed meanwhile).
 
 Stale chunks: a chunk that finished just before a rewind or take switch reached the worker belongs to an abandoned
 future. The worker runs commands in order, so every chunk that arrives while a restore is unconfirmed is stale and is
@@ -34,153 +36,31 @@ dropped; the count is exact.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from app.explorer_state import (
+    RESTING,
+    UNDER_WAY,
+    EngineBusy,
+    EnginePort,
+    ExplorerView,
+    IllegalTransition,
+    PathRun,
+    PathSampler,
+    PendingStart,
+    Phase,
+    RefineJob,
+    StartReport,
+)
 from engine.camera.playback import chunk_poses, frames_through_chunk, path_chunk_count
 from engine.errors import SanaWMInputError
-from engine.generation.project import ChunkEntry, Project, StartSettings
-from engine.generation.session import ChunkRecord, SessionSnapshot
+from engine.generation.project import Project, StartSettings
+from engine.generation.session import ChunkRecord
 
 log = logging.getLogger(__name__)
-
-#: ``sample(num_frames)`` -> ``(c2w (N, 4, 4), intrinsics (N, 4) | None)`` of a camera path from the start image's
-#: frame on; ``num_frames=None`` gives the path's own length (the path editor's ``trajectory``).
-PathSampler = Callable[[int | None], tuple[np.ndarray, np.ndarray | None]]
-
-
-class Phase(Enum):
-    """What the explorer's world is doing (see the module docstring for the transitions)."""
-
-    IDLE = "idle"  # no world is running (none started, File ▸ New, or a model load ended the stream)
-    STARTING = "starting"  # a start or resume was sent; the new document waits in ``starting``
-    READY = "ready"  # a world runs, nothing of ours in flight, the cursor at the take's end
-    REWOUND = "rewound"  # as READY, with the cursor inside the take: the next chunk forks a new take
-    DRIVING = "driving"  # a chunk from the keys (or Step one chunk) is being generated
-    PATH = "generating a path"  # Generate along path: chunks are generated one after another
-    RESTORING = "restoring"  # a rewind or take switch was sent and is not confirmed yet
-    REFINING = "refining"  # a span of the take is being refined
-
-
-#: The states in which a world runs and nothing of ours is in flight.
-RESTING = (Phase.READY, Phase.REWOUND)
-#: What the engine is busy with, by phase (for "wait for ..." messages).
-UNDER_WAY = {
-    Phase.STARTING: "the world to start",
-    Phase.DRIVING: "the chunk being generated",
-    Phase.PATH: "the path being generated",
-    Phase.RESTORING: "the rewind",
-    Phase.REFINING: "the refine",
-}
-
-
-class IllegalTransition(SanaWMInputError):
-    """A command that does not fit the explorer's state; the message names the command and what to do."""
-
-
-class EngineBusy(IllegalTransition):
-    """A step asked for while the engine is still working on the previous command."""
-
-
-class StartReport(Protocol):
-    """What the controller reads of the worker's ``started`` report (:class:`app.worker.StartInfo`)."""
-
-    ticket: int
-
-
-class EnginePort(Protocol):
-    """The engine worker as the controller sees it: commands return the ticket they were sent with; results come
-    back through the controller's ``on_*`` methods. :class:`app.worker.EngineClient` behind an adapter."""
-
-    @property
-    def busy(self) -> bool: ...
-
-    def start(self, settings: StartSettings) -> int: ...
-
-    def step(self, poses: np.ndarray, intrinsics: np.ndarray | None = None) -> int: ...
-
-    def rewind(self, chunk_index: int) -> int: ...
-
-    def restore(self, snapshot: SessionSnapshot) -> int: ...
-
-    def resume(self, project: Project) -> int: ...
-
-    def refine(self, take: Sequence[ChunkRecord], first: int, end: int) -> int:
-        """Refine chunks ``[first, end)`` of the take whose records (chunk 0 first) are ``take``."""
-        ...
-
-    def cancel(self) -> None: ...
-
-
-class ExplorerView(Protocol):
-    """What the controller reports; the main window renders it (tests record it)."""
-
-    def set_state(self, text: str) -> None:
-        """A one-line status ("generating chunk 3…", "rewound to chunk 1: …")."""
-
-    def show_error(self, message: str) -> None:
-        """An error to show; nothing was lost."""
-
-    def show_document(self, project: Project | None) -> None:
-        """The document changed (a new world started, a session opened, File ▸ New)."""
-
-    def show_started(self, start: PendingStart, info: Any) -> None:
-        """The worker started (or resumed) ``start.project``; ``info`` is its :class:`StartReport`."""
-
-    def show_chunk(self, record: ChunkRecord) -> None:
-        """A chunk was recorded on the document."""
-
-    def show_live(self, live: list[ChunkEntry]) -> None:
-        """After a rewind or take switch: ``live`` are the chunks the stream now continues after."""
-
-    def show_refined(self, job: RefineJob) -> None:
-        """Refined frames replaced the preview of ``job``'s chunks."""
-
-    def sync_drive(self) -> None:
-        """Driving must go on from the end of the live chunks (after a failure, a cancel, a start)."""
-
-    def show_phase(self, phase: Phase) -> None:
-        """The phase changed (menus and buttons follow)."""
-
-
-@dataclass(frozen=True)
-class PendingStart:
-    """A document waiting for the worker to start (or resume) it. The current document stays until the worker
-    confirms, so a start that fails keeps everything as it was."""
-
-    project: Project
-    path: Path | None  # the session file it came from (None: a new world, or a recovered autosave)
-    ticket: int  # the start / resume command
-    loaded: bool  # read from a file: its path and key map replace the window's
-
-
-@dataclass
-class PathRun:
-    """Generate along path: the path's sampler and how many chunks are still to be sent."""
-
-    sample: PathSampler
-    chunks_left: int
-
-
-@dataclass(frozen=True)
-class RefineJob:
-    """Chunks ``[first, end)`` of a take sent to the refiner: ``take`` is every record of the take when asked
-    (the refiner's sink is chunk 0's first latent frame), ``entries`` the refined chunks' entries (the result only
-    applies while the take still holds these very entries)."""
-
-    first: int
-    end: int
-    take: tuple[ChunkRecord, ...]
-    entries: tuple[ChunkEntry, ...]
-
-    @property
-    def span(self) -> str:
-        return f"chunks {self.first}-{self.end - 1}"
 
 
 class ExplorerController:
@@ -465,16 +345,23 @@ class ExplorerController:
         self.view.show_refined(job)
 
     def on_error(self, message: str) -> None:
+        """A command failed: what it was part of stops (a path run, a refine; work waiting behind a rewind, since
+        the rewind may be what failed). A refine waiting for a chunk stays: the chunk's failure is not its own."""
         self.needs_sync = True
-        self.path_run = None
-        if self.phase is Phase.REFINING:
+        if self.phase in (Phase.PATH, Phase.RESTORING):
+            self.path_run = None
+        if self.phase in (Phase.REFINING, Phase.RESTORING):
             self.refine_job = None
         self.view.show_error(message)
 
     def on_cancelled(self, message: str) -> None:
+        """A command was cancelled: the path run or refine it belonged to stops. Work waiting behind a rewind
+        stays: the cancelled command is the one the rewind replaced (a cancel by the user dropped it already)."""
         self.needs_sync = True
-        self.path_run = None
-        self.refine_job = None
+        if self.phase is Phase.PATH:
+            self.path_run = None
+        if self.phase is Phase.REFINING:
+            self.refine_job = None
         self.view.set_state(message)
 
     def on_finished(self, ticket: int) -> None:

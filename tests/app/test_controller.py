@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.controller import EngineBusy, ExplorerController, IllegalTransition, Phase, RefineJob
+from app.controller import ExplorerController
+from app.explorer_state import EngineBusy, IllegalTransition, Phase, RefineJob
 from engine.errors import SanaWMInputError
 from engine.generation.project import StartSettings
 from engine.generation.session import ChunkRecord
@@ -166,7 +167,7 @@ def rig() -> Rig:
 
 
 def test_the_controller_module_imports_without_qt():
-    code = "import sys, app.controller; assert not [m for m in sys.modules if m.startswith('PySide6')]"
+    code = "import sys, app.controller; assert not [m for m in sys.modules if m.startswith('PySide6')], 'Qt imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -321,6 +322,32 @@ def test_generate_path_from_a_later_chunk_waits_for_the_rewind_then_goes(rig):
     assert rig.c.project.cursor == 2 and len(rig.c.project.branches) == 2 and rig.c.phase is Phase.READY
 
 
+def test_generate_path_while_driving_survives_the_cancelled_steps_report(rig):
+    rig.start()
+    rig.drive(1)
+    rig.c.step(np.tile(np.eye(4), (N, 1, 1)))
+    sample, _ = path_sampler(73)
+    rig.c.generate_path(sample)  # cursor 1: back to the start image, the running step cancelled
+    assert rig.engine.cancels == 1 and rig.c.phase is Phase.RESTORING and rig.c.path_chunks_left == 3
+    rig.c.on_cancelled("chunk 1 cancelled")
+    rig.done()
+    rig.c.on_restored(0)
+    rig.done()
+    for _ in range(3):
+        rig.chunk()
+    assert rig.c.project.cursor == 3 and rig.c.phase is Phase.READY and rig.engine.names().count("step") == 5
+
+
+def test_work_waiting_behind_a_failed_rewind_is_dropped(rig):
+    rig.start()
+    rig.drive(2)
+    sample, _ = path_sampler()
+    rig.c.generate_path(sample)
+    rig.c.on_error("rewind: the session was lost")
+    rig.done()
+    assert rig.c.phase is Phase.REWOUND and rig.c.path_run is None and rig.engine.names()[-1] == "rewind"
+
+
 def test_a_path_too_short_for_a_chunk_is_refused(rig):
     rig.start()
     sample, _ = path_sampler(20)
@@ -410,6 +437,18 @@ def test_a_refine_asked_behind_a_take_switch_goes_once_the_switch_is_confirmed(r
     rig.done()
     rig.done()
     assert rig.c.phase is Phase.READY and rig.c.refine_job is None
+
+
+def test_a_refine_waiting_behind_a_rewind_survives_the_cancelled_step(rig):
+    rig.start()
+    rig.drive(2)
+    rig.c.step(np.tile(np.eye(4), (N, 1, 1)))
+    rig.c.rewind(1)
+    rig.c.refine(0, 2)
+    rig.c.on_cancelled("chunk 2 cancelled")  # the step the rewind replaced
+    rig.done()
+    rig.c.on_restored(2)
+    assert rig.engine.sent[-1][0] == "refine" and rig.c.phase is Phase.REFINING
 
 
 def test_a_refine_range_outside_the_take_is_an_input_error(rig):

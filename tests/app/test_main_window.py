@@ -83,7 +83,7 @@ def test_rewind_then_step_makes_a_branch_and_switching_back_restores(qtbot, driv
     project = window.project
     original = [e.record for e in project.current.chunks]
     window.rewind_to(0)
-    window._on_chunk(original[1])  # a chunk that finished just before the rewind reached the worker: ignored
+    window.controller.on_chunk(original[1])  # finished just before the rewind reached the worker: ignored
     assert project.cursor == 1 and len(project.branches) == 1
     driver.idle(window)
     assert project.cursor == 1
