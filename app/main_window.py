@@ -11,8 +11,8 @@ The window is widgets and wiring; each part stays ignorant of the others:
 * :class:`~app.drive.DriveController` turns keys into poses and asks for the next chunk while driving.
 * :class:`~app.path.editor.PathEditor` (path mode) authors a camera path; "Generate along path" samples it.
 * :class:`~app.timeline.Timeline` shows the takes and asks for rewinds, branch switches and refines.
-* :mod:`app.menus` builds the actions and menus; :mod:`app.export_dialog` and :mod:`app.autosave` write exports and
-  ``.swm`` sessions (autosave, recovery).
+* :mod:`app.menus` builds the actions, menus and status bar; :mod:`app.sessions` holds the Open / Save dialogs and
+  exports; :mod:`app.export_dialog` and :mod:`app.autosave` write exports and ``.swm`` sessions (autosave, recovery).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QStackedWidget, QWidget  # noqa: F401
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QStackedWidget, QWidget
+from PySide6.QtWidgets import QFileDialog  # noqa: F401 (app.sessions uses it; scripted runs patch its dialogs here)
 
 from app import menus, sessions
 from app.autosave import Autosaver, find_recovery
@@ -63,7 +64,7 @@ class ClientPort:
 
 
 class MainWindow(QMainWindow):
-    """The explorer window (see the module docstring); the :class:`~app.controller.ExplorerView` of its controller.
+    """The explorer window (see the module docstring); the :class:`~app.explorer_state.ExplorerView` of its controller.
 
     Args:
         settings: persistent settings (tests pass a temporary one).
