@@ -61,6 +61,11 @@ class ExportError(SanaWMInputError):
     output folder that cannot be written to, or a target that already exists."""
 
 
+class SessionFileError(SanaWMInputError):
+    """A session file that is missing, not a ``.swm`` archive, damaged, of another version, or a project that
+    cannot be stored (the message names the file and what was expected)."""
+
+
 class ExportCancelled(Exception):
     """An export stopped on request (a cancel flag was set, or a progress callback raised it).
 
@@ -92,6 +97,7 @@ __all__ = [
     "CheckpointError",
     "BundleError",
     "ExportError",
+    "SessionFileError",
     "ExportCancelled",
     "Cancelled",
     "SessionStateError",

@@ -29,7 +29,9 @@ frames are always PNG.
 
 Each part serialises itself: a snapshot is :meth:`SessionSnapshot.to_tensors
 <engine.generation.state.SessionSnapshot.to_tensors>` (its stream cache and decoder state in turn theirs); this module
-only places the named tensors in the archive and the metadata in the manifest, in the layout of version 3.
+only places the named tensors in the archive and the metadata in the manifest, in the layout of version 3. The
+archive plumbing (the tensor pool with shared tensors stored once, frames as images) is
+:mod:`engine.generation.swm_archive`.
 
 Continuing: :func:`load_project` restores every chunk record with its snapshot; :func:`resume_session` starts a
 :class:`~engine.generation.session.WorldSession` on the loaded first latent and restores the cursor's snapshot, after
@@ -49,7 +51,6 @@ exactly as before. Older apps refuse version 3, whose re-anchored snapshots they
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
 import os
@@ -61,34 +62,37 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
 from engine import __version__ as ENGINE_VERSION
 from engine.camera.keyframes import CameraPath, Keyframe
-from engine.errors import SanaWMInputError
+from engine.errors import SanaWMInputError, SessionFileError
 from engine.export.progress import CancelFlag, ProgressCallback, check_cancel, report
 from engine.generation.project import Branch, ChunkEntry, Project, StartSettings
 from engine.generation.session import WorldSession
 from engine.generation.state import ChunkRecord, SessionSnapshot, StreamSettings
+from engine.generation.swm_archive import (
+    PREVIEW_FORMATS,
+    TensorReader,
+    TensorWriter,
+    decode_image,
+    encode_image,
+    read_frames,
+    read_member,
+    write_frames,
+)
 from engine.io.atomic import atomic_path
 from engine.model.chunks import AttentionWindow
 
 log = logging.getLogger(__name__)
+
+__all__ = ["FORMAT", "READABLE_VERSIONS", "SUFFIX", "VERSION", "SessionFileError", "StoredKeyMap", "load_project",
+           "read_manifest", "redecode_previews", "resume_session", "save_project"]  # fmt: skip
 
 FORMAT = "sana-wm-session"
 VERSION = 3
 #: Versions this build reads: 1 lacks the camera path and the key map (they load as None).
 READABLE_VERSIONS = (1, 2, 3)
 SUFFIX = ".swm"
-PREVIEW_FORMATS = {"jpeg": ".jpg", "png": ".png"}
-JPEG_QUALITY = 95
-
-
-class SessionFileError(SanaWMInputError):
-    """A session file that is missing, not a ``.swm`` archive, damaged, of another version, or a project that
-    cannot be stored (the message names the file and what was expected)."""
 
 
 @dataclass(frozen=True)
@@ -104,102 +108,13 @@ class StoredKeyMap:
         return self.json
 
 
-# ----- tensors: one pool per file, shared tensors stored once -----------------------------------------------------
-class _TensorWriter:
-    """Collects the tensors of one chunk entry; a tensor already stored (by identity) is referenced, not stored."""
-
-    def __init__(self) -> None:
-        self._refs: dict[int, str] = {}
-        self._alive: list[Any] = []  # keeps the objects whose id() is a key alive until the file is written
-        self._pending: dict[str, torch.Tensor] = {}
-        self._entry = ""
-        #: ``{ref: strides}`` of tensors that are not contiguous. Kept because a view's layout decides which
-        #: kernel a later matmul uses, and so its rounding: restoring it keeps a loaded session bit-exact.
-        self.strides: dict[str, list[int]] = {}
-
-    def begin(self, entry: str) -> None:
-        self._entry, self._pending = entry, {}
-
-    def ref(self, value: torch.Tensor | np.ndarray) -> str:
-        known = self._refs.get(id(value))
-        if known is not None:
-            return known
-        tensor = torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
-        key = f"t{len(self._pending)}"
-        # a private contiguous CPU copy: safetensors refuses tensors that share storage (views of one buffer)
-        self._pending[key] = tensor.detach().to("cpu", copy=True).contiguous()
-        ref = f"{self._entry}/{key}"
-        if tuple(tensor.stride()) != _dense_strides(tensor.shape):  # size-1 dims make is_contiguous() too lenient
-            self.strides[ref] = list(tensor.stride())
-        self._refs[id(value)] = ref
-        self._alive.append(value)
-        return ref
-
-    def payload(self) -> bytes:
-        return save_safetensors(self._pending)
-
-
-def _dense_strides(shape: torch.Size) -> tuple[int, ...]:
-    strides, step = [], 1
-    for size in reversed(shape):
-        strides.append(step)
-        step *= max(size, 1)
-    return tuple(reversed(strides))
-
-
-class _TensorReader:
-    """Resolves ``"<entry>/<key>"`` references against the entries' tensor files, loading each file once."""
-
-    def __init__(
-        self, archive: zipfile.ZipFile, path: Path, device: torch.device | str, strides: dict[str, list[int]]
-    ) -> None:
-        self.archive, self.path, self.device, self.strides = archive, path, device, strides
-        self._files: dict[str, dict[str, torch.Tensor]] = {}
-        self._resolved: dict[str, torch.Tensor] = {}  # one tensor object per ref: shared tensors stay shared
-
-    def tensor(self, ref: str) -> torch.Tensor:
-        if ref not in self._resolved:
-            tensor = self._stored(ref)
-            stride = self.strides.get(ref)
-            if stride is not None:  # back to the layout it was saved from (see _TensorWriter.strides)
-                tensor = torch.empty_strided(tensor.shape, stride, dtype=tensor.dtype, device=tensor.device).copy_(tensor)
-            self._resolved[ref] = tensor
-        return self._resolved[ref]
-
-    def _stored(self, ref: str) -> torch.Tensor:
-        entry, _, key = ref.rpartition("/")
-        if entry not in self._files:
-            data = _read(self.archive, self.path, f"chunks/{entry}/tensors.safetensors")
-            try:
-                loaded = load_safetensors(data)
-            except Exception as exc:  # safetensors raises its own error types for damaged data
-                raise SessionFileError(f"{self.path}: chunks/{entry}/tensors.safetensors is damaged ({exc})") from None
-            self._files[entry] = {k: v.to(self.device) for k, v in loaded.items()}
-        try:
-            return self._files[entry][key]
-        except KeyError:
-            raise SessionFileError(f"{self.path}: tensor {ref!r} is missing from chunks/{entry}/tensors.safetensors") from None
-
-    def array(self, ref: str) -> np.ndarray:
-        return self.tensor(ref).cpu().numpy()
-
-
-def _read(archive: zipfile.ZipFile, path: Path, name: str) -> bytes:
-    try:
-        return archive.read(name)
-    except KeyError:
-        raise SessionFileError(f"{path}: expected {name} in the session file, found none (the file is damaged)") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:  # CRC error, truncated member
-        raise SessionFileError(f"{path}: {name} cannot be read ({exc}); the file is damaged") from None
-
-
 # ----- snapshots: each part flattens itself, this file places the pieces (the layout of version 3) ----------------
 # A decoder state sits in the manifest as {"kind": "tensor", "ref": ...} for the patch codec's one-tensor state (its
 # layout since version 1) and as {"kind": kind, **meta, "contexts": {name: ref}} for every other kind.
 _ONE_TENSOR_STATES = {"tensor": "last"}  # kind -> the name of its one tensor
 
 
-def _snapshot_out(snap: SessionSnapshot, tensors: _TensorWriter) -> dict[str, Any]:
+def _snapshot_out(snap: SessionSnapshot, tensors: TensorWriter) -> dict[str, Any]:
     named, meta = snap.to_tensors()
     refs = {name: tensors.ref(t) for name, t in named.items()}
     decoder = meta["decoder"]
@@ -227,7 +142,7 @@ def _group(refs: dict[str, str], prefix: str) -> dict[str, str]:
     return {name[len(prefix) + 1 :]: ref for name, ref in refs.items() if name.startswith(prefix + ".")}
 
 
-def _snapshot_in(spec: dict[str, Any], tensors: _TensorReader) -> SessionSnapshot:
+def _snapshot_in(spec: dict[str, Any], tensors: TensorReader) -> SessionSnapshot:
     named = {f"cache.{name}": tensors.tensor(ref) for name, ref in spec["cache"]["tensors"].items()}
     decoder = spec["decoder_state"]
     decoder_meta = None
@@ -249,34 +164,6 @@ def _snapshot_in(spec: dict[str, Any], tensors: _TensorReader) -> SessionSnapsho
         return SessionSnapshot.from_tensors(named, meta)
     except SanaWMInputError as exc:
         raise SessionFileError(f"{tensors.path}: a session snapshot is malformed ({exc})") from None
-
-
-# ----- images ----------------------------------------------------------------------------------------------------
-def _encode_image(frame: np.ndarray, fmt: str) -> bytes:
-    buffer = io.BytesIO()
-    if fmt == "jpeg":
-        Image.fromarray(frame).save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
-    else:
-        Image.fromarray(frame).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
-def _decode_image(data: bytes, path: Path, name: str) -> np.ndarray:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError) as exc:
-        raise SessionFileError(f"{path}: {name} is not a readable image ({exc})") from None
-
-
-def _write_frames(archive: zipfile.ZipFile, folder: str, frames: np.ndarray, fmt: str) -> None:
-    for i, frame in enumerate(frames):
-        archive.writestr(f"{folder}/{i:05d}{PREVIEW_FORMATS[fmt]}", _encode_image(frame, fmt), zipfile.ZIP_STORED)
-
-
-def _read_frames(archive: zipfile.ZipFile, path: Path, folder: str, count: int, fmt: str) -> np.ndarray:
-    names = [f"{folder}/{i:05d}{PREVIEW_FORMATS[fmt]}" for i in range(count)]
-    return np.stack([_decode_image(_read(archive, path, n), path, n) for n in names])
 
 
 # ----- saving ----------------------------------------------------------------------------------------------------
@@ -350,11 +237,11 @@ def save_project(
         "camera_path": _camera_path_out(project.camera_path),
         "keymap": None if project.keymap is None else json.loads(project.keymap.to_json()),
     }
-    tensors = _TensorWriter()
+    tensors = TensorWriter()
     try:
         with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
             image = np.ascontiguousarray(project.start.image)
-            archive.writestr("image.png", _encode_image(image, "png"))
+            archive.writestr("image.png", encode_image(image, "png"))
             for done, (name, entry) in enumerate(entries.values()):
                 check_cancel(cancel, str(path))
                 report(progress, "save", done, len(entries))
@@ -374,9 +261,9 @@ def save_project(
                 }
                 manifest["entries"][name] = spec
                 archive.writestr(f"chunks/{name}/tensors.safetensors", tensors.payload())
-                _write_frames(archive, f"chunks/{name}/preview", record.frames, preview_format)
+                write_frames(archive, f"chunks/{name}/preview", record.frames, preview_format)
                 if entry.refined_frames is not None:
-                    _write_frames(archive, f"chunks/{name}/refined", entry.refined_frames, "png")
+                    write_frames(archive, f"chunks/{name}/refined", entry.refined_frames, "png")
             manifest["strides"] = tensors.strides
             archive.writestr("manifest.json", json.dumps(manifest, indent=1), zipfile.ZIP_DEFLATED)
             check_cancel(cancel, str(path))
@@ -406,7 +293,7 @@ def _open(path: Path) -> zipfile.ZipFile:
 
 def _manifest(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads(_read(archive, path, "manifest.json"))
+        manifest = json.loads(read_member(archive, path, "manifest.json"))
     except ValueError as exc:
         raise SessionFileError(f"{path}: manifest.json is not valid JSON ({exc}); the file is damaged") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -486,13 +373,13 @@ def _project(archive: zipfile.ZipFile, path: Path, manifest: dict[str, Any], dev
     start_fields = dict(manifest["start"])
     if start_fields.get("intrinsics") is not None:
         start_fields["intrinsics"] = tuple(float(v) for v in start_fields["intrinsics"])
-    image = _decode_image(_read(archive, path, manifest["image"]), path, manifest["image"])
+    image = decode_image(read_member(archive, path, manifest["image"]), path, manifest["image"])
     start = StartSettings(image=image, **start_fields)
-    tensors = _TensorReader(archive, path, device, manifest.get("strides", {}))
+    tensors = TensorReader(archive, path, device, manifest.get("strides", {}))
     entries: dict[str, ChunkEntry] = {}
     for name, spec in manifest["entries"].items():
         frames_spec = spec["frames"]
-        frames = _read_frames(archive, path, f"chunks/{name}/preview", frames_spec["count"], frames_spec["format"])
+        frames = read_frames(archive, path, f"chunks/{name}/preview", frames_spec["count"], frames_spec["format"])
         record = ChunkRecord(
             index=int(spec["index"]),
             latent_range=tuple(spec["latent_range"]),
@@ -504,7 +391,7 @@ def _project(archive: zipfile.ZipFile, path: Path, manifest: dict[str, Any], dev
             timings=dict(spec["timings"]),
             snapshot=None if spec["snapshot"] is None else _snapshot_in(spec["snapshot"], tensors),
         )
-        refined = _read_frames(archive, path, f"chunks/{name}/refined", frames_spec["count"], "png") if spec["refined"] else None
+        refined = read_frames(archive, path, f"chunks/{name}/refined", frames_spec["count"], "png") if spec["refined"] else None
         entries[name] = ChunkEntry(record, refined)
     branches: dict[int, Branch] = {}
     for spec in manifest["branches"]:

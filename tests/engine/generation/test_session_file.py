@@ -18,7 +18,7 @@ import torch
 
 from engine.bundles import ModelBundle
 from engine.errors import ExportCancelled
-from engine.generation import session_file
+from engine.generation import swm_archive
 from engine.generation.project import Project, StartSettings
 from engine.generation.session import StreamSettings, WorldSession
 from engine.generation.session_file import (
@@ -278,7 +278,7 @@ def test_a_failed_save_leaves_the_previous_file_and_no_temporary(saved, tmp_path
             raise OSError(28, "No space left on device")
         return b"x"
 
-    monkeypatch.setattr(session_file, "_encode_image", failing)
+    monkeypatch.setattr(swm_archive, "encode_image", failing)
     with pytest.raises(SessionFileError, match="keep.swm: cannot write the session file \\(No space left on device\\)"):
         save_project(project, target)
     assert target.read_bytes() == path.read_bytes()
