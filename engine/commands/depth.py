@@ -101,6 +101,8 @@ def run_eval(args: argparse.Namespace) -> int:
           f"{result['size'][0]}x{result['size'][1]}")
     print(f"  AbsRel {result['abs_rel']:.4f}   δ<1.25 {result['delta1']:.4f}   RMSE(log) {result['rmse_log']:.4f}   "
           f"sky accuracy {result['sky_accuracy']:.4f}")
+    print(f"  scale-aligned per frame (diagnostic): AbsRel {result['abs_rel_aligned']:.4f}   "
+          f"δ<1.25 {result['delta1_aligned']:.4f}")
     print(f"  {result['ms_per_frame']:.1f} ms per frame on {args.threads} thread(s) (median of {result['timed_runs']}; "
           f"best {result['ms_per_frame_best']:.1f} ms)")
     if args.json:

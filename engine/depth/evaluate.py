@@ -4,7 +4,8 @@ Accuracy: :mod:`engine.depth.metrics` (AbsRel, δ<1.25, RMSE(log) over ground-tr
 frames 0, 4 and 8 of 9-frame clips of the held-out dataset seed :data:`engine.depth.data.EVAL_SEED` (two
 clips per world; training draws from another seed, so from other worlds), rendered at ``default`` quality
 like the training frames, or on a ``sana-wm synth dataset`` folder with depth. Sky accuracy: share of pixels
-whose predicted sky/surface label matches the ground truth.
+whose predicted sky/surface label matches the ground truth. ``*_aligned``: the same after scaling each frame's
+prediction by its median ratio to the ground truth (shape without metric scale; diagnostic only).
 
 Time: median (and best) wall time of one forward of a single frame at the frames' size with ``threads`` torch threads,
 after warm-up; indicative only on a shared machine (``sana-wm bench`` owns reported comparisons).
@@ -22,7 +23,7 @@ import torch
 
 from engine.depth.data import EVAL_SEED, FrameSource, frames_from_dataset
 from engine.depth.estimator import load_depth_net
-from engine.depth.metrics import DepthScores
+from engine.depth.metrics import DepthScores, median_scale
 from engine.depth.net import DepthNet
 from engine.errors import ConfigError
 
@@ -96,9 +97,13 @@ def evaluate(*, weights: Path | None = None, run: Path | None = None, clips: int
         pred = predict_depth(net, frames)
     finally:
         torch.set_num_threads(previous)
-    scores = DepthScores()
+    scores, aligned = DepthScores(), DepthScores()
     scores.add(pred, frames.depth)
+    for p, g in zip(pred, frames.depth):
+        aligned.add(p * median_scale(p, g), g)
     result = scores.result()
+    a = aligned.result()
+    result.update(abs_rel_aligned=a["abs_rel"], delta1_aligned=a["delta1"])
     result["sky_accuracy"] = float((np.isinf(pred) == np.isinf(frames.depth)).mean())
     if figure is not None:
         write_figure(figure, frames.images, frames.depth, pred)

@@ -7,6 +7,9 @@ Valid pixels: ground truth finite and in ``(min_depth, max_depth]``; predictions
 * ``delta1``   share of pixels with ``max(pred / gt, gt / pred) < 1.25``;
 * ``rmse_log`` root mean square of ``log pred - log gt``.
 
+:func:`median_scale` gives the per-frame factor ``median(gt / pred)``; scores of ``pred * median_scale`` (the
+"scale-aligned" numbers of the monocular-depth literature) separate errors of shape from errors of metric scale.
+
 :class:`DepthScores` sums over frames so a data set's numbers are per-pixel means over all its valid pixels.
 """
 
@@ -48,6 +51,13 @@ class DepthScores:
         n = max(self.pixels, 1)
         return {"abs_rel": self.abs_rel_sum / n, "delta1": self.delta1_sum / n,
                 "rmse_log": float(np.sqrt(self.sq_log_sum / n)), "pixels": self.pixels}  # fmt: skip
+
+
+def median_scale(pred: np.ndarray, gt: np.ndarray, *, min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH) -> float:
+    """``median(gt / pred)`` over the valid pixels of one frame (1.0 when it has none)."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    valid = np.isfinite(gt) & (gt > min_depth) & (gt <= max_depth) & np.isfinite(pred) & (pred > 0)
+    return float(np.median(gt[valid] / pred[valid])) if valid.any() else 1.0
 
 
 def depth_scores(pred: np.ndarray, gt: np.ndarray, **kwargs) -> dict[str, float]:

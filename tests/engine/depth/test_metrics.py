@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.depth.metrics import DepthScores, depth_scores
+from engine.depth.metrics import DepthScores, depth_scores, median_scale
 
 
 def test_scores_on_hand_made_arrays():
@@ -46,3 +46,11 @@ def test_a_perfect_prediction_scores_zero_and_one():
 def test_shapes_must_match():
     with pytest.raises(ValueError, match="shape"):
         depth_scores(np.ones((2, 3)), np.ones((3, 2)))
+
+
+def test_median_scale_undoes_a_global_scale_error():
+    gt = np.array([[2.0, 4.0, np.inf], [8.0, 16.0, 30.0]])
+    pred = gt / 1.7
+    pred[0, 2] = 5.0  # a sky pixel does not count
+    assert median_scale(pred, gt) == pytest.approx(1.7)
+    assert depth_scores(pred * median_scale(pred, gt), gt)["abs_rel"] == pytest.approx(0.0, abs=1e-12)
