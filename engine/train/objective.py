@@ -2,7 +2,7 @@
 
 Flow convention as in :mod:`engine.generation.sampling`: ``x_t = (1 - σ) x0 + σ ε``, the model predicts ``v ≈ ε - x0``,
 timesteps ``t = 1000 σ``. The model runs over the whole window with the chunk-causal mixer
-(:class:`~engine.model.temporal.ChunkCausalMixer` on ``teacher_chunk_starts(T)``, softmax window = the
+(:class:`~engine.model.time_mixing.ChunkCausalMixer` on ``teacher_chunk_starts(T)``, softmax window = the
 streaming session's :class:`~engine.model.chunks.AttentionWindow`), so every chunk is trained on exactly the
 context a cached streaming rollout gives it; one forward trains all chunks of the window at once.
 
@@ -46,7 +46,7 @@ import torch
 
 from engine.errors import ConfigError
 from engine.model.chunks import AttentionWindow, chunk_bounds, teacher_chunk_starts
-from engine.model.temporal import ChunkCausalMixer
+from engine.model.time_mixing import ChunkCausalMixer
 from engine.generation.sampling import NUM_TRAIN_TIMESTEPS, shift_sigma
 from engine.train.data import TrainingBatch
 from engine.train.self_rollout import rollout_context

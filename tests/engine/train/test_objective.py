@@ -7,7 +7,7 @@ import torch
 
 from engine.errors import ConfigError
 from engine.model.chunks import AttentionWindow
-from engine.model.temporal import ChunkCausalMixer
+from engine.model.time_mixing import ChunkCausalMixer
 from engine.generation.sampling import shift_sigma
 from engine.train.data import TrainingBatch
 from engine.train.objective import ObjectiveConfig, flow_matching_loss, sample_schedule, sample_sigmas
