@@ -17,7 +17,7 @@ from engine.camera.controls import get_mapping
 from engine.camera.integrator import MotionIntegrator
 from engine.errors import SanaWMInputError
 from engine.model.chunks import AttentionWindow, sampler_chunk_starts
-from engine.model.temporal import ChunkCausalMixer
+from engine.model.time_mixing import ChunkCausalMixer
 from engine.generation.sampling import frame_noise, sample_chunk
 from engine.errors import Cancelled, SessionStateError
 from engine.generation.session import StreamSettings, WorldSession
