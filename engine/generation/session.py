@@ -195,14 +195,9 @@ class WorldSession:
         self._decoder = self.bundle.codec.stream_decoder()
         self.history = []
         self._state = SessionSnapshot(
-            chunks_done=0,
-            cache=self._empty_cache(),
-            decoder_state=self._decoder.snapshot(),
-            c2w=np.eye(4)[None],
-            intrinsics=np.asarray(intr, dtype=np.float64).reshape(1, 4),
-            first_latent=first_latent,
-            history_length=0,
-        )
+            chunks_done=0, cache=self._empty_cache(), decoder_state=self._decoder.snapshot(), c2w=np.eye(4)[None],
+            intrinsics=np.asarray(intr, dtype=np.float64).reshape(1, 4), first_latent=first_latent, history_length=0,
+        )  # fmt: skip
 
     def _check_first_latent(self, latent: torch.Tensor) -> torch.Tensor:
         w, h = self.bundle.latent_grid
@@ -256,15 +251,8 @@ class WorldSession:
 
     def _root_snapshot(self) -> SessionSnapshot:
         state = self._require_started()
-        return SessionSnapshot(
-            chunks_done=0,
-            cache=self._empty_cache(),
-            decoder_state=None,
-            c2w=state.c2w[:1],
-            intrinsics=state.intrinsics[:1],
-            first_latent=state.first_latent,
-            history_length=0,
-        )
+        return SessionSnapshot(chunks_done=0, cache=self._empty_cache(), decoder_state=None, c2w=state.c2w[:1],
+                               intrinsics=state.intrinsics[:1], first_latent=state.first_latent, history_length=0)  # fmt: skip
 
     def cancel(self) -> None:
         """Ask a running :meth:`step` (on another thread) to stop at the next model call; it raises
