@@ -39,7 +39,7 @@ from app.settings import AppSettings
 from app.start_panel import StartPanel
 from app.timeline import Timeline
 from app.viewport import Viewport
-from app.worker import BundleFactory, EngineClient, ModelInfo, StartInfo, refine_latents
+from app.worker import BundleFactory, EngineClient, ModelInfo, StartInfo
 from engine.errors import SanaWMInputError
 from engine.generation.project import ChunkEntry, Project, StartSettings
 from engine.generation.session import ChunkRecord
@@ -51,7 +51,7 @@ __all__ = ["DRIVE_MODE", "PATH_MODE", "MainWindow"]
 
 class ClientPort:
     """The controller's :class:`~app.controller.EnginePort` on an :class:`EngineClient`: the client itself, with
-    the refiner's input assembled from the take's records."""
+    refine taking the controller's argument order."""
 
     def __init__(self, client: EngineClient) -> None:
         self._client = client
@@ -60,7 +60,7 @@ class ClientPort:
         return getattr(self._client, name)
 
     def refine(self, take: Sequence[ChunkRecord], first: int, end: int) -> int:
-        return self._client.refine(first, end, refine_latents(list(take), first, end))
+        return self._client.refine(first, end, list(take))
 
 
 class MainWindow(QMainWindow):

@@ -181,7 +181,7 @@ class EngineWorker(QObject):
         self._run(ticket, "resume", lambda: self._resume(project))
 
     @Slot(int, int, int, object)
-    def refine(self, ticket: int, a: int, b: int, latents: torch.Tensor) -> None:
+    def refine(self, ticket: int, a: int, b: int, records: list[ChunkRecord]) -> None:
         self._run(ticket, "refine", lambda: self._refine(a, b, latents))
 
     # ----- command bodies -------------------------------------------------------------------------------------------
@@ -284,9 +284,10 @@ class EngineWorker(QObject):
         self._adopt(session, project.start)
         self.restored.emit(session.chunks_done)
 
-    def _refine(self, a: int, b: int, latents: torch.Tensor) -> None:
-        """Refine chunks ``[a, b)`` from their :func:`refine_latents` input with
-        :func:`engine.generation.refine.refine_span` (frames aligned with the chunks)."""
+    def _refine(self, a: int, b: int, records: list[ChunkRecord]) -> None:
+        """Refine chunks ``[a, b)`` of the take whose records are ``records`` (chunk 0 first) with
+        :func:`engine.generation.refine.refine_span` on :func:`~engine.generation.refine.refiner_input` (frames
+        aligned with the chunks)."""
         bundle = self._bundle
         if bundle is None:
             raise SessionStateError("refine: no model is loaded")
@@ -299,6 +300,9 @@ class EngineWorker(QObject):
             self._check_cancel(f"refining chunks {a}-{b - 1}")  # raising here drops the result
             self.progress.emit(stage, done, total)
 
+        if not 0 <= a < b <= len(records):
+            raise SanaWMInputError(f"refine: expected a chunk range inside [0, {len(records)}], found [{a}, {b})")
+        latents = refiner_input(records, a, b - 1)
         self._check_cancel("refine")
         self.refined.emit(a, b, refine_span(bundle, latents, a, prompt=prompt, seed=seed, progress=report))
 
@@ -405,8 +409,9 @@ class EngineClient(QObject):
         self.display.clear()
         return self._send(self._resume, project)
 
-    def refine(self, a: int, b: int, latents: torch.Tensor) -> int:
-        return self._send(self._refine, a, b, latents)
+    def refine(self, a: int, b: int, records: list[ChunkRecord]) -> int:
+        """Refine chunks ``[a, b)`` of the take whose records (chunk 0 first) are ``records``."""
+        return self._send(self._refine, a, b, list(records))
 
     def cancel(self) -> None:
         """Cancel everything sent so far (thread-safe, returns at once)."""
@@ -420,10 +425,3 @@ class EngineClient(QObject):
         self._thread.quit()
         self._thread.wait(timeout_ms)
 
-
-def refine_latents(records: list[ChunkRecord], a: int, b: int) -> torch.Tensor:
-    """The refiner input for chunks ``[a, b)`` of a take whose records are ``records`` (chunk 0 first):
-    :func:`engine.generation.refine.refiner_input` with the app's half-open range."""
-    if not 0 <= a < b <= len(records):
-        raise SanaWMInputError(f"refine: expected a chunk range inside [0, {len(records)}], found [{a}, {b})")
-    return refiner_input(records, a, b - 1)

@@ -53,15 +53,6 @@ ENGINE_INTERNAL = ("engine.model", "engine.components", "engine.ops")
 #: Top-level names no engine module may import.
 QT_AND_APP = ("PySide6", "shiboken6", "PyQt5", "PyQt6", "pyqtgraph", "app")
 
-#: Current app -> engine-internal imports, as ``(importing module, imported module)``.
-#: Being removed in issue 15 (the session file format moves into the engine); empty this list then.
-KNOWN_APP_INTERNAL_IMPORTS: set[tuple[str, str]] = {
-    # being removed in issue 15
-    ("app.session_file", "engine.model.chunks"),
-    ("app.session_file", "engine.model.stream_cache"),
-    ("app.session_file", "engine.components.ltx2_vae"),
-}
-
 
 @dataclass(frozen=True)
 class Import:
@@ -215,16 +206,8 @@ def describe_cycle(cycle: list[Import]) -> str:
 
 def test_app_imports_only_the_engine_public_api():
     graph = import_graph(ROOT)
-    found = {(imp.module, imp.target): imp for imp in app_violations(graph)}
-    new = [describe(imp) for key, imp in sorted(found.items()) if key not in KNOWN_APP_INTERNAL_IMPORTS]
+    new = [describe(imp) for imp in app_violations(graph)]
     assert not new, "app/ imports engine internals (use the public API, see this file's docstring):\n" + "\n".join(new)
-
-
-def test_known_app_violations_are_still_present():
-    """An entry of the known list that no longer occurs must leave the list (so the list only shrinks)."""
-    found = {(imp.module, imp.target) for imp in app_violations(import_graph(ROOT))}
-    gone = sorted(KNOWN_APP_INTERNAL_IMPORTS - found)
-    assert not gone, f"fixed, remove from KNOWN_APP_INTERNAL_IMPORTS: {gone}"
 
 
 def test_engine_imports_no_qt_and_no_app():

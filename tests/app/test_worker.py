@@ -13,7 +13,7 @@ from PySide6.QtCore import QThread, QTimer
 
 from app.display_queue import DisplayQueue
 from engine.generation.project import Project, StartSettings
-from app.worker import EngineClient, refine_latents
+from app.worker import EngineClient
 from engine.camera.integrator import MotionIntegrator
 
 TIMEOUT = 20000  # ms; generous: the machine is shared
@@ -228,21 +228,21 @@ def test_refine_runs_the_bundles_refiner_and_returns_frames_aligned_with_the_chu
         stages: list[str] = []
         client.progress.connect(lambda stage, done, total: stages.append(stage))
         with qtbot.waitSignal(client.refined, timeout=TIMEOUT) as refined:
-            client.refine(1, 3, refine_latents(records, 1, 3))
+            client.refine(1, 3, records)
         a, b, frames = refined.args
         assert (a, b) == (1, 3) and frames.shape == (48, 64, 96, 3) and frames.dtype == np.uint8
         assert refiner.calls == [((1, 8, 7, 4, 6), "a street", 3)]  # sink + 2 chunks of 3 latent frames
         assert stages == ["refine", "refine", "decode"]
         with qtbot.waitSignal(client.refined, timeout=TIMEOUT) as refined:
-            client.refine(0, 1, refine_latents(records, 0, 1))
+            client.refine(0, 1, records)
         assert refined.args[2].shape == records[0].frames.shape
+        with qtbot.waitSignal(client.error, timeout=TIMEOUT) as err:
+            client.refine(2, 5, records)
+        assert "refine: expected a chunk range inside [0, 3], found [2, 5)" in err.args[0]
     finally:
         client.shutdown()
 
 
-def test_refine_latents_checks_the_range(tiny_bundle):
-    with pytest.raises(ValueError, match=r"inside \[0, 0\]"):
-        refine_latents([], 0, 1)
 
 
 def test_default_factory_follows_the_generate_command_defaults(monkeypatch):
