@@ -168,7 +168,7 @@ def test_resume_continues_a_project_exactly_through_the_session_files_resume_on_
     qtbot, client, start_image, monkeypatch
 ):
     """Opening a session file: the worker makes a session on the project's model and lets
-    app.session_file.resume_session continue it (on the worker thread); stepping on gives the unsaved stream's chunk."""
+    engine.generation.session_file.resume_session continue it (on the worker thread); stepping on gives the unsaved stream's chunk."""
     from app import worker as worker_module
 
     start(qtbot, client, start_image, seed=7)
