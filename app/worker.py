@@ -182,7 +182,7 @@ class EngineWorker(QObject):
 
     @Slot(int, int, int, object)
     def refine(self, ticket: int, a: int, b: int, records: list[ChunkRecord]) -> None:
-        self._run(ticket, "refine", lambda: self._refine(a, b, latents))
+        self._run(ticket, "refine", lambda: self._refine(a, b, records))
 
     # ----- command bodies -------------------------------------------------------------------------------------------
     def _run(self, ticket: int, name: str, body: Callable[[], None]) -> None:
