@@ -66,6 +66,11 @@ class SessionFileError(SanaWMInputError):
     cannot be stored (the message names the file and what was expected)."""
 
 
+class WorldCacheError(SanaWMInputError):
+    """A world-cache input or stored part (a frame, a depth map, saved cache tensors or their metadata) with the wrong
+    shape or dtype, non-finite or out-of-range values, or of another format (the message names the part)."""
+
+
 class ExportCancelled(Exception):
     """An export stopped on request (a cancel flag was set, or a progress callback raised it).
 
@@ -98,6 +103,7 @@ __all__ = [
     "BundleError",
     "ExportError",
     "SessionFileError",
+    "WorldCacheError",
     "ExportCancelled",
     "Cancelled",
     "SessionStateError",
