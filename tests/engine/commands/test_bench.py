@@ -46,7 +46,8 @@ def test_bench_stream_counts_reanchors_and_takes_fps_from_the_mean(tmp_path, cap
     assert "re-anchored its context in 4 of 10 chunks" in capsys.readouterr().out
     hybrid = json.loads(out.read_text())["hybrid"]
     assert hybrid["reanchors"] == 4
-    assert hybrid["generated_fps_late"] == pytest.approx(24 / (hybrid["late_mean_ms"] / 1000), rel=0.01)
+    # both figures are rounded to 0.1 in the JSON: allow that rounding (it matters on a slow, busy machine)
+    assert hybrid["generated_fps_late"] == pytest.approx(24 / (hybrid["late_mean_ms"] / 1000), rel=0.01, abs=0.06)
 
 
 @pytest.mark.parametrize(
