@@ -113,7 +113,7 @@ class CacheRenderer:
             return
         self._drop_buffers()
         ctx = self.ctx
-        pos = ctx.buffer(positions(state).astype(np.float32).tobytes())
+        pos = ctx.buffer(positions(state, np.float32).tobytes())
         rgba = np.zeros((len(state), 4), np.uint8)
         rgba[:, :3] = state.colours
         col = ctx.buffer(rgba.tobytes())

@@ -1,0 +1,90 @@
+"""A small measurement of the world cache on procedural worlds with exact depth: time per frame and how well the
+cache predicts a later frame. Reported as measured numbers (docs/world_cache.md), never asserted by timed tests.
+
+Run ``python -m engine.world_cache.bench [--clips 4] [--threads 2]``. For each held-out clip (320x176, the eval
+protocol's dataset seed 916001 worlds, exact depth from :mod:`engine.synth`):
+
+* **prediction at 1 s**: the cache built from frame 0 alone, rendered at frame 16's pose (1 s at 16 fps), PSNR
+  against the true frame 16 over the covered pixels, and the covered share;
+* **time per frame**: every frame of the clip is fused (unproject + update) and the cache rendered at the next
+  frame's pose, for each capacity; median ms per frame over the frames after the cache filled (from frame 16).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from engine.synth.dataset import ClipMaker, DatasetConfig
+from engine.world_cache.cache import WorldCache
+from engine.world_cache.memory import CacheConfig
+from engine.world_cache.render_gl import CacheRenderer
+
+HELDOUT_SEED = 916001
+
+
+def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR (dB, peak 255) of uint8 images over the pixels of ``mask``."""
+    mse = np.mean((a[mask].astype(np.float64) - b[mask]) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-12)))
+
+
+def predict_later_frame(clip, renderer: CacheRenderer, config: CacheConfig, later: int = 16) -> tuple[float, float]:
+    """(PSNR where covered, covered share) of frame ``later`` predicted by the cache of frame 0 alone."""
+    plan = clip.plan
+    cache = WorldCache(config)
+    cache.add_frame(clip.frames[0], clip.depth[0], plan.c2w[0], plan.intrinsics[0])
+    out = renderer.render(cache.state, plan.c2w[later], plan.intrinsics[later], plan.size)
+    return masked_psnr(out.colour, clip.frames[later], out.coverage), float(out.coverage.mean())
+
+
+def time_per_frame(clip, renderer: CacheRenderer, config: CacheConfig, stride: int = 1, skip: int = 16) -> dict:
+    """Median ms per frame of update (unproject + fuse) and render, after the first ``skip`` frames."""
+    plan = clip.plan
+    cache = WorldCache(config, stride=stride)
+    update_ms, render_ms = [], []
+    for i in range(len(clip.frames) - 1):
+        t0 = time.perf_counter()
+        cache.add_frame(clip.frames[i], clip.depth[i], plan.c2w[i], plan.intrinsics[i])
+        t1 = time.perf_counter()
+        renderer.render(cache.state, plan.c2w[i + 1], plan.intrinsics[i + 1], plan.size)
+        t2 = time.perf_counter()
+        update_ms.append(1e3 * (t1 - t0))
+        render_ms.append(1e3 * (t2 - t1))
+    u, r = float(np.median(update_ms[skip:])), float(np.median(render_ms[skip:]))
+    return {"update_ms": u, "render_ms": r, "total_ms": u + r, "voxels": len(cache)}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=49)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--voxel-size", type=float, default=0.02)
+    parser.add_argument("--capacities", type=int, nargs="+", default=[25_000, 50_000, 100_000, 200_000])
+    parser.add_argument("--strides", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    maker = ClipMaker(DatasetConfig(seed=HELDOUT_SEED, clips=args.clips, num_frames=args.frames, clips_per_world=1))
+    clips = [maker.make(i) for i in range(args.clips)]
+    renderer = CacheRenderer()
+    print(f"renderer: {renderer.ctx.info.get('GL_RENDERER')}; {args.clips} clips 320x176, voxel {args.voxel_size}")
+    scores = [predict_later_frame(c, renderer, CacheConfig(voxel_size=args.voxel_size)) for c in clips]
+    for k, (p, cov) in enumerate(scores):
+        print(f"clip {k}: frame 0 cache at frame 16: {p:.2f} dB where covered, coverage {cov:.3f}")
+    print(f"mean: {np.mean([s[0] for s in scores]):.2f} dB, coverage {np.mean([s[1] for s in scores]):.3f}")
+    for capacity in args.capacities:
+        for stride in args.strides:
+            rows = [time_per_frame(c, renderer, CacheConfig(args.voxel_size, capacity), stride) for c in clips]
+            mean = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+            print(f"capacity {capacity:>7} stride {stride}: update {mean['update_ms']:.1f} ms + render "
+                  f"{mean['render_ms']:.1f} ms = {mean['total_ms']:.1f} ms per frame ({mean['voxels']:.0f} voxels)")
+    renderer.release()
+    maker.release()
+
+
+if __name__ == "__main__":
+    main()
