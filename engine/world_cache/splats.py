@@ -28,7 +28,7 @@ from engine.camera.poses import se3_inverse
 SPLAT_SCALE = 1.6
 #: Largest splat side in pixels (a point right in front of the camera must not paint the whole frame).
 MAX_SPLAT_PX = 48.0
-#: Depth-test offset at the splat's corner-free edge (``r = 1``), in splat diameters.
+#: Depth-test offset at ``r = 1`` (mid-edge of the square), in units of the voxel's splat diameter ``size``.
 DEPTH_OFFSET = 1.0
 #: Clip planes in scene units (those of the synth renderer).
 NEAR = 0.05

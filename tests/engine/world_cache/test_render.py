@@ -7,17 +7,12 @@ import numpy as np
 import pytest
 
 from engine.camera.poses import pose_from_rt, rot_x, rot_y
+from engine.world_cache.bench import masked_psnr
 from engine.world_cache.cache import WorldCache
 from engine.world_cache.memory import CacheConfig, empty_state
 from engine.world_cache.render_reference import render_reference
 
 from .conftest import K, SIZE, textured_plane
-
-
-def _masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
-    """PSNR (dB, peak 255) over the pixels of ``mask``."""
-    mse = np.mean((a[mask].astype(np.float64) - b[mask]) ** 2)
-    return float(10 * np.log10(255.0**2 / max(mse, 1e-12)))
 
 
 def _plane_cache(voxel_size=0.02) -> WorldCache:
@@ -30,7 +25,7 @@ def test_a_textured_plane_renders_back_at_its_own_pose(cache_renderer):
     frame, _ = textured_plane()
     out = cache_renderer.render(_plane_cache().state, np.eye(4), K, SIZE)
     assert out.coverage.all()
-    assert _masked_psnr(out.colour, frame, out.coverage) > 30.0
+    assert masked_psnr(out.colour, frame, out.coverage) > 30.0
     assert np.abs(out.depth - 5.0).max() < 1e-3
 
 
@@ -58,10 +53,10 @@ def test_a_synth_frame_with_exact_depth_renders_back_and_predicts_a_nearby_frame
     cache.add_frame(synth_clip.frames[0], synth_clip.depth[0], plan.c2w[0], plan.intrinsics[0])
     same = cache_renderer.render(cache.state, plan.c2w[0], plan.intrinsics[0], SIZE)
     assert (same.coverage == np.isfinite(synth_clip.depth[0])).mean() > 0.99  # sky stays uncovered
-    assert _masked_psnr(same.colour, synth_clip.frames[0], same.coverage) > 30.0
+    assert masked_psnr(same.colour, synth_clip.frames[0], same.coverage) > 30.0
     later = cache_renderer.render(cache.state, plan.c2w[4], plan.intrinsics[4], SIZE)
     assert later.coverage.mean() > 0.3
-    assert _masked_psnr(later.colour, synth_clip.frames[4], later.coverage) > 24.0
+    assert masked_psnr(later.colour, synth_clip.frames[4], later.coverage) > 24.0
 
 
 def _expected_coverage(yaw: float) -> np.ndarray:
