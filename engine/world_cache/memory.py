@@ -155,27 +155,29 @@ def _colour8(colour: np.ndarray) -> np.ndarray:
 def update(state: CacheState, points: Points) -> CacheState:
     """Fuse ``points`` (one frame) into ``state``; returns a new state with ``tick + 1`` (``state`` is unchanged).
 
-    Vectorised: ``np.unique`` groups the frame's points by voxel, ``searchsorted`` finds the voxels already stored,
+    Vectorised: one ``argsort`` groups the frame's points by voxel (``add.reduceat`` averages them), ``searchsorted`` finds the voxels already stored,
     the oldest-``last_seen`` unobserved voxels are dropped to make room, and new voxels are inserted in key order.
     Only when the frame alone has more voxels than the capacity are some of its own voxels dropped.
     """
     cfg = state.config
     tick = state.tick + 1
-    scaled = np.asarray(points.positions, dtype=np.float64) / cfg.voxel_size
+    scaled = np.asarray(points.positions, dtype=np.float64) / cfg.voxel_size  # (M, 3) in voxels
     cells = np.floor(scaled)
-    inside = np.abs(cells).max(axis=1, initial=0.0) < KEY_BIAS - 1 if len(cells) else np.zeros(0, bool)
-    cells, scaled = cells[inside].astype(np.int64), scaled[inside]
-    frac = scaled - cells  # (M, 3) in [0, 1)
-    keys, inverse, counts = np.unique(_pack(cells), return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    m = len(keys)
-
-    def mean(values: np.ndarray) -> np.ndarray:  # per-voxel mean of (M, C) values
-        return np.stack([np.bincount(inverse, values[:, c], minlength=m) for c in range(values.shape[1])], 1) / counts[:, None]
-
-    new_frac = mean(frac)
-    new_colour = mean(points.colours[inside].astype(np.float64))
-    new_size = np.maximum(mean(points.footprints[inside, None].astype(np.float64))[:, 0], cfg.voxel_size)
+    data = np.concatenate([scaled - cells, points.colours, points.footprints[:, None]], axis=1,
+                          dtype=np.float32)  # (M, 7): offset in the voxel, RGB, footprint
+    if len(cells) and not -(KEY_BIAS - 1) < cells.min() <= cells.max() < KEY_BIAS - 1:  # rare: far points
+        inside = (np.abs(cells) < KEY_BIAS - 1).all(axis=1)
+        cells, data = cells[inside], data[inside]
+    flat = _pack(cells.astype(np.int64))
+    # group by voxel: sort once, then segment sums (one reduceat for all seven columns)
+    order = np.argsort(flat)
+    sorted_keys = flat[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) if len(flat) else np.zeros(0, np.int64)
+    keys = sorted_keys[starts]
+    counts = np.diff(np.r_[starts, len(flat)])
+    means = np.add.reduceat(data[order], starts, axis=0, dtype=np.float64) / counts[:, None] if len(flat) else np.zeros((0, 7))
+    new_frac, new_colour = means[:, :3], means[:, 3:6]
+    new_size = np.maximum(means[:, 6], cfg.voxel_size)
 
     # voxels already stored: capped running mean
     stored = state.voxels
