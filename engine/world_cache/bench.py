@@ -32,10 +32,11 @@ def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / max(mse, 1e-12)))
 
 
-def predict_later_frame(clip, renderer: CacheRenderer, config: CacheConfig, later: int = 16) -> tuple[float, float]:
+def predict_later_frame(clip, renderer: CacheRenderer, config: CacheConfig, later: int = 16,
+                        stride: int = 1) -> tuple[float, float]:
     """(PSNR where covered, covered share) of frame ``later`` predicted by the cache of frame 0 alone."""
     plan = clip.plan
-    cache = WorldCache(config)
+    cache = WorldCache(config, stride=stride)
     cache.add_frame(clip.frames[0], clip.depth[0], plan.c2w[0], plan.intrinsics[0])
     out = renderer.render(cache.state, plan.c2w[later], plan.intrinsics[later], plan.size)
     return masked_psnr(out.colour, clip.frames[later], out.coverage), float(out.coverage.mean())
@@ -64,7 +65,7 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, default=49)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--voxel-size", type=float, default=0.02)
-    parser.add_argument("--capacities", type=int, nargs="+", default=[25_000, 50_000, 100_000, 200_000])
+    parser.add_argument("--capacities", type=int, nargs="*", default=[25_000, 50_000, 100_000, 200_000])
     parser.add_argument("--strides", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -72,10 +73,13 @@ def main(argv=None) -> None:
     clips = [maker.make(i) for i in range(args.clips)]
     renderer = CacheRenderer()
     print(f"renderer: {renderer.ctx.info.get('GL_RENDERER')}; {args.clips} clips 320x176, voxel {args.voxel_size}")
-    scores = [predict_later_frame(c, renderer, CacheConfig(voxel_size=args.voxel_size)) for c in clips]
-    for k, (p, cov) in enumerate(scores):
-        print(f"clip {k}: frame 0 cache at frame 16: {p:.2f} dB where covered, coverage {cov:.3f}")
-    print(f"mean: {np.mean([s[0] for s in scores]):.2f} dB, coverage {np.mean([s[1] for s in scores]):.3f}")
+    for stride in args.strides:
+        scores = [predict_later_frame(c, renderer, CacheConfig(voxel_size=args.voxel_size), stride=stride)
+                  for c in clips]
+        for k, (p, cov) in enumerate(scores):
+            print(f"stride {stride} clip {k}: frame 0 cache at frame 16: {p:.2f} dB where covered, coverage {cov:.3f}")
+        print(f"stride {stride} mean: {np.mean([s[0] for s in scores]):.2f} dB, "
+              f"coverage {np.mean([s[1] for s in scores]):.3f}")
     for capacity in args.capacities:
         for stride in args.strides:
             rows = [time_per_frame(c, renderer, CacheConfig(args.voxel_size, capacity), stride) for c in clips]
