@@ -14,14 +14,15 @@ repaints converges to the new look in a few frames instead of being averaged wit
 would throw away that denoising; an uncapped mean would freeze the first look.) The splat size of a voxel is the
 finest sample spacing it was seen with, never below ``voxel_size`` (see :mod:`engine.world_cache.unproject`).
 
-**State and budget.** A :class:`CacheState` is immutable: ``keys`` int64 ``(N,)`` sorted packed voxel coordinates
+**State and budget.** A :class:`CacheState` is immutable: one structured array ``voxels`` ``(N,)`` sorted by key
+with the fields ``keys`` int64 packed voxel coordinates
 (21 bits per axis, so ±2^20 voxels, ±21 km at 2 cm, around the origin; points beyond are dropped), ``offsets``
 uint8 ``(N, 3)`` the fused position inside the voxel in 1/256ths (error <= voxel_size / 512), ``colours`` uint8
 ``(N, 3)``, ``weights`` uint8 ``(N,)``, ``sizes`` float16 ``(N,)`` splat diameter in scene units, ``last_seen``
 int32 ``(N,)`` the update tick of the last observation. That is :data:`BYTES_PER_VOXEL` = 24 bytes per voxel (one
 aligned record, 1 padding byte included):
 **4.8 MB at the default capacity of 200,000 voxels**, about 2x that transiently during an update, plus the
-renderer's vertex buffer (16 bytes per voxel). An update builds new arrays (copy-on-write), so a state taken
+renderer's vertex buffers (20 bytes per voxel). An update builds new arrays (copy-on-write), so a state taken
 earlier (a snapshot) never changes and branches never see each other's points; each kept snapshot costs at most
 the budget above.
 """
