@@ -4,8 +4,8 @@ sent, and which chunks belong to the document.
 Why a separate object: the decisions (may a step go now, which chunks are stale after a rewind, when does a
 Generate-along-path run send its next chunk, does a refine result still fit the take) are product logic, and a test
 or a script must be able to exercise them without a display. :class:`ExplorerController` imports no Qt; it talks to
-the engine worker through an :class:`~app.explorer_state.EnginePort` (the app's :class:`~app.worker.EngineClient`
-behind a thin adapter, a fake in tests) and reports to an :class:`~app.explorer_state.ExplorerView` (the main
+the engine worker through an :class:`~app.explorer_state.EnginePort` (the app's :class:`~app.worker.EngineClient`,
+a fake in tests) and reports to an :class:`~app.explorer_state.ExplorerView` (the main
 window). The worker's results come in through the ``on_*`` methods, which the window connects to the client's
 signals. The states and records are in :mod:`app.explorer_state`.
 

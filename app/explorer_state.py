@@ -64,7 +64,7 @@ class StartReport(Protocol):
 
 class EnginePort(Protocol):
     """The engine worker as the controller sees it: commands return the ticket they were sent with; results come
-    back through the controller's ``on_*`` methods. :class:`app.worker.EngineClient` behind an adapter."""
+    back through the controller's ``on_*`` methods. :class:`app.worker.EngineClient` implements it."""
 
     @property
     def busy(self) -> bool: ...

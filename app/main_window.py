@@ -18,9 +18,7 @@ The window is widgets and wiring; each part stays ignorant of the others:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -49,20 +47,6 @@ log = logging.getLogger(__name__)
 __all__ = ["DRIVE_MODE", "PATH_MODE", "MainWindow"]
 
 
-class ClientPort:
-    """The controller's :class:`~app.controller.EnginePort` on an :class:`EngineClient`: the client itself, with
-    refine taking the controller's argument order."""
-
-    def __init__(self, client: EngineClient) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def refine(self, take: Sequence[ChunkRecord], first: int, end: int) -> int:
-        return self._client.refine(first, end, list(take))
-
-
 class MainWindow(QMainWindow):
     """The explorer window (see the module docstring); the :class:`~app.explorer_state.ExplorerView` of its controller.
 
@@ -80,7 +64,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("SANA-WM Explorer")
         self.app_settings = settings or AppSettings()
         self.client = EngineClient(bundle_factory, parent=self)
-        self.controller = ExplorerController(ClientPort(self.client), self)
+        self.controller = ExplorerController(self.client, self)
         self.model_info: ModelInfo | None = None
         self.last_error = ""
         self._quiet_path = False  # True while the window itself puts a path into the editor (not the user's edit)

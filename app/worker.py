@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -409,9 +409,9 @@ class EngineClient(QObject):
         self.display.clear()
         return self._send(self._resume, project)
 
-    def refine(self, a: int, b: int, records: list[ChunkRecord]) -> int:
-        """Refine chunks ``[a, b)`` of the take whose records (chunk 0 first) are ``records``."""
-        return self._send(self._refine, a, b, list(records))
+    def refine(self, take: Sequence[ChunkRecord], first: int, end: int) -> int:
+        """Refine chunks ``[first, end)`` of the take whose records (chunk 0 first) are ``take``."""
+        return self._send(self._refine, first, end, list(take))
 
     def cancel(self) -> None:
         """Cancel everything sent so far (thread-safe, returns at once)."""

@@ -99,7 +99,7 @@ def test_errors_arrive_as_signals_and_the_session_keeps_its_state(qtbot, client,
     assert "poses: expected 24" in err.args[0]
     assert step(qtbot, client, chunk_poses("w")).index == 0  # still at the start
     with qtbot.waitSignal(client.error, timeout=TIMEOUT) as err:
-        client.refine(0, 1, torch.zeros(1, 8, 4, 4, 6))
+        client.refine([], 0, 1)
     assert "no stage-2 refiner" in err.args[0]
 
 
@@ -228,16 +228,16 @@ def test_refine_runs_the_bundles_refiner_and_returns_frames_aligned_with_the_chu
         stages: list[str] = []
         client.progress.connect(lambda stage, done, total: stages.append(stage))
         with qtbot.waitSignal(client.refined, timeout=TIMEOUT) as refined:
-            client.refine(1, 3, records)
+            client.refine(records, 1, 3)
         a, b, frames = refined.args
         assert (a, b) == (1, 3) and frames.shape == (48, 64, 96, 3) and frames.dtype == np.uint8
         assert refiner.calls == [((1, 8, 7, 4, 6), "a street", 3)]  # sink + 2 chunks of 3 latent frames
         assert stages == ["refine", "refine", "decode"]
         with qtbot.waitSignal(client.refined, timeout=TIMEOUT) as refined:
-            client.refine(0, 1, records)
+            client.refine(records, 0, 1)
         assert refined.args[2].shape == records[0].frames.shape
         with qtbot.waitSignal(client.error, timeout=TIMEOUT) as err:
-            client.refine(2, 5, records)
+            client.refine(records, 2, 5)
         assert "refine: expected a chunk range inside [0, 3], found [2, 5)" in err.args[0]
     finally:
         client.shutdown()
