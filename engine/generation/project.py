@@ -106,6 +106,9 @@ class Project:
         #: The key map driving uses: preset name, mapping version and the whole key table, so a customised map
         #: survives a reopen. None = none recorded (an older session file): the preset named by ``start.keymap``.
         self.keymap: KeyMap | None = None
+        #: What a loaded session could not restore but opened without (e.g. a damaged world-cache part), one line
+        #: each, for the app to show; empty for a new project or a clean load.
+        self.warnings: list[str] = []
 
     @classmethod
     def restored(

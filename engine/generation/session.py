@@ -27,8 +27,15 @@ numbers, noise and poses; only the model's view restarts. This bounds what the m
 distribution (it measurably cuts long-horizon drift, docs/embedded_model.md) at the price of forgetting anything
 older than the kept frames. The official checkpoints declare no limit and stream with the reference semantics.
 
+**World cache** (bundles with a depth source, :mod:`engine.generation.world_memory`): the start image and then
+each committed chunk's frames are fused, with their depth, into a bounded 3D point memory of the world
+(:mod:`engine.world_cache`), part of every snapshot; :meth:`WorldSession.render_cache` shows it from any pose and
+:meth:`WorldSession.cache_points` lists its points. Without a depth source (the official checkpoints) there is no
+world cache and nothing else changes.
+
 State is only committed when a step completes: a cancelled or failed step leaves the session as it was.
-Everything a rewind needs (model cache, decoder state, trajectory) is immutable, so snapshots share tensors.
+Everything a rewind needs (model cache, decoder state, trajectory, world cache) is immutable, so snapshots share
+tensors.
 """
 
 from __future__ import annotations
@@ -52,7 +59,9 @@ from engine.errors import Cancelled, SanaWMInputError, SessionStateError
 from engine.generation.sampling import frame_noise, sample_chunk
 from engine.generation.start_image import prepare_start_frame
 from engine.generation.state import ChunkRecord, SessionSnapshot, StreamSettings
+from engine.generation.world_memory import DepthSource, WorldCacheSettings, WorldMemory, cache_points, depth_source_for
 from engine.model.stream_cache import CachedStep, StreamCache
+from engine.world_cache import CacheRender, CacheState
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +92,9 @@ class WorldSession:
         keep_snapshots: store a snapshot in every :class:`ChunkRecord` (needed to rewind to any chunk; the caches
             share tensors, so each costs roughly one chunk's states).
         keep_history: keep the :class:`ChunkRecord` list (frames and latents); off for long headless rollouts.
+        depth: the world cache's depth source: ``"auto"`` = the estimator shipped beside the bundle's weights, if any
+            (:func:`~engine.generation.world_memory.depth_source_for`); None = no world cache.
+        world_cache: how the world cache is built (voxel size, capacity, stride, which frames).
     """
 
     def __init__(
@@ -92,6 +104,8 @@ class WorldSession:
         *,
         keep_snapshots: bool = True,
         keep_history: bool = True,
+        depth: DepthSource | str | None = "auto",
+        world_cache: WorldCacheSettings | None = None,
     ) -> None:
         self.bundle = bundle
         self.settings = settings or StreamSettings()
@@ -105,6 +119,12 @@ class WorldSession:
         self._decoder = bundle.codec.stream_decoder()
         self._fixed_noise: torch.Tensor | None = None
         self._cancel = threading.Event()
+        if isinstance(depth, str):
+            if depth != "auto":
+                raise SanaWMInputError(f"depth: expected 'auto', None or a depth function, found {depth!r}")
+            depth = depth_source_for(bundle.source)
+        self.world_memory = None if depth is None else WorldMemory(depth, world_cache)
+        self._root_world: CacheState | None = None
         limit = self.context_limit
         if limit is not None and limit < 1 + 2 * self.settings.chunk_latent_frames:
             raise SanaWMInputError(
@@ -141,6 +161,28 @@ class WorldSession:
     def pose(self) -> np.ndarray:
         """The latest camera pose ``(4, 4)`` (where the next chunk continues from)."""
         return self.trajectory[0][-1]
+
+    @property
+    def world_cache(self) -> CacheState | None:
+        """The world cache now (immutable); None without a depth source, before start, or when a loaded session's
+        cache could not be read (it grows again from the next chunk)."""
+        return None if self._state is None else self._state.world
+
+    def cache_points(self, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(xyz float32 (N, 3), rgb uint8 (N, 3))`` world points of the cache in the session's world (OpenCV axes,
+        start camera = identity), at most ``limit`` (an even subsample); empty without a cache."""
+        return cache_points(self.world_cache, limit)
+
+    def render_cache(self, c2w: np.ndarray, intrinsics: np.ndarray | None = None,
+                     size: tuple[int, int] | None = None) -> CacheRender:  # fmt: skip
+        """The world cache seen from ``c2w`` ``(4, 4)`` with ``[fx, fy, cx, cy]`` (default: the latest) at
+        ``size = (W, H)`` (default: the frame size). Call it from one thread (the GL context lives there)."""
+        if self.world_memory is None:
+            raise SessionStateError(f"render_cache: the model {self.bundle.name!r} has no depth source, so no world cache")
+        state = self._require_started()
+        world = state.world if state.world is not None else self.world_memory.empty()
+        k = state.intrinsics[-1] if intrinsics is None else as_vec4(intrinsics)[0]
+        return self.world_memory.render(world, c2w, k, size or self.bundle.frame_size)
 
     def start(
         self,
@@ -194,10 +236,21 @@ class WorldSession:
         self._fixed_noise = None if noise is None else self._check_noise(noise)
         self._decoder = self.bundle.codec.stream_decoder()
         self.history = []
+        intr = np.asarray(intr, dtype=np.float64).reshape(1, 4)
+        self._root_world = self._start_world(first_latent, intr)
         self._state = SessionSnapshot(
             chunks_done=0, cache=self._empty_cache(), decoder_state=self._decoder.snapshot(), c2w=np.eye(4)[None],
-            intrinsics=np.asarray(intr, dtype=np.float64).reshape(1, 4), first_latent=first_latent, history_length=0,
+            intrinsics=intr, first_latent=first_latent, history_length=0, world=self._root_world,
         )  # fmt: skip
+
+    def _start_world(self, first_latent: torch.Tensor, intrinsics: np.ndarray) -> CacheState | None:
+        """The world cache of the start frame (the image itself, or the decoded first latent)."""
+        if self.world_memory is None:
+            return None
+        frame = self.start_frame
+        if frame is None:
+            frame = self.bundle.codec.decode(first_latent.float())[0]
+        return self.world_memory.start(frame, intrinsics[0])
 
     def _check_first_latent(self, latent: torch.Tensor) -> torch.Tensor:
         w, h = self.bundle.latent_grid
@@ -252,7 +305,8 @@ class WorldSession:
     def _root_snapshot(self) -> SessionSnapshot:
         state = self._require_started()
         return SessionSnapshot(chunks_done=0, cache=self._empty_cache(), decoder_state=None, c2w=state.c2w[:1],
-                               intrinsics=state.intrinsics[:1], first_latent=state.first_latent, history_length=0)  # fmt: skip
+                               intrinsics=state.intrinsics[:1], first_latent=state.first_latent, history_length=0,
+                               world=self._root_world)  # fmt: skip
 
     def cancel(self) -> None:
         """Ask a running :meth:`step` (on another thread) to stop at the next model call; it raises
@@ -316,20 +370,22 @@ class WorldSession:
         if progress is not None:
             progress("cache", 1, 1)
         frames, decoder_state = self._decode(state, latents)
-        done = time.perf_counter()
+        decoded = time.perf_counter()
         if progress is not None:
             progress("decode", 1, 1)
-
         k = chunk.index
         p0 = 0 if k == 0 else state.c2w.shape[0]
+        world = self._grow_world(state, frames, chunk.c2w[p0:], chunk.intrinsics[p0:], first_chunk=k == 0)
+        done = time.perf_counter()
+
         new_state = SessionSnapshot(
             chunks_done=k + 1, cache=next_cache, decoder_state=decoder_state, c2w=chunk.c2w,
             intrinsics=chunk.intrinsics, first_latent=state.first_latent,
             history_length=len(self.history) + (1 if self.keep_history else 0), anchor=state.anchor,
-            recent_latents=self._keep_recent(state.recent_latents, committed),
+            recent_latents=self._keep_recent(state.recent_latents, committed), world=world,
         )  # fmt: skip
         timings = {"reanchor": reanchored - started, "sample": sampled - reanchored, "cache": cached - sampled,
-                   "decode": done - cached, "total": done - started}  # fmt: skip
+                   "decode": decoded - cached, "world": done - decoded, "total": done - started}  # fmt: skip
         record = ChunkRecord(
             index=k, latent_range=(chunk.a, chunk.b), pixel_range=(p0, chunk.c2w.shape[0]), latents=latents.detach(),
             frames=frames, c2w=chunk.c2w[p0:], intrinsics=chunk.intrinsics[p0:], timings=timings,
@@ -408,6 +464,13 @@ class WorldSession:
         frame_t = torch.zeros(1, chunk.b - chunk.a, device=self._device)
         self._forward(chunk, committed, frame_t, saving, cond, chunk.a - state.anchor)
         return saving.next_cache()
+
+    def _grow_world(self, state: SessionSnapshot, frames: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray,
+                    *, first_chunk: bool) -> CacheState | None:  # fmt: skip
+        """World: the chunk's frames fused into the world cache (None without a depth source)."""
+        if self.world_memory is None:
+            return None
+        return self.world_memory.after_chunk(state.world, frames, c2w, intrinsics, first_chunk=first_chunk)
 
     def _decode(self, state: SessionSnapshot, latents: torch.Tensor) -> tuple[np.ndarray, DecoderState | None]:
         """Decode: the causal decode of the chunk from the state's decoder state -> (frames, the next state)."""

@@ -16,6 +16,8 @@ already; only ``manifest.json`` is deflated)::
                                         first latent)
     chunks/<e>/preview/00000.jpg ...    the stage-1 preview frames (JPEG q95 by default; PNG on request)
     chunks/<e>/refined/00000.png ...    refined frames, lossless (they cost a refiner run to make again)
+    chunks/<e>/world.safetensors        the world cache of entry <e>'s snapshot (sessions with a depth source;
+                                        deflated; a part of its own, so damage to it costs only the cache)
 
 Chunk entries shared by several takes (a fork shares the chunks before its fork point) are stored once, and a tensor
 shared by several snapshots (the sink chunk's softmax K/V, the first latent) is stored once, in the first entry
@@ -46,6 +48,9 @@ preset named by ``start.keymap``). Version 3 added the re-anchoring state of eac
 frame where the model's current context begins, and ``recent_latents``, the frames a re-anchor commits) and the
 ``reanchor`` stream setting; older files were made without re-anchoring and load with it off, so they continue
 exactly as before. Older apps refuse version 3, whose re-anchored snapshots they would continue wrongly.
+Within version 3, a snapshot may carry ``"world": {"meta", "member"}`` (the world cache, :mod:`engine.world_cache`);
+readers that predate it ignore the key and the member. A missing or damaged world part is not an error: the session
+opens without that cache (the next chunk starts a new one) and ``project.warnings`` says so.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 
 from engine import __version__ as ENGINE_VERSION
 from engine.camera.keyframes import CameraPath, Keyframe
@@ -114,8 +121,11 @@ class StoredKeyMap:
 _ONE_TENSOR_STATES = {"tensor": "last"}  # kind -> the name of its one tensor
 
 
-def _snapshot_out(snap: SessionSnapshot, tensors: TensorWriter) -> dict[str, Any]:
+def _snapshot_out(snap: SessionSnapshot, tensors: TensorWriter, world_member: str) -> tuple[dict[str, Any], bytes | None]:
+    """The snapshot's manifest spec, and the world cache's own tensor file (None without a world cache) to be
+    stored as ``world_member``: a part of its own, so a damaged cache costs only the cache."""
     named, meta = snap.to_tensors()
+    world = {name[len("world.") :]: named.pop(name) for name in [n for n in named if n.startswith("world.")]}
     refs = {name: tensors.ref(t) for name, t in named.items()}
     decoder = meta["decoder"]
     decoder_refs = _group(refs, "decoder")
@@ -125,7 +135,7 @@ def _snapshot_out(snap: SessionSnapshot, tensors: TensorWriter) -> dict[str, Any
         decoder_spec = {"kind": decoder["kind"], "ref": decoder_refs[_ONE_TENSOR_STATES[decoder["kind"]]]}
     else:
         decoder_spec = {"kind": decoder["kind"], **decoder["meta"], "contexts": decoder_refs}
-    return {
+    spec = {
         "chunks_done": meta["chunks_done"],
         "history_length": meta["history_length"],
         "cache": {"meta": meta["cache"], "tensors": _group(refs, "cache")},
@@ -136,14 +146,19 @@ def _snapshot_out(snap: SessionSnapshot, tensors: TensorWriter) -> dict[str, Any
         "anchor": meta["anchor"],
         "recent_latents": refs.get("recent_latents"),
     }
+    if "world" not in meta:
+        return spec, None
+    spec["world"] = {"meta": meta["world"], "member": world_member}
+    return spec, save_safetensors({k: v.contiguous() for k, v in world.items()})
 
 
 def _group(refs: dict[str, str], prefix: str) -> dict[str, str]:
     return {name[len(prefix) + 1 :]: ref for name, ref in refs.items() if name.startswith(prefix + ".")}
 
 
-def _snapshot_in(spec: dict[str, Any], tensors: TensorReader) -> SessionSnapshot:
+def _snapshot_in(spec: dict[str, Any], tensors: TensorReader, warnings: list[str]) -> SessionSnapshot:
     named = {f"cache.{name}": tensors.tensor(ref) for name, ref in spec["cache"]["tensors"].items()}
+    world_meta = _world_in(spec.get("world"), tensors, named, warnings)
     decoder = spec["decoder_state"]
     decoder_meta = None
     if decoder is not None:
@@ -159,11 +174,35 @@ def _snapshot_in(spec: dict[str, Any], tensors: TensorReader) -> SessionSnapshot
         if spec.get(name) is not None:
             named[name] = tensors.tensor(spec[name])
     meta = {"chunks_done": spec["chunks_done"], "history_length": spec["history_length"],
-            "anchor": spec.get("anchor", 0), "cache": spec["cache"]["meta"], "decoder": decoder_meta}  # fmt: skip
+            "anchor": spec.get("anchor", 0), "cache": spec["cache"]["meta"], "decoder": decoder_meta,
+            "world": world_meta}  # fmt: skip
     try:
-        return SessionSnapshot.from_tensors(named, meta)
+        world_errors: list[str] = []
+        snapshot = SessionSnapshot.from_tensors(named, meta, world_errors=world_errors)
+        warnings.extend(f"{tensors.path}: chunk {spec['chunks_done'] - 1}: {e}" for e in world_errors)
+        return snapshot
     except SanaWMInputError as exc:
         raise SessionFileError(f"{tensors.path}: a session snapshot is malformed ({exc})") from None
+
+
+def _world_in(spec: Any, tensors: TensorReader, named: dict[str, torch.Tensor], warnings: list[str]) -> dict | None:
+    """Adds the snapshot's world-cache tensors to ``named`` and returns its meta; a missing or unreadable world part
+    is a warning (the snapshot opens without its cache), never an error. None: saved without a world cache."""
+    if spec is None:
+        return None
+    try:
+        member = spec["member"]
+        data = read_member(tensors.archive, tensors.path, member)
+        loaded = load_safetensors(data)
+    except SessionFileError as exc:
+        warnings.append(f"{exc}; the world cache of this chunk is not restored")
+        return None
+    except Exception as exc:  # safetensors raises its own error types for damaged data; a bad spec is KeyError/TypeError
+        warnings.append(f"{tensors.path}: the world cache part {spec.get('member') if isinstance(spec, dict) else spec!r} "
+                        f"is damaged ({type(exc).__name__}: {exc}); the world cache of this chunk is not restored")
+        return None
+    named.update({f"world.{k}": v for k, v in loaded.items()})
+    return spec.get("meta")
 
 
 # ----- saving ----------------------------------------------------------------------------------------------------
@@ -257,8 +296,12 @@ def save_project(
                     "intrinsics": tensors.ref(record.intrinsics),
                     "frames": {"count": int(record.frames.shape[0]), "format": preview_format},
                     "refined": entry.refined,
-                    "snapshot": None if record.snapshot is None else _snapshot_out(record.snapshot, tensors),
+                    "snapshot": None,
                 }
+                if record.snapshot is not None:
+                    spec["snapshot"], world = _snapshot_out(record.snapshot, tensors, f"chunks/{name}/world.safetensors")
+                    if world is not None:
+                        archive.writestr(f"chunks/{name}/world.safetensors", world, zipfile.ZIP_DEFLATED)
                 manifest["entries"][name] = spec
                 archive.writestr(f"chunks/{name}/tensors.safetensors", tensors.payload())
                 write_frames(archive, f"chunks/{name}/preview", record.frames, preview_format)
@@ -376,6 +419,7 @@ def _project(archive: zipfile.ZipFile, path: Path, manifest: dict[str, Any], dev
     image = decode_image(read_member(archive, path, manifest["image"]), path, manifest["image"])
     start = StartSettings(image=image, **start_fields)
     tensors = TensorReader(archive, path, device, manifest.get("strides", {}))
+    warnings: list[str] = []
     entries: dict[str, ChunkEntry] = {}
     for name, spec in manifest["entries"].items():
         frames_spec = spec["frames"]
@@ -389,7 +433,7 @@ def _project(archive: zipfile.ZipFile, path: Path, manifest: dict[str, Any], dev
             c2w=tensors.array(spec["c2w"]),
             intrinsics=tensors.array(spec["intrinsics"]),
             timings=dict(spec["timings"]),
-            snapshot=None if spec["snapshot"] is None else _snapshot_in(spec["snapshot"], tensors),
+            snapshot=None if spec["snapshot"] is None else _snapshot_in(spec["snapshot"], tensors, warnings),
         )
         refined = read_frames(archive, path, f"chunks/{name}/refined", frames_spec["count"], "png") if spec["refined"] else None
         entries[name] = ChunkEntry(record, refined)
@@ -403,6 +447,9 @@ def _project(archive: zipfile.ZipFile, path: Path, manifest: dict[str, Any], dev
     project.stream_settings = _stream_in(manifest.get("stream_settings"))
     project.camera_path = _camera_path_in(manifest.get("camera_path"), path)
     project.keymap = _keymap_in(manifest.get("keymap"), path)
+    project.warnings = warnings
+    for warning in warnings:
+        log.warning("%s", warning)
     return project
 
 

@@ -15,10 +15,13 @@ import numpy as np
 import torch
 
 from engine.components.codec import DecoderState, decoder_state_from_tensors
-from engine.errors import SanaWMInputError
+from engine.errors import SanaWMInputError, WorldCacheError
 from engine.generation.sampling import SELF_FORCING_TIMESTEPS
 from engine.model.chunks import CHUNK_SIZE, AttentionWindow
 from engine.model.stream_cache import StreamCache
+from engine.world_cache import CacheState
+from engine.world_cache import from_tensors as world_from_tensors
+from engine.world_cache import to_tensors as world_to_tensors
 
 
 @dataclass(frozen=True)
@@ -83,13 +86,15 @@ class SessionSnapshot:
     history_length: int
     anchor: int = 0  # latent frame of the stream that is position 0 of the model's current context
     recent_latents: torch.Tensor | None = None  # (1, C, <= n + 1, h, w) last committed latents (re-anchoring)
+    world: CacheState | None = None  # the world cache (None: the session has no depth source)
 
     def to_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Flatten for saving: ``({name: tensor}, json-able metadata)``; :meth:`from_tensors` is the inverse.
 
         Names: ``cache.<name>`` (:meth:`StreamCache.to_tensors`), ``decoder.<name>`` (the decoder state's
         :meth:`~engine.components.codec.DecoderState.to_tensors`), ``c2w``, ``intrinsics`` (float64, from the
-        numpy arrays), ``first_latent`` and ``recent_latents`` (when kept). Torch tensors are the snapshot's own (no
+        numpy arrays), ``first_latent`` and ``recent_latents`` (when kept), ``world.<field>`` (the world cache,
+        :func:`engine.world_cache.to_tensors`, when there is one). Torch tensors are the snapshot's own (no
         copies), so a writer can store a tensor that several snapshots share (the sink K/V, the first latent) once.
         """
         cache_tensors, cache_meta = self.cache.to_tensors()
@@ -106,13 +111,22 @@ class SessionSnapshot:
             tensors["recent_latents"] = self.recent_latents
         meta = {"chunks_done": self.chunks_done, "history_length": self.history_length, "anchor": self.anchor,
                 "cache": cache_meta, "decoder": decoder}  # fmt: skip
+        if self.world is not None:
+            world_tensors, meta["world"] = world_to_tensors(self.world)
+            tensors.update({f"world.{name}": t for name, t in world_tensors.items()})
         return tensors, meta
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> SessionSnapshot:
+    def from_tensors(
+        cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any], *, world_errors: list[str] | None = None
+    ) -> SessionSnapshot:
         """Rebuild a snapshot from :meth:`to_tensors` output (tensors used as given). Raises
-        :class:`~engine.errors.SanaWMInputError` naming what is malformed."""
-        groups: dict[str, dict[str, torch.Tensor]] = {"cache": {}, "decoder": {}}
+        :class:`~engine.errors.SanaWMInputError` naming what is malformed.
+
+        The world cache is an optional part: with a ``world_errors`` list, a missing or malformed world cache is
+        reported there and the snapshot comes back without it (a session that opens without its cache, and says
+        so); without a list it raises :class:`~engine.errors.WorldCacheError`."""
+        groups: dict[str, dict[str, torch.Tensor]] = {"cache": {}, "decoder": {}, "world": {}}
         for name, tensor in tensors.items():
             group, dot, rest = name.partition(".")
             if dot and group in groups:
@@ -138,4 +152,18 @@ class SessionSnapshot:
             history_length=int(meta["history_length"]),
             anchor=int(meta.get("anchor", 0)),
             recent_latents=tensors.get("recent_latents"),
+            world=_world_in(groups["world"], meta.get("world"), world_errors),
         )
+
+
+def _world_in(tensors: dict[str, torch.Tensor], meta: Any, errors: list[str] | None) -> CacheState | None:
+    """The snapshot's world cache, None when it was saved without one (see :meth:`SessionSnapshot.from_tensors`)."""
+    if meta is None and not tensors:
+        return None
+    try:
+        return world_from_tensors(tensors, meta)
+    except WorldCacheError as exc:
+        if errors is None:
+            raise
+        errors.append(str(exc))
+        return None

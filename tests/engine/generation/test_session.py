@@ -90,7 +90,7 @@ def test_records_cover_the_stream_without_gaps(bundle):
         n = r.pixel_range[1] - r.pixel_range[0]
         assert r.frames.shape == (n, FRAME[1], FRAME[0], 3) and r.frames.dtype == np.uint8
         assert r.c2w.shape == (n, 4, 4) and r.intrinsics.shape == (n, 4)
-        assert set(r.timings) == {"reanchor", "sample", "cache", "decode", "total"}
+        assert set(r.timings) == {"reanchor", "sample", "cache", "decode", "world", "total"}
     assert np.allclose(session.history[0].c2w[0], np.eye(4))
     assert session.trajectory[0].shape == (73, 4, 4)
 

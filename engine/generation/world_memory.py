@@ -1,0 +1,149 @@
+"""A session's world memory: depth for the frames it makes, fused into the world cache, rendered at any pose.
+
+Why a separate piece: :class:`~engine.generation.session.WorldSession` should only say *when* the world grows (the
+start image, then each chunk it commits); which frames are fused, at which pixel stride, from which depth source,
+and how the cache is rendered are this module's policy. The memory itself holds no state: every method takes a
+:class:`~engine.world_cache.CacheState` and returns a new one, so the session keeps the state in its immutable
+snapshots (a rewind restores the world exactly, branches never see each other's points).
+
+**Depth source.** Anything with the :data:`DepthSource` signature: the embedded bundle's shipped estimator
+(``depth.safetensors`` beside ``model.safetensors``, :func:`depth_source_for`), a test's function, or none. A bundle
+without one (the official checkpoints today) gets no world memory and streams exactly as before.
+
+**Cost per chunk** (the defaults): the depth of every ``fuse_every``-th frame of the chunk and its last frame
+(6 of 24), unprojected at ``stride`` 2 and fused on a :class:`~engine.world_cache.CacheConfig` of 5 cm voxels and
+40,000 voxels (960 KB per state, see docs/world_cache.md for the measured time and prediction quality).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from engine.errors import ConfigError, WorldCacheError
+from engine.world_cache import CacheConfig, CacheRender, CacheState, empty_state, positions, unproject, update
+
+log = logging.getLogger(__name__)
+
+#: ``depth(frames (N, H, W, 3) uint8, intrinsics (N, 4)) -> (N, H, W) float32`` camera-space z in scene units,
+#: ``inf`` = sky (what :class:`engine.depth.estimator.DepthEstimator` computes).
+DepthSource = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class WorldCacheSettings:
+    """How a session builds its world cache.
+
+    Attributes:
+        voxel_size: fusion grid in scene units (metres for the embedded and official models).
+        capacity: voxels kept (least recently observed are evicted); memory is 24 bytes per voxel per state.
+        stride: pixel stride of unprojection (2 = every other row and column).
+        fuse_every: fuse every ``fuse_every``-th pixel frame of a chunk, plus its last frame.
+    """
+
+    voxel_size: float = 0.05
+    capacity: int = 40_000
+    stride: int = 2
+    fuse_every: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("stride", "fuse_every"):
+            value = getattr(self, name)
+            if int(value) != value or value < 1:
+                raise ConfigError(f"world cache {name.replace('_', ' ')}: expected a positive integer, found {value!r}")
+
+    @property
+    def cache_config(self) -> CacheConfig:
+        return CacheConfig(voxel_size=self.voxel_size, capacity=self.capacity)
+
+
+def depth_source_for(source: Path | None, threads: int | None = None) -> DepthSource | None:
+    """The depth estimator shipped beside a bundle folder (``depth.safetensors``), or None when there is none.
+
+    A present but broken file raises :class:`~engine.errors.BundleError` naming it (never a silent fallback)."""
+    from engine.depth.estimator import DepthEstimator, find_depth_weights
+
+    if source is None or not Path(source).is_dir():
+        return None
+    path = find_depth_weights(source)
+    return None if path is None else DepthEstimator.load(path, threads=threads)
+
+
+def fused_frame_indices(count: int, every: int, skip_first: bool) -> list[int]:
+    """Which of a chunk's ``count`` frames are fused: every ``every``-th (counted back from the last, so the
+    newest frame is always included); ``skip_first`` leaves out frame 0 (chunk 0's start-image reconstruction,
+    whose original is already in the cache)."""
+    first = 1 if skip_first else 0
+    return sorted(i for i in range(count - 1, first - 1, -every))
+
+
+class WorldMemory:
+    """Builds and renders world-cache states for one session (see the module docstring).
+
+    Example::
+
+        memory = WorldMemory(depth_source)
+        world = memory.start(frame, intrinsics)                  # the start image at the identity pose
+        world = memory.after_chunk(world, frames, c2w, intrinsics)  # a chunk's frames
+        out = memory.render(world, c2w[-1], intrinsics[-1], (320, 176))
+    """
+
+    def __init__(self, depth: DepthSource, settings: WorldCacheSettings | None = None) -> None:
+        self.depth = depth
+        self.settings = settings or WorldCacheSettings()
+        self._renderer = None
+
+    def empty(self) -> CacheState:
+        return empty_state(self.settings.cache_config)
+
+    def start(self, frame: np.ndarray, intrinsics: np.ndarray) -> CacheState:
+        """The cache of the start frame alone (camera at the identity)."""
+        return self.fuse(self.empty(), frame[None], np.eye(4)[None], np.asarray(intrinsics, np.float64).reshape(1, 4))
+
+    def after_chunk(self, world: CacheState | None, frames: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray,
+                    *, first_chunk: bool = False) -> CacheState:  # fmt: skip
+        """``world`` grown by the chunk's frames (``(F, H, W, 3)`` with their ``(F, 4, 4)`` poses and ``(F, 4)``
+        intrinsics); a ``world`` of None (a session opened without its cache) starts a new cache here."""
+        picks = fused_frame_indices(len(frames), self.settings.fuse_every, skip_first=first_chunk)
+        base = self.empty() if world is None else world
+        return self.fuse(base, frames[picks], c2w[picks], intrinsics[picks])
+
+    def fuse(self, world: CacheState, frames: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray) -> CacheState:
+        """Estimate the frames' depth in one batch and fuse them in order (one update tick each)."""
+        if not len(frames):
+            return world
+        depth = np.asarray(self.depth(np.ascontiguousarray(frames), np.asarray(intrinsics, np.float32)))
+        if depth.shape != frames.shape[:3]:
+            raise WorldCacheError(f"depth source: expected depth of shape {frames.shape[:3]}, found {depth.shape}")
+        for frame, z, pose, k in zip(frames, depth, c2w, intrinsics):
+            world = update(world, unproject(frame, z, pose, k, stride=self.settings.stride))
+        return world
+
+    def render(self, world: CacheState, c2w: np.ndarray, intrinsics: np.ndarray, size: tuple[int, int]) -> CacheRender:
+        """``world`` seen from ``c2w`` with ``[fx, fy, cx, cy]`` at ``size = (W, H)`` (colour, coverage, depth).
+        The GL context is made on first use, on the calling thread; keep rendering on that thread."""
+        if self._renderer is None:
+            from engine.world_cache.render_gl import CacheRenderer
+
+            self._renderer = CacheRenderer()
+        return self._renderer.render(world, c2w, intrinsics, size)
+
+    def release(self) -> None:
+        if self._renderer is not None:
+            self._renderer.release()
+            self._renderer = None
+
+
+def cache_points(world: CacheState | None, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(xyz float32 (N, 3), rgb uint8 (N, 3))`` of a state's fused points, at most ``limit`` of them (an even
+    subsample, so a viewer's cost stays bounded); empty arrays for no state."""
+    if world is None or not len(world):
+        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8)
+    index = slice(None)
+    if limit is not None and len(world) > limit:
+        index = np.linspace(0, len(world) - 1, int(limit)).astype(np.int64)
+    return positions(world, np.float32)[index], np.ascontiguousarray(world.colours[index])
