@@ -15,8 +15,10 @@ Per scene (world seed ``seed + i``, ``i < scenes``):
    ``drift_seconds``; a frame is in range when all four lie within ``[min - margin, max + margin]`` of the
    scene's ground-truth renders; reported as the fraction of frames in range.
 
-Rows: the model, and the baselines "repeat first frame" (the start image for every frame) and "untrained model"
-(:meth:`ModelBundle.random` of the model's preset, frame size and codec patch size).
+Rows: the model, and the baselines "repeat first frame" (the start image for every frame), "untrained model"
+(:meth:`ModelBundle.random` of the model's preset, frame size and codec patch size), and the "cache render" rows
+(:mod:`engine.eval.cache_row`: the world cache of the start frame alone, from the model's depth estimator and from
+exact depth, scored where covered, with the covered share).
 
 **Held-out seeds.** Training worlds (:mod:`engine.synth.dataset`) use seeds drawn as ``uint32 >> 1``, i.e. in
 ``[0, 2**31)``; held-out world seeds start at :data:`HELD_OUT_SEED_BASE` = ``2**31``, so they can never meet.
@@ -35,6 +37,8 @@ import numpy as np
 from engine.bundles import ModelBundle
 from engine.camera.trajectory import DEFAULT_FPS
 from engine.errors import ConfigError
+from engine.generation.world_memory import DepthSource, depth_source_for
+from engine.eval.cache_row import score_cache_row
 from engine.eval.exposure import ExposureCurves, exposure_curves
 from engine.eval.metrics import frame_stats, psnr, ssim
 from engine.eval.rollout import CHUNK_FRAMES, PSNR_CAP_DB, Progress, Scene, repeat_first_frame, rollout
@@ -114,6 +118,9 @@ class RowResult:
     #: frames ``(len(horizons), H, W, 3)`` of world ``config.example_world`` at the horizon frames (for figures; not
     #: in the JSON)
     examples: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: share of pixels scored at each horizon, for rows that know only part of each frame (the cache renders, whose
+    #: PSNR is over covered pixels); None = whole frames
+    coverage: dict[str, float] | None = None
 
 
 @dataclass
@@ -145,15 +152,21 @@ class EvalResult:
                 "revisit PSNR self / GT", "revisit SSIM self / GT", f"in range {self.config.drift_seconds:g} s"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.rows:
-            cells = [r.name, *[f"{r.horizons[h]['psnr']:.2f}" for h in hs], *[f"{r.horizons[h]['ssim']:.3f}" for h in hs],
-                     f"{r.revisit_self_psnr:.2f} / {r.revisit_truth_psnr:.2f}",
-                     f"{r.revisit_self_ssim:.3f} / {r.revisit_truth_ssim:.3f}", f"{100 * r.drift_in_range:.0f}%"]
+            cells = [r.name, *[_num(r.horizons[h]["psnr"], 2) for h in hs], *[_num(r.horizons[h]["ssim"], 3) for h in hs],
+                     f"{_num(r.revisit_self_psnr, 2)} / {_num(r.revisit_truth_psnr, 2)}",
+                     f"{_num(r.revisit_self_ssim, 3)} / {_num(r.revisit_truth_ssim, 3)}",
+                     "—" if math.isnan(r.drift_in_range) else f"{100 * r.drift_in_range:.0f}%"]
             lines.append("| " + " | ".join(cells) + " |")
         w, h = self.frame_size
         lines.append("")
         lines.append(f"{self.model}; {len(self.world_seeds)} held-out worlds (seeds {self.world_seeds[0]}..."
                      f"{self.world_seeds[-1]}), {w}x{h}, PSNR in dB (capped at {PSNR_CAP_DB:g}), SSIM on luma, "
                      f"±{self.config.window} frames around each horizon{self._streaming_note()}.")
+        partial = [r for r in self.rows if r.coverage is not None]
+        if partial:
+            lines.append("")
+            lines += [f"{r.name}: PSNR over the pixels the cache covers, covered share "
+                      + ", ".join(f"{100 * r.coverage[h]:.0f}% at {h}" for h in hs) + f" ({r.label})." for r in partial]
         if len(self.world_seeds) > 1 and all(r.per_world for r in self.rows):
             lines += ["", "Per world, PSNR in dB at each horizon:", "", *self._per_world_markdown(hs)]
         if self.exposure is not None:
@@ -172,14 +185,20 @@ class EvalResult:
         head = ["world seed", *[f"{r.name} {h}" for h in horizons for r in self.rows]]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for k, seed in enumerate(self.world_seeds):
-            cells = [f"{r.per_world[k][h]['psnr']:.2f}" for h in horizons for r in self.rows]
+            cells = [_num(r.per_world[k][h]["psnr"], 2) for h in horizons for r in self.rows]
             lines.append(f"| {seed} | " + " | ".join(cells) + " |")
         return lines
 
 
+def _num(value: float, digits: int) -> str:
+    return "—" if math.isnan(value) else f"{value:.{digits}f}"
+
+
 # ----- scenes -------------------------------------------------------------------------------------------------
-def make_scenes(config: EvalConfig, frame_size: tuple[int, int], renderer, progress: Progress | None = None) -> list[Scene]:
-    """Build and render the held-out scenes (deterministic in ``config``)."""
+def make_scenes(config: EvalConfig, frame_size: tuple[int, int], renderer, progress: Progress | None = None, *,
+                start_depth: bool = False) -> list[Scene]:  # fmt: skip
+    """Build and render the held-out scenes (deterministic in ``config``); ``start_depth`` also renders the exact
+    depth of each path's first frame (the cache rows)."""
     scenes = []
     for k, seed in enumerate(config.world_seeds()):
         world = make_world(seed)
@@ -189,7 +208,12 @@ def make_scenes(config: EvalConfig, frame_size: tuple[int, int], renderer, progr
                                                      return_probability=1.0))
         truth = renderer.render(world, path.c2w, path.intrinsics, frame_size)
         revisit_truth = renderer.render(world, revisit.c2w, revisit.intrinsics, frame_size)
-        scenes.append(Scene(seed, world, path, truth, revisit, revisit_truth))
+        scene = Scene(seed, world, path, truth, revisit, revisit_truth)
+        if start_depth:
+            scene.start_depth = renderer.render(world, path.c2w[:1], path.intrinsics[:1], frame_size, depth=True)[1][0]
+            scene.revisit_start_depth = renderer.render(world, revisit.c2w[:1], revisit.intrinsics[:1], frame_size,
+                                                        depth=True)[1][0]  # fmt: skip
+        scenes.append(scene)
         if progress:
             progress("render", k + 1, config.scenes)
     return scenes
@@ -259,6 +283,22 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
     )
 
 
+def cache_rows(config: EvalConfig, scenes: list[Scene], depth: DepthSource | None) -> list[RowResult]:
+    """The "cache render" rows (:mod:`engine.eval.cache_row`): from ``depth`` (when given) and from exact depth."""
+    from engine.world_cache import CacheRenderer
+
+    rows = []
+    with CacheRenderer() as renderer:
+        if depth is not None:
+            estimated = lambda scene, path, start: depth(start[None], path.intrinsics[:1])[0]  # noqa: E731
+            rows.append(score_cache_row("cache render", "the start frame's world cache, estimated depth", config,
+                                        scenes, estimated, renderer))  # fmt: skip
+        exact = lambda scene, path, start: scene.start_depth if path is scene.path else scene.revisit_start_depth  # noqa: E731
+        rows.append(score_cache_row("cache render, exact depth", "the start frame's world cache, exact depth", config,
+                                    scenes, exact, renderer))  # fmt: skip
+    return rows
+
+
 def untrained_like(bundle: ModelBundle) -> ModelBundle:
     """The "untrained model" baseline: random weights of exactly ``bundle``'s architecture (its config, overrides
     included), frame size, codec patch size and streaming context (so it is rolled out the same way)."""
@@ -269,8 +309,12 @@ def untrained_like(bundle: ModelBundle) -> ModelBundle:
 
 
 def evaluate(bundle: ModelBundle, config: EvalConfig = EvalConfig(), *, baselines: bool = True, renderer=None,
-             progress: Progress | None = None) -> EvalResult:
-    """Run the whole protocol (module docstring) for ``bundle`` (and the baselines unless ``baselines=False``)."""
+             progress: Progress | None = None, depth: DepthSource | str | None = "auto") -> EvalResult:
+    """Run the whole protocol (module docstring) for ``bundle`` (and the baselines unless ``baselines=False``).
+    ``depth``: the estimator of the "cache render (estimated depth)" row: "auto" = the one shipped beside the
+    bundle (:func:`~engine.generation.world_memory.depth_source_for`), None = no such row."""
+    if isinstance(depth, str):
+        depth = depth_source_for(bundle.source)
     started = time.perf_counter()
     own_renderer = renderer is None
     if own_renderer:
@@ -278,7 +322,7 @@ def evaluate(bundle: ModelBundle, config: EvalConfig = EvalConfig(), *, baseline
 
         renderer = Renderer()
     try:
-        scenes = make_scenes(config, bundle.frame_size, renderer, progress)
+        scenes = make_scenes(config, bundle.frame_size, renderer, progress, start_depth=baselines)
     finally:
         if own_renderer:
             renderer.release()
@@ -300,6 +344,7 @@ def evaluate(bundle: ModelBundle, config: EvalConfig = EvalConfig(), *, baseline
         untrained = untrained_like(bundle)
         result.rows.append(score_row("untrained model", untrained.label, config, scenes,
                                      model_rows(untrained, "untrained")))
+        result.rows += cache_rows(config, scenes, depth)
     if config.exposure_chunks:
         result.exposure = exposure_curves(bundle, scenes, config.exposure_chunks, seed=config.session_seed,
                                           fps=config.fps, reanchor=config.reanchor, progress=progress)  # fmt: skip

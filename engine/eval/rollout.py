@@ -39,6 +39,9 @@ class Scene:
     truth: np.ndarray
     revisit_path: ClipPlan
     revisit_truth: np.ndarray
+    #: ``(H, W)`` metric depth of ``truth[0]`` and ``revisit_truth[0]`` (for the cache rows; None when not rendered)
+    start_depth: np.ndarray | None = None
+    revisit_start_depth: np.ndarray | None = None
 
     @property
     def revisit_pair(self) -> tuple[int, int] | None:

@@ -1,0 +1,76 @@
+"""The "cache render" rows of ``sana-wm eval``: scored where covered, with coverage, from exact or estimated depth."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine.eval.cache_row import masked_psnr, score_cache_row, start_cache
+from engine.eval.protocol import PSNR_CAP_DB, EvalConfig, cache_rows, make_scenes
+from engine.generation.world_memory import WorldCacheSettings
+from engine.synth.renderer import Renderer
+from engine.world_cache import CacheRenderer
+
+SIZE = (96, 64)
+CONFIG = EvalConfig(scenes=2, horizons_s=(0.25, 1.0), window=1, drift_seconds=0.0, revisit_frames=49)
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    torch.set_num_threads(1)
+    with Renderer(msaa=0, shadow_size=512) as r:
+        return make_scenes(CONFIG, SIZE, r, start_depth=True)
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    with CacheRenderer() as r:
+        yield r
+
+
+def exact(scene, path, start):
+    return scene.start_depth if path is scene.path else scene.revisit_start_depth
+
+
+def test_masked_psnr_counts_only_the_mask():
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = a.copy()
+    b[0, 0] = 255
+    mask = np.ones((4, 4), bool)
+    mask[0, 0] = False
+    assert masked_psnr(a, b, mask) == PSNR_CAP_DB
+    assert masked_psnr(a, b, ~mask) == pytest.approx(0.0)
+    assert math.isnan(masked_psnr(a, b, np.zeros((4, 4), bool)))
+
+
+def test_the_start_frame_cache_reproduces_the_start_frame(scenes, renderer):
+    scene = scenes[0]
+    cache = start_cache(scene.truth[0], scene.start_depth, scene.path.intrinsics[0], WorldCacheSettings())
+    out = renderer.render(cache, np.eye(4), scene.path.intrinsics[0], SIZE)
+    sky = ~np.isfinite(scene.start_depth)
+    assert out.coverage[~sky].mean() > 0.95 and out.coverage[sky].mean() < 0.15  # splats overlap the horizon a little
+    assert masked_psnr(out.colour, scene.truth[0], out.coverage) > 24
+
+
+def test_the_exact_row_is_scored_where_covered_and_beats_wrong_depth(scenes, renderer):
+    row = score_cache_row("exact", "", CONFIG, scenes, exact, renderer)
+    wrong = score_cache_row("wrong", "", CONFIG, scenes, lambda s, p, f: 2.0 * exact(s, p, f), renderer)
+    assert set(row.coverage) == {"0.25s", "1s"}
+    for key in row.coverage:
+        assert 0.2 < row.coverage[key] <= 1.0
+        assert row.horizons[key]["psnr"] > wrong.horizons[key]["psnr"], key
+        assert math.isnan(row.horizons[key]["ssim"])
+    assert row.horizons["1s"]["psnr"] > wrong.horizons["1s"]["psnr"] + 1.0  # the error grows as the camera moves
+    assert row.coverage["0.25s"] >= row.coverage["1s"] - 0.05  # the start view is left behind, not gained
+    assert row.revisit_truth_psnr > 15 and math.isnan(row.drift_in_range)
+    assert row.horizons["1s"]["psnr"] == pytest.approx(np.mean([w["1s"]["psnr"] for w in row.per_world]))
+
+
+def test_cache_rows_add_an_estimated_row_only_with_a_depth_source(scenes):
+    names = [r.name for r in cache_rows(CONFIG, scenes, None)]
+    assert names == ["cache render, exact depth"]
+    flat = lambda frames, k: np.full(frames.shape[:3], 5.0, np.float32)  # noqa: E731
+    rows = cache_rows(CONFIG, scenes, flat)
+    assert [r.name for r in rows] == ["cache render", "cache render, exact depth"]
+    assert rows[0].horizons["1s"]["psnr"] != rows[1].horizons["1s"]["psnr"]
