@@ -10,6 +10,23 @@ an input error.
 
 from __future__ import annotations
 
+#: The longest message the CLI prints and the app shows (one line); longer ones are cut with "…".
+MAX_MESSAGE_CHARS = 300
+
+
+def clip_text(text: object, limit: int = 80) -> str:
+    """``text`` on one line, cut to ``limit`` characters with "…": how a message quotes what the user gave.
+
+    A message echoes the input at fault, and an input can be a megabyte long or span many lines; cutting it keeps
+    the message one readable line (the input itself is named by its file or flag)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: max(limit - 1, 0)] + "…"
+
+
+def one_line(message: object, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """A message as the user sees it: one line of at most ``limit`` characters."""
+    return clip_text(message, limit)
+
 
 class SanaWMInputError(ValueError):
     """Base class: bad input from the user (a file, a string, an array, an option)."""
@@ -90,6 +107,9 @@ class SessionStateError(RuntimeError):
 
 
 __all__ = [
+    "MAX_MESSAGE_CHARS",
+    "clip_text",
+    "one_line",
     "SanaWMInputError",
     "ActionStringError",
     "TrajectoryError",

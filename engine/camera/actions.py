@@ -3,9 +3,12 @@
 Grammar (exactly the official one, spec streaming §7.1): all whitespace is removed and the full-width
 comma ``，`` becomes ``,``; the string is split on ``,``; each segment is ``<keys>-<N>`` split at its
 **last** ``-``, where ``N`` is a positive integer and ``<keys>`` (case-insensitive) is ``none`` or any
-combination of ``w a s d i j k l`` (order and repeats ignored; an empty key part, as in ``-5``, holds no
-key, as the official parser does). A segment expands to ``N`` frames holding its keys; the rollout starts
+combination of ``w a s d i j k l`` (order and repeats ignored). A segment expands to ``N`` frames holding its keys; the rollout starts
 at the identity pose, so ``ΣN`` frames give ``ΣN + 1`` poses.
+
+One deliberate difference: the official parser reads an empty key part (``-5``) as "no key held"; here it is an
+error that suggests ``none-5``, because a missing key is far more often a typo (``w-40,-5``) than an intent.
+Long inputs are quoted cut to a few dozen characters, so a bad megabyte-long string gives a one-line message.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 
 from engine.camera.controls import DEFAULT_VERSION, DSL_KEYS, ControlMapping, get_mapping
 from engine.camera.integrator import MotionIntegrator
-from engine.errors import ActionStringError
+from engine.errors import ActionStringError, clip_text
 
 #: Upper bound on the frames one action string may expand to (about 100 minutes at 16 fps): a guard
 #: against typos such as ``w-8000000`` allocating gigabytes, far above the model's 8,185-frame RoPE limit.
@@ -44,22 +47,26 @@ def parse_action(action: str) -> list[ActionSegment]:
     segments: list[ActionSegment] = []
     total = 0
     for index, segment in enumerate(cleaned.split(",")):
-        where = f"action segment {index + 1} {segment!r}"
+        where = f"action segment {index + 1} {clip_text(repr(segment), 40)}"
         if "-" not in segment:
             raise ActionStringError(f"{where}: expected '<keys>-<frames>' such as 'w-40'" + (
                 " (empty segment: is there a doubled or trailing comma?)" if not segment else ""))
         keys_part, count_part = segment.rsplit("-", 1)
         frames = _parse_count(count_part)
         if frames is None:
-            raise ActionStringError(f"{where}: expected a positive whole number of frames after '-', found {count_part!r}")
+            raise ActionStringError(
+                f"{where}: expected a positive whole number of frames after '-', found {clip_text(repr(count_part), 30)}"
+            )
         keys_lower = keys_part.lower()
+        if not keys_lower:
+            raise ActionStringError(f"{where}: expected keys before '-' (write 'none-{frames}' to hold no key)")
         if keys_lower == "none":
             keys: frozenset[str] = frozenset()
         else:
             unknown = sorted({c for c in keys_lower if c not in DSL_KEYS})
             if unknown:
                 raise ActionStringError(
-                    f"{where}: unknown key(s) {''.join(unknown)!r}; allowed keys are {DSL_KEYS} or 'none'"
+                    f"{where}: unknown key(s) {clip_text(repr(''.join(unknown)), 30)}; allowed keys are {DSL_KEYS} or 'none'"
                 )
             keys = frozenset(keys_lower)
         total += frames

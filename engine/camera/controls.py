@@ -75,9 +75,9 @@ class ControlMapping:
         """A copy with the given constants replaced (``None`` keeps the version's default)."""
         changes: dict = {}
         if translation_speed is not None:
-            changes["translation_speed"] = _finite("translation_speed", translation_speed)
+            changes["translation_speed"] = _speed("translation_speed", translation_speed, MAX_TRANSLATION_SPEED, "units")
         if rotation_speed_deg is not None:
-            changes["rotation_speed_deg"] = _finite("rotation_speed_deg", rotation_speed_deg)
+            changes["rotation_speed_deg"] = _speed("rotation_speed_deg", rotation_speed_deg, MAX_ROTATION_SPEED_DEG, "degrees")
         if smooth is not None:
             changes["smooth"] = bool(smooth)
         return replace(self, **changes)
@@ -87,10 +87,20 @@ class ControlMapping:
         return frozenset(self.keys[k] for k in keys)
 
 
-def _finite(name: str, value: float) -> float:
-    value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ConfigError(f"{name}: expected a finite number, found {value}")
+#: Largest speeds accepted as overrides, per frame: 200x / 150x the official defaults. Beyond them a path leaves any
+#: scene in a few frames, and at 1e308 the pose arithmetic overflows to inf.
+MAX_TRANSLATION_SPEED = 5.0
+MAX_ROTATION_SPEED_DEG = 90.0
+
+
+def _speed(name: str, value: float, limit: float, unit: str) -> float:
+    """A speed override: a finite number in ``[0, limit]`` (a negative speed would silently swap the keys)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected a number, found {value!r}") from None
+    if not (0.0 <= value <= limit):  # also False for NaN
+        raise ConfigError(f"{name}: expected a number of {unit} per frame in [0, {limit:g}], found {value:g}")
     return value
 
 

@@ -14,25 +14,31 @@ from engine.errors import FOVOutOfRangeError, IntrinsicsError
 
 #: Horizontal and vertical FOV range (degrees, exclusive) the official pipeline accepts.
 FOV_RANGE_DEG: tuple[float, float] = (25.0, 120.0)
+#: Largest focal length or principal-point coordinate accepted, in pixels (a 0.0001-degree FOV on a 16k image).
+MAX_FOCAL_PX = 1e8
 
 
 def as_vec4(intrinsics: np.ndarray, *, name: str = "intrinsics") -> np.ndarray:
     """Normalise any official form to float64 ``(F', 4)`` rows ``[fx, fy, cx, cy]``.
 
-    Accepted: ``(4,)``, ``(3, 3)`` K, ``(F', 4)`` and ``(F', 3, 3)``. Values must be finite and focal lengths
-    positive. Raises :class:`IntrinsicsError` naming ``name`` otherwise.
+    Accepted: ``(4,)``, ``(3, 3)`` K, ``(F', 4)`` and ``(F', 3, 3)``. Values must be real and finite, focal lengths
+    positive and at most :data:`MAX_FOCAL_PX`, and a K matrix a pinhole one (``[[fx, s, cx], [0, fy, cy], [0, 0, 1]]``
+    with a negligible skew ``s``: the four numbers kept are then all it says). Raises :class:`IntrinsicsError` naming
+    ``name`` otherwise.
     """
     arr = np.asarray(intrinsics)
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        raise IntrinsicsError(f"{name}: expected a numeric array, found dtype {arr.dtype}")
+    if arr.dtype.kind not in "iuf":
+        raise IntrinsicsError(f"{name}: expected a real-valued numeric array, found dtype {arr.dtype}")
     arr = arr.astype(np.float64)
     if arr.shape == (4,):
         vec = arr[None]
     elif arr.shape == (3, 3):
+        _check_pinhole(arr[None], name)
         vec = np.array([[arr[0, 0], arr[1, 1], arr[0, 2], arr[1, 2]]])
     elif arr.ndim == 2 and arr.shape[1] == 4 and arr.shape[0] > 0:
         vec = arr.copy()
     elif arr.ndim == 3 and arr.shape[1:] == (3, 3) and arr.shape[0] > 0:
+        _check_pinhole(arr, name)
         vec = np.stack([arr[:, 0, 0], arr[:, 1, 1], arr[:, 0, 2], arr[:, 1, 2]], axis=1)
     else:
         raise IntrinsicsError(
@@ -44,7 +50,28 @@ def as_vec4(intrinsics: np.ndarray, *, name: str = "intrinsics") -> np.ndarray:
     if (vec[:, :2] <= 0).any():
         i = int(np.argmax((vec[:, :2] <= 0).any(axis=1)))
         raise IntrinsicsError(f"{name}: focal lengths must be positive, found fx={vec[i, 0]:g}, fy={vec[i, 1]:g}")
+    if (np.abs(vec) > MAX_FOCAL_PX).any():
+        i = int(np.argmax((np.abs(vec) > MAX_FOCAL_PX).any(axis=1)))
+        raise IntrinsicsError(
+            f"{name}: row {i} {np.round(vec[i], 3).tolist()}: expected values of at most {MAX_FOCAL_PX:g} pixels"
+        )
     return vec
+
+
+def _check_pinhole(k: np.ndarray, name: str) -> None:
+    """Refuse ``(F, 3, 3)`` matrices that are not pinhole K matrices (their other entries would be dropped)."""
+    if not np.isfinite(k).all():
+        raise IntrinsicsError(f"{name}: found non-finite values (NaN or inf)")
+    bottom = np.abs(k[:, 2] - np.array([0.0, 0.0, 1.0])).max(axis=1) > 1e-6
+    lower = np.abs(k[:, 1, 0]) > 1e-6
+    skew = np.abs(k[:, 0, 1]) > 1e-6 * np.maximum(np.abs(k[:, 0, 0]), 1.0)
+    bad = bottom | lower | skew
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise IntrinsicsError(
+            f"{name}: K{f' {i}' if k.shape[0] > 1 else ''} = {np.round(k[i], 4).tolist()}: expected a pinhole matrix "
+            "[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]"
+        )
 
 
 def fit_to_frames(intrinsics: np.ndarray, num_frames: int, *, name: str = "intrinsics") -> np.ndarray:
@@ -195,6 +222,7 @@ def is_close_to_square_pixels(intrinsics: np.ndarray, rtol: float = 1e-3) -> boo
 
 __all__ = [
     "FOV_RANGE_DEG",
+    "MAX_FOCAL_PX",
     "CropPlan",
     "as_vec4",
     "fit_to_frames",

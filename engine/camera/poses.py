@@ -18,6 +18,15 @@ OPENCV_TO_OPENGL = np.diag([1.0, -1.0, -1.0, 1.0])
 #: Default tolerance on ``R^T R = I`` and ``det R = 1`` for accepted rotation blocks.
 ROTATION_TOLERANCE = 1e-3
 
+#: Largest camera translation accepted (trajectory units, metres for the official model): far beyond any scene,
+#: far below where relative poses, rays and float32 conditioning overflow or lose every digit.
+MAX_TRANSLATION = 1e6
+
+
+def is_real_dtype(dtype: np.dtype) -> bool:
+    """True for integer and floating dtypes: what camera math accepts (not bool, complex, object, text)."""
+    return dtype.kind in "iuf"
+
 
 def validate_c2w(poses: np.ndarray, *, name: str = "trajectory", atol: float = ROTATION_TOLERANCE) -> np.ndarray:
     """Check a camera-to-world trajectory and return it as a float64 ``(F, 4, 4)`` array.
@@ -25,11 +34,11 @@ def validate_c2w(poses: np.ndarray, *, name: str = "trajectory", atol: float = R
     Accepts ``(F, 4, 4)`` or ``(F, 3, 4)`` (the bottom row is added). Raises :class:`TrajectoryError` naming
     ``name``, the problem and the first offending frame: wrong shape, no frames, non-finite values, a bottom
     row other than ``[0, 0, 0, 1]``, or a rotation block that is not orthonormal with determinant +1 within
-    ``atol``.
+    ``atol``; also a dtype that is not real (complex, bool, text) or a translation beyond :data:`MAX_TRANSLATION`.
     """
     arr = np.asarray(poses)
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        raise TrajectoryError(f"{name}: expected a numeric array of shape (F, 4, 4), found dtype {arr.dtype}")
+    if not is_real_dtype(arr.dtype):
+        raise TrajectoryError(f"{name}: expected a real numeric array of shape (F, 4, 4), found dtype {arr.dtype}")
     if arr.ndim != 3 or arr.shape[1:] not in ((4, 4), (3, 4)):
         raise TrajectoryError(f"{name}: expected shape (F, 4, 4) camera-to-world matrices, found {arr.shape}")
     if arr.shape[0] == 0:
@@ -38,6 +47,13 @@ def validate_c2w(poses: np.ndarray, *, name: str = "trajectory", atol: float = R
     bad = ~np.isfinite(arr).all(axis=(1, 2))
     if bad.any():
         raise TrajectoryError(f"{name}: frame {int(np.argmax(bad))} has non-finite values (NaN or inf)")
+    far = np.abs(arr[:, :3, 3]).max(axis=1) > MAX_TRANSLATION
+    if far.any():
+        i = int(np.argmax(far))
+        raise TrajectoryError(
+            f"{name}: frame {i} translation {np.abs(arr[i, :3, 3]).max():.3g} is too large; expected at most "
+            f"{MAX_TRANSLATION:g} units (metres for the official model)"
+        )
     if arr.shape[1] == 3:
         bottom = np.broadcast_to(np.array([0.0, 0.0, 0.0, 1.0]), (arr.shape[0], 1, 4))
         arr = np.concatenate([arr, bottom], axis=1)

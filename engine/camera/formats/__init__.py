@@ -23,7 +23,7 @@ from engine.camera.formats.nuke_chan import read_nuke_chan, write_nuke_chan
 from engine.camera.formats.re10k import read_re10k, write_re10k
 from engine.camera.formats.sana_npy import read_sana_npy, write_sana_npy
 from engine.camera.trajectory import Trajectory
-from engine.errors import InputFileError, TrajectoryFormatError
+from engine.errors import InputFileError, SanaWMInputError, TrajectoryFormatError
 
 
 def _option_names(func: Callable) -> tuple[str, ...]:
@@ -116,7 +116,12 @@ def read_trajectory(path: str | os.PathLike, *, format: str | None = None, **opt
     if not p.exists():
         raise InputFileError(f"{p}: trajectory file not found")
     _, reader = _resolve(p, format, options, write=False)
-    return reader(p, **options)
+    try:
+        return reader(p, **options)
+    except SanaWMInputError as exc:  # a check below the reader (poses, intrinsics) that could not know the file
+        if str(p) in str(exc) or p.name in str(exc):
+            raise
+        raise type(exc)(f"{p}: {exc}") from None
 
 
 def write_trajectory(

@@ -9,80 +9,80 @@ Arrays (numpy ``.npz`` container, https://numpy.org/doc/stable/reference/generat
 * ``convention`` the string ``"opencv_c2w"``: readers reject any other tag instead of guessing;
 * ``action`` / ``action_version`` strings when present; ``format_version`` int scalar (currently 1).
 
-Everything is a plain numeric or unicode array, so files load with ``allow_pickle=False``. ``extras`` is not
+Everything is a plain numeric or unicode array, so files load with no pickles (:func:`engine.io.bounded.load_npz`). ``extras`` is not
 stored (it may hold arbitrary Python objects).
 """
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from engine.io.atomic import atomic_path
+from engine.io.bounded import load_npz
 from engine.camera.formats._text import require_file
 from engine.camera.trajectory import Trajectory
-from engine.errors import TrajectoryFormatError
+from engine.errors import TrajectoryFormatError, clip_text
 
 CONVENTION = "opencv_c2w"
 FORMAT_VERSION = 1
 
 
-def _scalar_str(data: np.lib.npyio.NpzFile, key: str, path: Path) -> str | None:
-    if key not in data.files:
+def _scalar_str(data: dict[str, np.ndarray], key: str, path: Path) -> str | None:
+    if key not in data:
         return None
     arr = data[key]
     if arr.shape != () or arr.dtype.kind != "U":
-        raise TrajectoryFormatError(f"{path.name}: expected '{key}' to be a string, found {arr.dtype} {arr.shape}")
+        raise TrajectoryFormatError(f"{path}: expected '{key}' to be a string, found {arr.dtype} {arr.shape}")
     return str(arr)
+
+
+def _scalar_number(data: dict[str, np.ndarray], key: str, path: Path, kinds: str) -> float | None:
+    if key not in data:
+        return None
+    arr = data[key]
+    if arr.shape != () or arr.dtype.kind not in kinds:
+        raise TrajectoryFormatError(f"{path}: expected '{key}' to be a real number, found {arr.dtype} {arr.shape}")
+    return arr.item()
 
 
 def read_npz(path: Path) -> Trajectory:
     """Read a native ``.npz`` trajectory (see the module docstring for the arrays)."""
     require_file(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise TrajectoryFormatError(f"{path.name}: expected a numpy .npz archive, found unreadable data ({exc})")
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise TrajectoryFormatError(f"{path.name}: expected a numpy .npz archive, found a single .npy array")
-    with data:
-        convention = _scalar_str(data, "convention", path)
-        if convention != CONVENTION:
-            raise TrajectoryFormatError(
-                f"{path.name}: expected convention '{CONVENTION}', found "
-                f"{'no convention tag' if convention is None else repr(convention)}; "
-                "refusing to guess the axes and pose direction"
-            )
-        if "format_version" in data.files and int(data["format_version"]) > FORMAT_VERSION:
-            raise TrajectoryFormatError(
-                f"{path.name}: expected format_version <= {FORMAT_VERSION}, found {int(data['format_version'])} "
-                "(written by a newer version)"
-            )
-        if "c2w" not in data.files:
-            raise TrajectoryFormatError(f"{path.name}: expected an array 'c2w', found only {sorted(data.files)}")
-        c2w = data["c2w"]
-        if c2w.ndim != 3 or c2w.shape[1:] != (4, 4):
-            raise TrajectoryFormatError(f"{path.name}: expected 'c2w' of shape (F, 4, 4), found {c2w.shape}")
-        intrinsics = data["intrinsics"] if "intrinsics" in data.files else None
-        image_size = None
-        if "image_size" in data.files:
-            size = data["image_size"]
-            if size.shape != (2,):
-                raise TrajectoryFormatError(f"{path.name}: expected 'image_size' of shape (2,), found {size.shape}")
-            image_size = (int(size[0]), int(size[1]))
-        kwargs = {}
-        if "fps" in data.files:
-            kwargs["fps"] = float(data["fps"])
-        return Trajectory(
-            c2w=c2w,
-            intrinsics=intrinsics,
-            image_size=image_size,
-            action=_scalar_str(data, "action", path),
-            action_version=_scalar_str(data, "action_version", path),
-            **kwargs,
+    data = load_npz(path, error=TrajectoryFormatError)
+    convention = _scalar_str(data, "convention", path)
+    if convention != CONVENTION:
+        raise TrajectoryFormatError(
+            f"{path}: expected convention '{CONVENTION}', found "
+            f"{'no convention tag' if convention is None else repr(clip_text(convention, 40))}; "
+            "refusing to guess the axes and pose direction"
         )
+    version = _scalar_number(data, "format_version", path, "iu")
+    if version is not None and version > FORMAT_VERSION:
+        raise TrajectoryFormatError(
+            f"{path}: expected format_version <= {FORMAT_VERSION}, found {version} (written by a newer version)"
+        )
+    if "c2w" not in data:
+        raise TrajectoryFormatError(f"{path}: expected an array 'c2w', found only {clip_text(sorted(data), 100)}")
+    c2w = data["c2w"]
+    if c2w.ndim != 3 or c2w.shape[1:] != (4, 4):
+        raise TrajectoryFormatError(f"{path}: expected 'c2w' of shape (F, 4, 4), found {c2w.shape}")
+    image_size = None
+    if "image_size" in data:
+        size = data["image_size"]
+        if size.shape != (2,) or size.dtype.kind not in "iu":
+            raise TrajectoryFormatError(f"{path}: expected 'image_size' as 2 integers, found {size.dtype} {size.shape}")
+        image_size = (int(size[0]), int(size[1]))
+    fps = _scalar_number(data, "fps", path, "iuf")
+    return Trajectory(
+        c2w=c2w,
+        intrinsics=data.get("intrinsics"),
+        image_size=image_size,
+        action=_scalar_str(data, "action", path),
+        action_version=_scalar_str(data, "action_version", path),
+        **({} if fps is None else {"fps": float(fps)}),
+    )
 
 
 def write_npz(trajectory: Trajectory, path: Path) -> list[Path]:

@@ -9,7 +9,7 @@
 * Neither the image size nor the frame rate is stored: pass ``image_size=`` / ``fps=`` on read.
 
 Files are plain ``.npy`` arrays (https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html)
-loaded with ``allow_pickle=False``.
+loaded by :func:`engine.io.bounded.load_npy` (no pickles; the header is checked before the data is read).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.io.atomic import atomic_path
+from engine.io.bounded import load_npy
 from engine.camera.formats._text import parse_image_size, require_file, resolve_fps
 from engine.camera.intrinsics import fit_to_frames
 from engine.camera.trajectory import Trajectory
@@ -36,14 +37,9 @@ def sidecar_path(path: Path) -> Path:
 
 
 def _load_array(path: Path, what: str) -> np.ndarray:
+    """One ``.npy`` array, its header checked before any data is read (:func:`engine.io.bounded.load_npy`)."""
     require_file(path, what)
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise TrajectoryFormatError(f"{path.name}: expected a numpy .npy array ({what}), found unreadable data ({exc})")
-    if not isinstance(arr, np.ndarray):
-        raise TrajectoryFormatError(f"{path.name}: expected a single .npy array ({what}), found an .npz archive")
-    return arr
+    return load_npy(path, error=TrajectoryFormatError, where=f"{path} ({what})")
 
 
 def read_sana_npy(
@@ -57,13 +53,13 @@ def read_sana_npy(
     c2w = _load_array(path, "camera-to-world poses")
     if c2w.ndim != 3 or c2w.shape[1:] not in ((4, 4), (3, 4)):
         raise TrajectoryFormatError(
-            f"{path.name}: expected (F, 4, 4) camera-to-world matrices (OpenCV axes), found shape {c2w.shape}"
+            f"{path}: expected (F, 4, 4) camera-to-world matrices (OpenCV axes), found shape {c2w.shape}"
         )
     intr_file = Path(intrinsics_path) if intrinsics_path is not None else sidecar_path(path)
     intrinsics = None
     if intrinsics_path is not None or intr_file.exists():
         raw = _load_array(intr_file, "intrinsics")
-        intrinsics = fit_to_frames(raw, c2w.shape[0], name=intr_file.name)
+        intrinsics = fit_to_frames(raw, c2w.shape[0], name=f"{intr_file} (intrinsics)")
     return Trajectory(c2w=c2w, intrinsics=intrinsics, image_size=parse_image_size(image_size), fps=resolve_fps(fps))
 
 

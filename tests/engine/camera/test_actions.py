@@ -34,9 +34,24 @@ def test_duplicate_and_reordered_keys_are_the_same_set():
     assert parse_action("wwj-1")[0].keys == parse_action("jw-1")[0].keys
 
 
-def test_empty_key_part_holds_no_key_like_the_official_parser():
-    assert parse_action("-3")[0].keys == frozenset()
-    assert expand_action("-3") == expand_action("none-3")
+def test_empty_key_part_is_refused_and_none_is_suggested():
+    # the official parser reads "-3" as no key held; here it is a likely typo, refused with the fix named
+    with pytest.raises(ActionStringError, match=r"segment 2 '-3'.*'none-3'"):
+        parse_action("w-4,-3")
+    assert expand_action("none-3") == [frozenset()] * 3
+
+
+def test_a_huge_bad_action_string_gives_a_short_message():
+    with pytest.raises(ActionStringError) as info:
+        parse_action("w-1," + "x" * 200_000 + "-3")
+    assert len(str(info.value)) < 300 and "…" in str(info.value)
+
+
+@pytest.mark.parametrize("option, value", [("translation_speed", 1e308), ("rotation_speed_deg", 1e308),
+                                           ("rotation_speed_deg", float("nan")), ("translation_speed", -0.1)])
+def test_speed_overrides_outside_their_range_are_refused(option, value):
+    with pytest.raises(ConfigError, match=option):
+        action_to_c2w("w-3", **{option: value})
 
 
 def test_split_at_last_dash():
