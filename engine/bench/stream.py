@@ -45,6 +45,9 @@ class StreamRun:
     rss: list[int] = field(default_factory=list)
     #: chunks that began by re-anchoring the model's context (models with a trained context, engine.generation.session)
     reanchors: int = 0
+    #: per chunk: ms spent growing the world cache (depth + fusion) and the cache's bytes (empty: no world cache)
+    world_ms: list[float] = field(default_factory=list)
+    world_bytes: list[int] = field(default_factory=list)
 
     def _span(self, which: str) -> list[float]:
         tenth = max(1, self.chunks // 10)
@@ -87,7 +90,19 @@ class StreamRun:
             "peak_rss_n_over_n_10": round(self.peak_rss_at(self.chunks - 1) / max(self.peak_rss_at(tenth - 1), 1), 3),
             "cache_mb_at_n_10": round(self.cache_bytes[tenth - 1] / 2**20, 3),
             "cache_mb_at_n": round(self.cache_bytes[-1] / 2**20, 3),
+            **self._world_summary(tenth),
         }
+
+    def _world_summary(self, tenth: int) -> dict:
+        """The world cache's share (bundles with a depth source): its per-chunk time early / late and its size."""
+        if not self.world_ms:
+            return {}
+        early = statistics.median(self.world_ms[1 : 1 + tenth])
+        late = statistics.median(self.world_ms[-tenth:])
+        return {"world_ms_early": round(early, 1), "world_ms_late": round(late, 1),
+                "world_late_over_early": round(late / early, 3),
+                "world_mb_at_n_10": round(self.world_bytes[tenth - 1] / 2**20, 3),
+                "world_mb_at_n": round(self.world_bytes[-1] / 2**20, 3)}  # fmt: skip
 
 
 def _block_kinds(bundle: ModelBundle) -> str:
@@ -117,8 +132,11 @@ def run_stream(
         poses = np.stack([integ.step(keys) for _ in range(session.frames_per_chunk)])
         anchor = session.snapshot().anchor
         began = time.perf_counter()
-        session.step(poses)
+        record = session.step(poses)
         run.chunk_ms.append((time.perf_counter() - began) * 1000)
+        if session.world_cache is not None:
+            run.world_ms.append(record.timings["world"] * 1000)
+            run.world_bytes.append(session.world_cache.nbytes)
         run.reanchors += int(session.snapshot().anchor != anchor)
         run.cache_bytes.append(session.snapshot().cache.nbytes())
         run.rss.append(current_rss_bytes() - base)
@@ -210,6 +228,11 @@ def format_table(result: StreamBenchmark) -> str:
     if result.hybrid.reanchors:
         lines.append(f"the hybrid model re-anchored its context in {result.hybrid.reanchors} of {n} chunks; fps uses the "
                      "mean time of the late chunks, which includes them")
+    w = result.hybrid.summary()
+    if "world_ms_early" in w:
+        lines.append(f"world cache (depth + fusion, included above): {w['world_ms_early']:.1f} ms per chunk early, "
+                     f"{w['world_ms_late']:.1f} late ({w['world_late_over_early']:.3f}x); {w['world_mb_at_n_10']:.2f} MB "
+                     f"at N/10, {w['world_mb_at_n']:.2f} MB at N")  # fmt: skip
     lines.append("RSS = growth of the process's resident memory over the rollout's start (history and snapshots off).")
     return "\n".join(lines)
 

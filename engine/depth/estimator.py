@@ -118,7 +118,9 @@ class DepthEstimator:
             torch.set_num_threads(self.threads)
         try:
             n, h, w, _ = imgs.shape
-            x = torch.from_numpy(np.ascontiguousarray(imgs)).permute(0, 3, 1, 2).float().div_(255.0)
+            if not (imgs.flags.writeable and imgs.flags.c_contiguous):  # torch wants its own, writable copy
+                imgs = np.array(imgs, order="C")
+            x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div_(255.0)
             ph, pw = -h % 16, -w % 16
             if ph or pw:
                 x = F.pad(x, (0, pw, 0, ph), mode="replicate")

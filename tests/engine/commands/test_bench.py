@@ -57,3 +57,18 @@ def test_bench_stream_counts_reanchors_and_takes_fps_from_the_mean(tmp_path, cap
 def test_bench_stream_rejects_bad_options(argv, message, capsys):
     assert main(["bench", "stream", "--quiet", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_bench_stream_reports_the_world_cache_of_a_model_with_a_depth_estimator(tmp_path, capsys):
+    from engine.depth.estimator import save_depth_weights
+    from engine.depth.net import DepthNet, DepthNetConfig
+
+    folder = save_bundle(ModelBundle.random("sana-wm-tiny-test", frame_size=(96, 64), seed=3), tmp_path / "model")
+    save_depth_weights(DepthNet(DepthNetConfig(widths=(8, 8, 8, 8))), folder / "depth.safetensors")
+    out = tmp_path / "bench.json"
+    code = main(["bench", "stream", "--model", str(folder), "--chunks", "4", "--no-softmax-baseline", "--quiet",
+                 "--json", str(out)])  # fmt: skip
+    assert code == 0
+    assert "world cache (depth + fusion, included above)" in capsys.readouterr().out
+    hybrid = json.loads(out.read_text())["hybrid"]
+    assert hybrid["world_ms_late"] > 0 and 0 < hybrid["world_mb_at_n"] <= 40_000 * 24 / 2**20
