@@ -19,7 +19,7 @@ from engine.commands import generate as generate_cmd
 from engine.commands import synth as synth_cmd
 from engine.commands import train as train_cmd
 from engine.commands import trajectory as trajectory_cmd
-from engine.errors import SanaWMInputError
+from engine.errors import SanaWMInputError, one_line
 
 #: Exit code for bad input (same as argparse's usage errors).
 EXIT_INPUT_ERROR = 2
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except SanaWMInputError as exc:
-        print(f"sana-wm: error: {exc}", file=sys.stderr)
+        print(f"sana-wm: error: {one_line(exc)}", file=sys.stderr)  # one line, however long the input it quotes
         return EXIT_INPUT_ERROR
     except KeyboardInterrupt:
         print("sana-wm: interrupted", file=sys.stderr)

@@ -17,7 +17,6 @@ this module answers three questions in one place:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -25,7 +24,8 @@ from typing import Any, TypeVar
 
 import torch
 
-from engine.errors import BundleError, CheckpointError
+from engine.errors import BundleError, CheckpointError, clip_text
+from engine.io import bounded
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +96,7 @@ def require_folder(folder: Path, kind: str, what: str) -> None:
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON config file as a dict; unreadable or malformed files raise :class:`CheckpointError` naming them."""
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: cannot read the config: {exc}") from None
-    if not isinstance(value, dict):
-        raise CheckpointError(f"{path}: expected a JSON object, found {type(value).__name__}")
-    return value
+    return bounded.read_json(path, error=CheckpointError, expect=dict)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -116,13 +110,23 @@ def _safetensors_files(folder: Path) -> list[Path]:
     if not index.is_file():
         raise BundleError(f"{folder}: no weights; expected {single.name} or {index.name} (safetensors only)")
     weight_map = read_json(index).get("weight_map")
-    if not isinstance(weight_map, dict):
-        raise CheckpointError(f"{index}: no 'weight_map' in the shard index")
-    files = [folder / name for name in sorted(set(weight_map.values()))]
+    files = [folder / name for name in shard_names(weight_map, index)]
     for shard in files:
         if not shard.is_file():
             raise BundleError(f"{folder}: shard {shard.name} listed in {index.name} is missing")
     return files
+
+
+def shard_names(weight_map: Any, index: Path) -> list[str]:
+    """The shard files a ``weight_map`` names, each a plain file name in the index's folder (a name with a folder
+    part, such as ``../x``, would read a file outside the model folder)."""
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise CheckpointError(f"{index}: expected a 'weight_map' object of shard file names")
+    names = sorted(set(weight_map.values()))
+    bad = [n for n in names if Path(n).name != n or n in ("", ".", "..")]
+    if bad:
+        raise CheckpointError(f"{index}: expected shard file names in its own folder, found {clip_text(repr(bad[0]), 60)}")
+    return names
 
 
 def _listing(kind: str, keys: list[str]) -> str:

@@ -42,7 +42,8 @@ from engine.bundles.weights import load_transformer
 from engine.components.gemma_text import GemmaCaptionEncoder
 from engine.components.ltx2_vae import LTX2VideoCodec
 from engine.components.refiner import LTX2Refiner, refiner_missing
-from engine.errors import BundleError, CheckpointError
+from engine.errors import BundleError, CheckpointError, clip_text
+from engine.io.bounded import MAX_JSON_BYTES, read_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -195,8 +196,10 @@ def validate_layout(layout: OfficialBundleLayout, *, refiner: bool = True) -> No
         problems += _part_problems("Gemma-2 tokenizer", layout.tokenizer, "tokenizer")
     if refiner and layout.has_refiner:
         problems += [f"refiner {path}" for path in refiner_missing(layout.refiner, layout.refiner_text_encoder)]
-    if problems:
-        raise BundleError(f"{layout.root} ({layout.kind} layout) is incomplete: expected " + "; ".join(problems))
+    if problems:  # paths inside the bundle relative to it, and at most three: the message stays one short line
+        shown = [p.replace(f"{layout.root}/", "") for p in problems]
+        more = f" (and {len(shown) - 3} more)" if len(shown) > 3 else ""
+        raise BundleError(f"{layout.root} ({layout.kind} layout) is incomplete: expected " + "; ".join(shown[:3]) + more)
 
 
 def read_bundle_config(layout: OfficialBundleLayout) -> dict[str, Any]:
@@ -205,10 +208,13 @@ def read_bundle_config(layout: OfficialBundleLayout) -> dict[str, Any]:
         return {}
     import yaml
 
+    text = read_bytes(layout.config, where=str(layout.config), error=CheckpointError, max_bytes=MAX_JSON_BYTES, what="a YAML config")
     try:
-        config = yaml.safe_load(layout.config.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise CheckpointError(f"{layout.config}: cannot read the bundle config: {exc}") from None
+        config = yaml.safe_load(text)  # safe_load: no Python tags, no objects built from the file
+    except RecursionError:
+        raise CheckpointError(f"{layout.config}: expected a YAML config, found nesting too deep to read") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CheckpointError(f"{layout.config}: cannot read the bundle config ({clip_text(exc, 120)})") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{layout.config}: expected a mapping at the top level")
     return config

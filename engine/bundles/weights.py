@@ -29,7 +29,6 @@ are computed, not loaded, and so never pass through the dtype cast.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -39,7 +38,9 @@ from typing import Any
 
 import torch
 
-from engine.errors import BundleError, CheckpointError, ConfigError, InputFileError
+from engine.errors import BundleError, CheckpointError, ConfigError, InputFileError, clip_text
+from engine.bundles.local_models import shard_names
+from engine.io.bounded import read_json
 from engine.model import SanaWMConfig, SanaWMTransformer
 
 logger = logging.getLogger(__name__)
@@ -100,11 +101,22 @@ def load_transformer(
         state = {}
         for key, shape in expected.items():
             if key in tensors.shapes:
-                state[key] = tensors.read(key).to(device=device, dtype=dtype)
+                state[key] = _checked(tensors.read(key), key, tensors.origin).to(device=device, dtype=dtype)
             else:  # an optional buffer the checkpoint does not carry
                 state[key] = torch.zeros(shape, dtype=dtype, device=device)
         model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
+
+
+def _checked(tensor: torch.Tensor, key: str, origin: str) -> torch.Tensor:
+    """A stored weight as it may be loaded: floating point (an integer tensor would be cast silently into nonsense)
+    and finite (a NaN weight makes every frame NaN, which the video encoder then writes as black or noise)."""
+    if not tensor.is_floating_point():
+        raise CheckpointError(f"{origin}: tensor {key!r} holds {str(tensor.dtype).removeprefix('torch.')}; expected "
+                              "floating-point weights")  # fmt: skip
+    if not bool(torch.isfinite(tensor).all()):
+        raise CheckpointError(f"{origin}: tensor {key!r} holds NaN or infinite values; the checkpoint is damaged")
+    return tensor
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -172,10 +184,20 @@ def _from_torch_file(path: Path) -> _Tensors:
                 raise
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds (pickle, zip, OSError) for a bad file  # noqa: BLE001
-        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or corrupt?): {exc}") from None
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({_torch_load_reason(exc)})") from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: expected a dict of tensors, found a {type(obj).__name__}")
     return _from_mapping(obj, str(path))
+
+
+def _torch_load_reason(exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in a few words. torch's own message runs to many lines
+    and advises re-running with ``weights_only=False``, which would execute the file's pickled code: never repeated
+    here."""
+    text = str(exc)
+    if "weights_only" in text or "Unsupported global" in text or "Unpickler" in text:
+        return "it holds pickled Python objects other than tensors, refused for safety"
+    return clip_text(text.splitlines()[0] if text.strip() else type(exc).__name__, 120) + "; truncated or corrupt?"
 
 
 def _open_file(path: Path, stack: contextlib.ExitStack) -> _Tensors:
@@ -188,20 +210,14 @@ def _open_file(path: Path, stack: contextlib.ExitStack) -> _Tensors:
 
 def _open_diffusers(folder: Path, stack: contextlib.ExitStack) -> _Tensors:
     config_path = folder / "config.json"
-    try:
-        metadata = json.loads(config_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{config_path}: cannot read the diffusers config: {exc}") from None
+    metadata = read_json(config_path, error=CheckpointError, expect=dict)
     single = folder / "diffusion_pytorch_model.safetensors"
     index = folder / "diffusion_pytorch_model.safetensors.index.json"
     if single.is_file():
         files = [single]
     elif index.is_file():
-        try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (OSError, json.JSONDecodeError, KeyError) as exc:
-            raise CheckpointError(f"{index}: cannot read the shard index: {exc}") from None
-        files = [folder / name for name in sorted(set(weight_map.values()))]
+        weight_map = read_json(index, error=CheckpointError, expect=dict).get("weight_map")
+        files = [folder / name for name in shard_names(weight_map, index)]
         for shard in files:
             if not shard.is_file():
                 raise BundleError(f"{folder}: shard {shard.name} listed in {index.name} is missing")

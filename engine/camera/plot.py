@@ -42,7 +42,8 @@ def plot_trajectory(trajectory: Trajectory, output: str | os.PathLike, *, frustu
     pos = trajectory.positions
     extent = float(np.ptp(pos, axis=0).max()) if len(pos) > 1 else 0.0
     depth = max(extent * 0.06, 0.05)
-    picks = np.unique(np.linspace(0, trajectory.num_frames - 1, max(2, frustums)).round().astype(int))
+    count = max(2, min(frustums, trajectory.num_frames))  # never more frustums than poses, whatever was asked
+    picks = np.unique(np.linspace(0, trajectory.num_frames - 1, count).round().astype(int))
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.5), dpi=100)
     views = [("Top view (X right, Z forward)", 0, 2, 1.0, "X", "Z"), ("Side view (Z forward, up)", 2, 1, -1.0, "Z", "height (-Y)")]
     for ax, (name, a, b, sign, xlab, ylab) in zip(axes, views):

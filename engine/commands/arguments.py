@@ -10,8 +10,13 @@ from typing import Any
 import numpy as np
 
 from engine.io.atomic import atomic_write_text
+from engine.io.bounded import load_npy
 from engine.camera.intrinsics import as_vec4
-from engine.errors import InputFileError
+from engine.errors import InputFileError, clip_text
+
+
+#: Longest image side accepted by ``--image-size`` (pixels).
+MAX_SIDE = 16384
 
 
 def image_size(text: str) -> tuple[int, int]:
@@ -19,21 +24,17 @@ def image_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x704, found {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"expected positive WIDTHxHEIGHT, found {text!r}")
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x704, found {clip_text(repr(text), 40)}") from None
+    if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT with sides in 1..{MAX_SIDE}, found {clip_text(repr(text), 40)}")
     return w, h
 
 
-def load_intrinsics_file(path: Path) -> np.ndarray:
-    """An official intrinsics ``.npy`` (``(4,)``, ``(3, 3)``, ``(F, 4)`` or ``(F, 3, 3)``) as ``(F, 4)`` rows."""
-    if not path.is_file():
-        raise InputFileError(f"intrinsics file {path}: not found")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputFileError(f"intrinsics file {path}: expected a .npy array, could not read it ({exc})") from None
-    return as_vec4(arr, name=f"intrinsics file {path}")
+def load_intrinsics_file(path: Path, *, option: str = "--intrinsics") -> np.ndarray:
+    """An official intrinsics ``.npy`` (``(4,)``, ``(3, 3)``, ``(F, 4)`` or ``(F, 3, 3)``) as ``(F, 4)`` rows; errors
+    name ``option`` and the file."""
+    where = f"{option} {path}"
+    return as_vec4(load_npy(path, error=InputFileError, where=where), name=where)
 
 
 def check_output_folders(**outputs: Path | None) -> None:

@@ -48,6 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_stream(args: argparse.Namespace) -> int:
     if args.chunks < 2:
         raise ConfigError(f"--chunks: expected at least 2, found {args.chunks}")
+    for option, value, low in (("--spatial-factor", args.spatial_factor, 1), ("--window", args.window, 0),
+                               ("--threads", args.threads, 1)):  # fmt: skip
+        if value is not None and value < low:
+            raise ConfigError(f"{option}: expected a whole number >= {low}, found {value}")
     check_output_folders(json=args.json)
     if args.threads:
         torch.set_num_threads(args.threads)

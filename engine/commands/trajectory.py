@@ -113,7 +113,9 @@ def _apply_camera_options(traj: Trajectory, args: argparse.Namespace, *, default
     if args.intrinsics is not None:
         traj = traj.with_intrinsics(load_intrinsics_file(args.intrinsics), size)
     elif fov is not None or (traj.intrinsics is None and default_fov is not None):
-        traj = traj.with_intrinsics(intr.from_fov(size[0], size[1], fov_x_deg=fov or default_fov), size)
+        if fov is not None and not 0.0 < fov < 180.0:  # also False for NaN
+            raise IntrinsicsError(f"--fov: expected a horizontal field of view in degrees in (0, 180), found {fov:g}")
+        traj = traj.with_intrinsics(intr.from_fov(size[0], size[1], fov_x_deg=fov if fov is not None else default_fov), size)
     elif args.image_size is not None and traj.image_size not in (None, args.image_size) and traj.intrinsics is not None:
         # rescale existing intrinsics to the requested image size
         vec = intr.scale_to_grid(traj.intrinsics, traj.image_size, args.image_size)

@@ -51,6 +51,9 @@ _MODELS: dict[str, tuple[int, tuple[int, int, int, int]]] = {
 }
 _DISTORTED = {"SIMPLE_RADIAL", "RADIAL", "OPENCV", "FULL_OPENCV"}
 _MODEL_FILES = ("cameras.txt", "images.txt")
+#: How far from 1 a stored quaternion's norm may be (COLMAP writes unit quaternions at full precision; text rounded
+#: to 6 decimals is still within 1e-5).
+QUATERNION_NORM_TOLERANCE = 1e-3
 _CAMERA_SYNTAX = "'CAMERA_ID MODEL WIDTH HEIGHT PARAMS...'"
 _IMAGE_SYNTAX = "'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME'"
 
@@ -106,8 +109,9 @@ def _read_images(path: Path) -> list[tuple[int, int, str, np.ndarray, int]]:
         if len(tok) < 10 or not tok[0].isdigit() or not tok[8].isdigit():
             raise line_error(path, lineno, _IMAGE_SYNTAX, line)
         vals = parse_floats(tok[1:8], path=path, lineno=lineno, expected=_IMAGE_SYNTAX, line=line)
-        if not any(vals[:4]):
-            raise line_error(path, lineno, "a non-zero quaternion QW QX QY QZ", line)
+        norm = float(np.linalg.norm(vals[:4]))
+        if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:  # COLMAP writes unit quaternions; anything else is not one
+            raise line_error(path, lineno, f"a unit quaternion QW QX QY QZ (its norm is {norm:.6g})", line)
         w2c = pose_from_rt(quaternion_to_rotation(np.array(vals[:4])), np.array(vals[4:]))
         images.append((int(tok[0]), int(tok[8]), " ".join(tok[9:]), w2c, lineno))
         i += 1  # the POINTS2D line that always follows (possibly empty)

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from engine.io.atomic import atomic_write_text
-from engine.camera.formats._text import intrinsics_from_vfov, read_lines, shorten, vfov_for_export
+from engine.io.bounded import json_type, read_json
+from engine.camera.formats._text import intrinsics_from_vfov, require_file, shorten, vfov_for_export
 from engine.camera.poses import convert_camera_axes
 from engine.camera.trajectory import DEFAULT_FPS, Trajectory
 from engine.errors import TrajectoryFormatError
@@ -39,10 +40,14 @@ from engine.errors import TrajectoryFormatError
 log = logging.getLogger(__name__)
 
 
+#: Largest render size accepted (pixels), as for images.
+MAX_RENDER_PIXELS = 16384 * 16384
+
+
 def _number(obj: dict[str, Any], key: str, where: str) -> float:
     value = obj.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TrajectoryFormatError(f"{where}: expected a number '{key}', found {value!r}")
+        raise TrajectoryFormatError(f"{where}: expected a number '{key}', found {json_type(value)}")
     return float(value)
 
 
@@ -62,20 +67,20 @@ def _matrix(entry: Any, key: str, where: str) -> np.ndarray:
 
 def read_nerfstudio(path: Path) -> Trajectory:
     """Read a nerfstudio ``camera_path.json`` (``camera_path`` frames, else the ``keyframes``)."""
-    text = "\n".join(read_lines(path))
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TrajectoryFormatError(f"{path.name} line {exc.lineno}: expected JSON, found invalid syntax ({exc.msg})")
+    require_file(path)
+    data = read_json(path, error=TrajectoryFormatError)
     if not isinstance(data, dict):
-        raise TrajectoryFormatError(
-            f"{path.name}: expected a JSON object with 'camera_path', found {type(data).__name__}"
-        )
+        raise TrajectoryFormatError(f"{path}: expected a JSON object with 'camera_path', found {json_type(data)}")
     camera_type = str(data.get("camera_type", "perspective")).lower()
     if camera_type != "perspective":
-        raise TrajectoryFormatError(f"{path.name}: expected camera_type 'perspective', found '{camera_type}'")
-    width = int(_number(data, "render_width", path.name))
-    height = int(_number(data, "render_height", path.name))
+        raise TrajectoryFormatError(f"{path}: expected camera_type 'perspective', found {shorten(repr(camera_type))}")
+    width, height = _number(data, "render_width", str(path)), _number(data, "render_height", str(path))
+    if not (width == int(width) > 0 and height == int(height) > 0 and width * height <= MAX_RENDER_PIXELS):
+        raise TrajectoryFormatError(
+            f"{path}: expected render_width and render_height as positive whole pixels (at most {MAX_RENDER_PIXELS:,} "
+            f"in all), found {width:g}x{height:g}"
+        )
+    width, height = int(width), int(height)
     frames, key = data.get("camera_path"), "camera_to_world"
     if not frames:
         frames, key = data.get("keyframes"), "matrix"

@@ -47,7 +47,7 @@ def test_embedded_loading_is_strict_and_names_missing_parts(tmp_path):
         load_embedded_bundle(tmp_path)
     meta["context_latent_frames"] = "13"
     (folder / "bundle.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match="context_latent_frames: expected a positive integer or null, found '13'"):
+    with pytest.raises(BundleError, match="context_latent_frames: expected a positive integer or null, found the string '13'"):
         load_embedded_bundle(folder)
     with pytest.raises(BundleError, match="nothing at that path"):
         load_bundle(tmp_path / "missing")
