@@ -72,9 +72,10 @@ from safetensors.torch import save as save_safetensors
 
 from engine import __version__ as ENGINE_VERSION
 from engine.camera.keyframes import CameraPath, Keyframe
-from engine.errors import SanaWMInputError, SessionFileError
+from engine.errors import SanaWMInputError, SessionFileError, clip_text
 from engine.export.progress import CancelFlag, ProgressCallback, check_cancel, report
 from engine.generation.project import Branch, ChunkEntry, Project, StartSettings
+from engine.generation import session_manifest as checks
 from engine.generation.session import WorldSession
 from engine.generation.state import ChunkRecord, SessionSnapshot, StreamSettings
 from engine.generation.swm_archive import (
@@ -88,6 +89,7 @@ from engine.generation.swm_archive import (
     write_frames,
 )
 from engine.io.atomic import atomic_path
+from engine.io.bounded import MAX_JSON_BYTES, json_type, parse_json
 from engine.model.chunks import AttentionWindow
 
 log = logging.getLogger(__name__)
@@ -335,18 +337,16 @@ def _open(path: Path) -> zipfile.ZipFile:
 
 
 def _manifest(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads(read_member(archive, path, "manifest.json"))
-    except ValueError as exc:
-        raise SessionFileError(f"{path}: manifest.json is not valid JSON ({exc}); the file is damaged") from None
+    data = read_member(archive, path, "manifest.json", max_bytes=MAX_JSON_BYTES)
+    manifest = parse_json(data, where=f"{path}: manifest.json", error=SessionFileError, allow_nan=True)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise SessionFileError(f"{path}: expected a {FORMAT!r} file, found format {found!r}")
+        found = clip_text(repr(manifest.get("format")), 40) if isinstance(manifest, dict) else json_type(manifest)
+        raise SessionFileError(f"{path}: expected a {FORMAT!r} file, found format {found}")
     if manifest.get("version") not in READABLE_VERSIONS:
         readable = ", ".join(map(str, READABLE_VERSIONS[:-1])) + f" or {READABLE_VERSIONS[-1]}"
         raise SessionFileError(
-            f"{path}: expected session file version {readable}, found version {manifest.get('version')!r} "
-            f"(written by SANA-WM Explorer {manifest.get('app_version', '?')}); open it with a matching version"
+            f"{path}: expected session file version {readable}, found version {clip_text(repr(manifest.get('version')), 20)} "
+            f"(written by SANA-WM Explorer {clip_text(manifest.get('app_version', '?'), 20)}); open it with a matching version"
         )
     return manifest
 
@@ -354,11 +354,14 @@ def _manifest(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
 def _stream_in(spec: dict[str, Any] | None) -> StreamSettings | None:
     if spec is None:
         return None
-    window = AttentionWindow(int(spec["window"]["num_cached_chunks"]), bool(spec["window"]["sink"]))
+    window = AttentionWindow(checks.count(spec["window"]["num_cached_chunks"], "num_cached_chunks"), bool(spec["window"]["sink"]))
     reanchor = bool(spec.get("reanchor", False))  # files before version 3 never re-anchored
-    return StreamSettings(window=window, timesteps=tuple(float(t) for t in spec["timesteps"]),
-                          chunk_latent_frames=int(spec["chunk_latent_frames"]), seed=int(spec["seed"]),
-                          reanchor=reanchor)  # fmt: skip
+    timesteps = tuple(float(t) for t in spec["timesteps"])
+    if not timesteps or not all(0.0 <= t <= 1000.0 for t in timesteps):  # also False for NaN
+        raise ValueError(f"stream_settings.timesteps: expected numbers in [0, 1000], found {clip_text(timesteps, 60)}")
+    return StreamSettings(window=window, timesteps=timesteps,
+                          chunk_latent_frames=checks.count(spec["chunk_latent_frames"], "chunk_latent_frames", low=1),
+                          seed=checks.count(spec["seed"], "seed", high=2**63 - 1), reanchor=reanchor)  # fmt: skip
 
 
 def _camera_path_in(spec: Any, path: Path) -> CameraPath | None:
@@ -378,7 +381,7 @@ def _camera_path_in(spec: Any, path: Path) -> CameraPath | None:
     except (KeyError, TypeError, ValueError) as exc:
         raise SessionFileError(
             f"{path}: manifest.json camera_path: expected length, frame_size [w, h] and keyframes (frame, position, "
-            f"quaternion, vfov_deg), found {json.dumps(spec)[:120]} ({type(exc).__name__}: {exc})"
+            f"quaternion, vfov_deg), found {clip_text(json.dumps(spec), 100)} ({clip_text(exc, 60)})"
         ) from None
 
 
@@ -390,7 +393,7 @@ def _keymap_in(spec: Any, path: Path) -> StoredKeyMap | None:
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise SessionFileError(
             f"{path}: manifest.json keymap is not a valid key map (expected JSON with name, version and keys, "
-            f"found {json.dumps(spec)[:80]})"
+            f"found {clip_text(json.dumps(spec), 80)})"
         )
     return StoredKeyMap(spec["name"], json.dumps(spec))
 
@@ -408,26 +411,36 @@ def load_project(path: str | os.PathLike, *, device: torch.device | str = "cpu")
             return _project(archive, path, manifest, device)
         except SessionFileError:
             raise
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise SessionFileError(f"{path}: the manifest does not describe a valid session ({type(exc).__name__}: {exc})") from None
+        except SanaWMInputError as exc:  # a part the camera layer or the model would refuse (already names it)
+            raise SessionFileError(str(exc)) from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            what = f"missing entry {exc}" if isinstance(exc, KeyError) else clip_text(exc, 160)
+            raise SessionFileError(f"{path}: manifest.json does not describe a valid session ({what})") from None
 
 
 def _project(archive: zipfile.ZipFile, path: Path, manifest: dict[str, Any], device: torch.device | str) -> Project:
-    start_fields = dict(manifest["start"])
-    if start_fields.get("intrinsics") is not None:
-        start_fields["intrinsics"] = tuple(float(v) for v in start_fields["intrinsics"])
-    image = decode_image(read_member(archive, path, manifest["image"]), path, manifest["image"])
-    start = StartSettings(image=image, **start_fields)
-    tensors = TensorReader(archive, path, device, manifest.get("strides", {}))
+    for key, kind in (("entries", dict), ("branches", list), ("strides", dict)):
+        if not isinstance(manifest.get(key, kind()), kind):
+            raise ValueError(f"{key}: expected {'an object' if kind is dict else 'a list'}, found {json_type(manifest[key])}")
+    image_name = manifest["image"]
+    if not isinstance(image_name, str):
+        raise ValueError(f"image: expected a member name, found {json_type(image_name)}")
+    image = decode_image(read_member(archive, path, image_name), path, image_name)
+    start = checks.start_settings(manifest["start"], path, image)
+    tensors = TensorReader(archive, path, device, checks.strides(manifest.get("strides", {})))
     warnings: list[str] = []
     entries: dict[str, ChunkEntry] = {}
+    members = len(archive.infolist())
     for name, spec in manifest["entries"].items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("frames"), dict):
+            raise ValueError(f"entries.{clip_text(name, 30)}: expected an object with 'frames', found {json_type(spec)}")
         frames_spec = spec["frames"]
-        frames = read_frames(archive, path, f"chunks/{name}/preview", frames_spec["count"], frames_spec["format"])
+        count = checks.count(frames_spec["count"], f"entries.{clip_text(name, 30)}.frames.count", high=members)  # no more
+        frames = read_frames(archive, path, f"chunks/{name}/preview", count, frames_spec["format"])  # frames than members
         record = ChunkRecord(
-            index=int(spec["index"]),
-            latent_range=tuple(spec["latent_range"]),
-            pixel_range=tuple(spec["pixel_range"]),
+            index=checks.count(spec["index"], "index"),
+            latent_range=checks.index_range(spec["latent_range"], "latent_range"),
+            pixel_range=checks.index_range(spec["pixel_range"], "pixel_range"),
             latents=tensors.tensor(spec["latents"]),
             frames=frames,
             c2w=tensors.array(spec["c2w"]),
@@ -435,13 +448,13 @@ def _project(archive: zipfile.ZipFile, path: Path, manifest: dict[str, Any], dev
             timings=dict(spec["timings"]),
             snapshot=None if spec["snapshot"] is None else _snapshot_in(spec["snapshot"], tensors, warnings),
         )
-        refined = read_frames(archive, path, f"chunks/{name}/refined", frames_spec["count"], "png") if spec["refined"] else None
+        refined = read_frames(archive, path, f"chunks/{name}/refined", count, "png") if spec["refined"] else None
         entries[name] = ChunkEntry(record, refined)
     branches: dict[int, Branch] = {}
     for spec in manifest["branches"]:
         chunks = [entries[name] for name in spec["chunks"]]
         if [e.index for e in chunks] != list(range(len(chunks))):
-            raise SessionFileError(f"{path}: take {spec['name']!r} does not hold chunks 0, 1, 2, ... in order")
+            raise SessionFileError(f"{path}: take {clip_text(repr(spec['name']), 40)} does not hold chunks 0, 1, 2, ... in order")
         branches[int(spec["id"])] = Branch(int(spec["id"]), str(spec["name"]), chunks, spec["parent"], int(spec["fork_chunk"]))
     project = Project.restored(start, branches, int(manifest["current"]), int(manifest["cursor"]), manifest.get("next_id"))
     project.stream_settings = _stream_in(manifest.get("stream_settings"))

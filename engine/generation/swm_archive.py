@@ -20,10 +20,17 @@ from PIL import Image
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from engine.errors import SessionFileError
+from engine.errors import SessionFileError, clip_text
+from engine.io.bounded import open_image_rgb
 
 PREVIEW_FORMATS = {"jpeg": ".jpg", "png": ".png"}
 JPEG_QUALITY = 95
+#: Largest member read from a session file (bytes, as declared): above any tensor file of an official-size session.
+MAX_MEMBER_BYTES = 8 * 1024**3
+#: Largest expansion of a deflated member above 64 MiB: tensors and images barely compress; a higher ratio is a bomb.
+MAX_DEFLATE_RATIO = 100
+#: Largest memory a stored view's strides may span (bytes).
+MAX_LAYOUT_BYTES = 4 * 1024**3
 
 
 class TensorWriter:
@@ -79,13 +86,27 @@ class TensorReader:
         self._resolved: dict[str, torch.Tensor] = {}  # one tensor object per ref: shared tensors stay shared
 
     def tensor(self, ref: str) -> torch.Tensor:
+        if not isinstance(ref, str):
+            raise SessionFileError(f"{self.path}: expected a tensor reference '<entry>/<key>', found {clip_text(repr(ref), 40)}")
         if ref not in self._resolved:
             tensor = self._stored(ref)
             stride = self.strides.get(ref)
             if stride is not None:  # back to the layout it was saved from (see TensorWriter.strides)
+                self._check_layout(ref, tensor, stride)
                 tensor = torch.empty_strided(tensor.shape, stride, dtype=tensor.dtype, device=tensor.device).copy_(tensor)
             self._resolved[ref] = tensor
         return self._resolved[ref]
+
+    def _check_layout(self, ref: str, tensor: torch.Tensor, stride: list[int]) -> None:
+        """Refuse strides that do not fit the tensor: a wrong count, negative, or a layout spanning more memory than
+        :data:`MAX_LAYOUT_BYTES` (a view is at most the buffer it was cut from)."""
+        ok = len(stride) == tensor.dim() and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in stride)
+        span = 1 + sum((n - 1) * v for n, v in zip(tensor.shape, stride)) if ok and tensor.numel() else 0
+        if not ok or span * tensor.element_size() > MAX_LAYOUT_BYTES:
+            raise SessionFileError(
+                f"{self.path}: strides of tensor {clip_text(repr(ref), 40)}: expected {tensor.dim()} non-negative numbers "
+                f"fitting shape {tuple(tensor.shape)}, found {clip_text(stride, 60)}"
+            )
 
     def _stored(self, ref: str) -> torch.Tensor:
         entry, _, key = ref.rpartition("/")
@@ -105,13 +126,25 @@ class TensorReader:
         return self.tensor(ref).cpu().numpy()
 
 
-def read_member(archive: zipfile.ZipFile, path: Path, name: str) -> bytes:
+def read_member(archive: zipfile.ZipFile, path: Path, name: str, *, max_bytes: int = MAX_MEMBER_BYTES) -> bytes:
+    """One member's bytes; its declared size is checked against ``max_bytes`` first (a deflated member can expand
+    a thousandfold, and zipfile never reads past the declared size)."""
     try:
-        return archive.read(name)
+        info = archive.getinfo(name)
+    except KeyError:
+        raise SessionFileError(f"{path}: expected {clip_text(name, 60)} in the session file, found none (the file is damaged)") from None
+    if info.file_size > max_bytes:
+        raise SessionFileError(f"{path}: {clip_text(name, 60)} declares {info.file_size:,} bytes; expected at most {max_bytes:,}")
+    if info.file_size > 64 * 1024**2 and info.file_size > MAX_DEFLATE_RATIO * max(info.compress_size, 1):
+        raise SessionFileError(f"{path}: {clip_text(name, 60)} expands {info.file_size // max(info.compress_size, 1):,}-fold; "
+                               f"expected at most {MAX_DEFLATE_RATIO}-fold (what this program writes compresses far less)")
+    try:
+        return archive.read(info)
     except KeyError:
         raise SessionFileError(f"{path}: expected {name} in the session file, found none (the file is damaged)") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:  # CRC error, truncated member
-        raise SessionFileError(f"{path}: {name} cannot be read ({exc}); the file is damaged") from None
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:  # CRC error,
+        # truncated member, unknown compression, encryption
+        raise SessionFileError(f"{path}: {clip_text(name, 60)} cannot be read ({clip_text(exc, 80)}); the file is damaged") from None
 
 
 # ----- images ----------------------------------------------------------------------------------------------------
@@ -125,11 +158,8 @@ def encode_image(frame: np.ndarray, fmt: str) -> bytes:
 
 
 def decode_image(data: bytes, path: Path, name: str) -> np.ndarray:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError) as exc:
-        raise SessionFileError(f"{path}: {name} is not a readable image ({exc})") from None
+    """An image member as RGB ``uint8``; its declared size is checked before decoding (:mod:`engine.io.bounded`)."""
+    return open_image_rgb(data, where=f"{path}: {clip_text(name, 60)}", error=SessionFileError)
 
 
 def write_frames(archive: zipfile.ZipFile, folder: str, frames: np.ndarray, fmt: str) -> None:
@@ -138,5 +168,7 @@ def write_frames(archive: zipfile.ZipFile, folder: str, frames: np.ndarray, fmt:
 
 
 def read_frames(archive: zipfile.ZipFile, path: Path, folder: str, count: int, fmt: str) -> np.ndarray:
+    if fmt not in PREVIEW_FORMATS:
+        raise SessionFileError(f"{path}: {folder}: expected frames as {' or '.join(PREVIEW_FORMATS)}, found {clip_text(repr(fmt), 30)}")
     names = [f"{folder}/{i:05d}{PREVIEW_FORMATS[fmt]}" for i in range(count)]
     return np.stack([decode_image(read_member(archive, path, n), path, n) for n in names])
