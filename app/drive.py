@@ -1,21 +1,29 @@
 """Drive mode: held keys -> camera poses through the engine's one :class:`MotionIntegrator`, chunk by chunk.
 
-Timing (the decision, and why): a :class:`QTimer` ticks at the video frame rate (16 fps). Every tick records the set
-of DSL keys held at that moment — one entry per video frame, the same thing an action string spells out. When the
-engine can take the next chunk, :meth:`DriveController.take_chunk` integrates the recorded key sets (topped up with
-the keys held *now* when fewer than a chunk's worth were recorded) into the chunk's 24 poses. So the keys pressed
-while one chunk is being generated steer the next chunk, frame for frame, and the poses equal what
-``MotionIntegrator.run`` gives for the same key sets. Key sets, not poses, are buffered so that when the model is
-slower than real time the buffer can keep the *newest* chunk's worth (the oldest key sets drop) without rewriting
-integrated poses.
+Timing (the decision, and why): the poses of a chunk are read as late as possible. When the engine can take the
+next chunk, :meth:`DriveController.take_chunk` integrates the keys held *at that moment* into the chunk's 24 poses
+(every frame of the chunk holds them), so a key pressed while the engine is idle is sent at once
+(:meth:`DriveController.press` asks for the chunk without waiting for a tick) and the first chunk after a press moves
+at full speed. The earlier design replayed the key sets recorded at every 16 fps tick, the newest chunk's worth: the
+ticks before a press were mostly empty, so the first chunk after a press barely moved and the motion showed one
+chunk later (issue 18, item 1).
 
-Pacing: while driving and keys are (or were, for a recorded frame) held, a chunk is requested on a tick when the
-owner's ``ready()`` says the engine is idle and the display has less than a chunk of frames still to play; a model
-faster than real time is held to real time, a slower one is asked for the next chunk as soon as it is free. Letting
-go of the keys stops generation after the chunk that holds the release.
+Taps: a key pressed and released before the engine could take a chunk still moves the camera. A :class:`QTimer`
+ticks at the video frame rate and records the held key sets from the first tick with a key held (idle ticks before
+it are not recorded); when nothing is held at the request, the recorded sets are replayed (topped up with empty
+sets), frame for frame. The poses always equal what ``MotionIntegrator.run`` gives for the same key sets.
 
-Held keys are cleared when the window loses focus (no camera that keeps flying after an Alt-Tab). Auto-repeat key
-events are ignored: a key counts as held from its press to its release.
+Pacing: while driving and keys are held (or a tap is recorded), a chunk is requested on a tick, on a press, or when
+the engine goes idle, once the owner's ``ready()`` says the engine is free and the display will run out of frames
+within about one chunk's generation time (:func:`display_needs_chunk`); a model faster than real time is held to
+real time without queueing a chunk of stale poses, a slower one is asked for the next chunk as soon as it is free.
+Letting go of the keys stops generation after the chunk that holds the release.
+
+Key auto-repeat: a desktop's auto-repeat sends release/press pairs while a key is held. Qt flags them
+(``isAutoRepeat``) when it sees both at once; on X11 a loaded event loop can see the release alone and report it as
+a real one. So a release takes effect only after :data:`RELEASE_GRACE_MS` without a new press of the key, and any
+press of a key not held (auto-repeat flagged or not) holds it again. Held keys are cleared at once when the window
+loses focus (no camera that keeps flying after an Alt-Tab).
 """
 
 from __future__ import annotations
@@ -35,14 +43,31 @@ from engine.errors import ConfigError
 _M = Qt.KeyboardModifier
 _SHORTCUT_MODIFIERS = _M.ControlModifier | _M.AltModifier | _M.MetaModifier
 
+#: How long a key release waits for the auto-repeat press that may follow it (X11 sends both at the same moment;
+#: the key repeat interval is 25-40 ms, a human re-press takes longer than this).
+RELEASE_GRACE_MS = 45
+
+
+def display_needs_chunk(queued_frames: int, fps: float, chunk_seconds: float | None, frames_per_chunk: int) -> bool:
+    """True when the frames still queued for display will run out within about one chunk's generation time
+    (``chunk_seconds``, the last chunk's; None before the first): asking now keeps playback continuous while the
+    poses are read as late as possible. Never more than one chunk of frames is queued ahead."""
+    if chunk_seconds is None:
+        return queued_frames < frames_per_chunk
+    lead = math.ceil(1.25 * chunk_seconds * fps) + 2  # frames that play while the next chunk is generated
+    return queued_frames <= min(lead, frames_per_chunk - 1)
+
 
 class DriveController(QObject):
     """Keyboard driving (see the module docstring).
 
     Signals:
         held_changed(frozenset): the DSL keys held changed.
-        step_requested(object): ``(frames_per_chunk, 4, 4)`` poses of the next chunk, emitted on a tick while driving
-            and ``ready()``.
+        step_requested(object): ``(frames_per_chunk, 4, 4)`` poses of the next chunk, emitted while driving and
+            ``ready()`` (on a tick, a press or :meth:`poll`).
+
+    Args:
+        release_grace_ms: see :data:`RELEASE_GRACE_MS`; 0 releases at once (scripts that call :meth:`release`).
     """
 
     held_changed = Signal(object)
@@ -55,26 +80,38 @@ class DriveController(QObject):
         frames_per_chunk: int = 24,
         fps: float = 16.0,
         ready: Callable[[], bool] | None = None,
+        release_grace_ms: int = RELEASE_GRACE_MS,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.keymap = keymap or preset("v2")
-        self.frames_per_chunk = frames_per_chunk
+        self._pending: deque[frozenset[str]] = deque(maxlen=frames_per_chunk)
         self.ready = ready or (lambda: False)
         self.integrator = MotionIntegrator(self.keymap.version)
         self.driving = False  # the Drive toggle: request chunks by itself while keys are held
         self._held: set[str] = set()
         self._qt_held: dict[int, str] = {}
-        self._pending: deque[frozenset[str]] = deque(maxlen=frames_per_chunk)
+        self._releasing: dict[int, QTimer] = {}  # real releases waiting out the auto-repeat grace
+        self._grace_ms = int(release_grace_ms)
         self._states: dict[bytes, IntegratorState] = {}
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / fps))
         self.timer.timeout.connect(self.tick)
 
+    @property
+    def frames_per_chunk(self) -> int:
+        """Poses per chunk (the loaded model's); changing it forgets a recorded tap."""
+        return self._pending.maxlen or 0
+
+    @frames_per_chunk.setter
+    def frames_per_chunk(self, value: int) -> None:
+        if value != self._pending.maxlen:
+            self._pending = deque(maxlen=int(value))
+
     # ----- keys -----------------------------------------------------------------------------------------------------
     @property
     def held(self) -> frozenset[str]:
-        """DSL keys held now."""
+        """DSL keys held now (a key whose release waits out the auto-repeat grace still counts)."""
         return frozenset(self._held)
 
     def set_keymap(self, keymap: KeyMap) -> None:
@@ -87,23 +124,47 @@ class DriveController(QObject):
         self.keymap = keymap
 
     def press(self, qt_key: int, auto_repeat: bool = False) -> bool:
-        """A key went down; True when it is a driving key (the caller then accepts the event)."""
+        """A key went down; True when it is a driving key (the caller then accepts the event). A press cancels a
+        waiting release of the key; a key not held is held whether or not the press is flagged auto-repeat (its
+        release may have been taken for a real one). A new key asks for a chunk at once when the engine is ready."""
         dsl = self.keymap.dsl_key(qt_key)
         if dsl is None:
             return False
-        if not auto_repeat and self._qt_held.get(qt_key) != dsl:
+        waiting = self._releasing.pop(qt_key, None)
+        if waiting is not None:
+            waiting.stop()
+        if self._qt_held.get(qt_key) != dsl:
             self._qt_held[qt_key] = dsl
-            self._update_held()
+            if self._update_held():
+                self.poll()
         return True
 
     def release(self, qt_key: int, auto_repeat: bool = False) -> bool:
-        """A key went up; auto-repeat releases are ignored."""
+        """A key went up. Flagged auto-repeat releases are ignored; a real one takes effect after the grace
+        (:data:`RELEASE_GRACE_MS`) unless the key is pressed again meanwhile."""
         dsl = self.keymap.dsl_key(qt_key)
         if dsl is None and qt_key not in self._qt_held:
             return False
-        if not auto_repeat and self._qt_held.pop(qt_key, None) is not None:
-            self._update_held()
+        if auto_repeat or qt_key not in self._qt_held:
+            return True
+        if self._grace_ms <= 0:
+            self._finish_release(qt_key)
+        elif qt_key not in self._releasing:
+            timer = QTimer(self)
+            timer.setSingleShot(True)
+            timer.setInterval(self._grace_ms)
+            timer.timeout.connect(lambda key=qt_key: self._finish_release(key))
+            self._releasing[qt_key] = timer
+            timer.start()
         return True
+
+    def _finish_release(self, qt_key: int) -> None:
+        timer = self._releasing.pop(qt_key, None)
+        if timer is not None:
+            timer.stop()
+            timer.deleteLater()
+        if self._qt_held.pop(qt_key, None) is not None:
+            self._update_held()
 
     def hold(self, dsl_keys: str) -> None:
         """Hold DSL keys directly, whatever the key map (scripted driving: screenshots, measurements); released by
@@ -115,16 +176,24 @@ class DriveController(QObject):
         self._update_held()
 
     def clear_held(self) -> None:
-        """Release every key (the window lost focus)."""
+        """Release every key at once (the window lost focus)."""
+        for timer in self._releasing.values():
+            timer.stop()
+            timer.deleteLater()
+        self._releasing.clear()
         if self._qt_held:
             self._qt_held.clear()
             self._update_held()
 
-    def _update_held(self) -> None:
+    def _update_held(self) -> bool:
+        """Recompute the held DSL keys; True when a key was added."""
         held = set(self._qt_held.values())
-        if held != self._held:
-            self._held = held
-            self.held_changed.emit(frozenset(held))
+        if held == self._held:
+            return False
+        added = bool(held - self._held)
+        self._held = held
+        self.held_changed.emit(frozenset(held))
+        return added
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
         """Install on the widgets that drive (the viewport, the window): keys in, focus loss clears."""
@@ -147,28 +216,41 @@ class DriveController(QObject):
 
     @property
     def wants_chunk(self) -> bool:
-        """Keys are held now, or were held during a frame recorded for the next chunk (a short tap while the engine
-        was busy still moves the camera). A camera coasting after the keys are released does not keep the engine
-        generating: its velocity carries into the next chunk the user asks for."""
+        """Keys are held now, or a tap was recorded for the next chunk (a short tap while the engine was busy still
+        moves the camera). A camera coasting after the keys are released does not keep the engine generating: its
+        velocity carries into the next chunk the user asks for."""
         return bool(self._held) or any(self._pending)
 
     @property
     def pending(self) -> int:
-        """Key sets recorded for the next chunk."""
+        """Key sets recorded for the next chunk (from the first tick with a key held)."""
         return len(self._pending)
 
     def tick(self) -> None:
-        """One video frame: record the held keys; request the next chunk when driving and the engine is ready."""
-        self._pending.append(frozenset(self._held))
+        """One video frame: record the held keys (once a key has been held); request the next chunk when driving
+        and the engine is ready."""
+        if self._held or self._pending:
+            self._pending.append(frozenset(self._held))
+        self.poll()
+
+    def poll(self) -> None:
+        """Request the next chunk now if driving, keys want one and ``ready()`` (a press, the engine going idle)."""
         if self.driving and self.wants_chunk and self.ready():
             self.step_requested.emit(self.take_chunk())
 
+    def chunk_keys(self) -> list[frozenset[str]]:
+        """The key set of each frame of the next chunk: the keys held now on every frame; with nothing held, the
+        recorded tap (then empty frames)."""
+        if self._held:
+            return [frozenset(self._held)] * self.frames_per_chunk
+        recorded = list(self._pending)
+        return recorded + [frozenset()] * (self.frames_per_chunk - len(recorded))
+
     def take_chunk(self) -> np.ndarray:
-        """The next chunk's ``(frames_per_chunk, 4, 4)`` poses from the recorded key sets (topped up with the keys
-        held now); the recorded sets are consumed."""
-        key_sets = list(self._pending)
+        """The next chunk's ``(frames_per_chunk, 4, 4)`` poses from :meth:`chunk_keys`; the recorded sets are
+        consumed."""
+        key_sets = self.chunk_keys()
         self._pending.clear()
-        key_sets += [frozenset(self._held)] * (self.frames_per_chunk - len(key_sets))
         poses = np.stack([self.integrator.step(keys) for keys in key_sets])
         self._states[poses[-1].tobytes()] = self.integrator.state()
         return poses

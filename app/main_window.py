@@ -30,7 +30,7 @@ from app import menus, sessions
 from app.autosave import Autosaver, find_recovery
 from app.controller import ExplorerController
 from app.explorer_state import EngineBusy, PendingStart, Phase, RefineJob
-from app.drive import DriveController
+from app.drive import DriveController, display_needs_chunk
 from app.menus import DRIVE_MODE, PATH_MODE
 from app.path.editor import PathEditor
 from app.settings import AppSettings
@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
         self.model_info: ModelInfo | None = None
         self.last_error = ""
         self._quiet_path = False  # True while the window itself puts a path into the editor (not the user's edit)
+        self.chunk_seconds: float | None = None  # the last chunk's generation time (drive pacing)
 
         self.viewport = Viewport(self.client.display)
         self.path_editor = PathEditor()
@@ -237,6 +238,8 @@ class MainWindow(QMainWindow):
             self.drive.sync(record.c2w[-1])  # a chunk along the path: driving goes on from where it ended
         total = record.timings.get("total", 0.0)
         fps = record.frames.shape[0] / total if total > 0 else 0.0
+        self.chunk_seconds = total if total > 0 else None
+        self.viewport.kick()  # a starved viewport shows the chunk's first frame now, not at its next tick
         self.viewport.set_hud(fps=fps)
         self.status_fps.setText(f"{fps:.1f} fps")
         self.status_chunk.setText(f"chunk {record.index} · {self.project.current.name}")
@@ -284,6 +287,8 @@ class MainWindow(QMainWindow):
         if not busy:
             self.controller.on_idle()
         self._update_actions()
+        if not busy:
+            self.drive.poll()  # keys held: the next chunk goes now, not at the next tick
 
     # ----- commands -----------------------------------------------------------------------------------------------
     def start_world(self, settings: StartSettings) -> None:
@@ -308,9 +313,10 @@ class MainWindow(QMainWindow):
         self.start_panel.set_image(path)
 
     def _ready_for_drive(self) -> bool:
-        """The drive controller may ask for a chunk: the controller can step, drive mode, and less than a chunk of
-        frames still waiting to be shown (so a fast model is held to real time)."""
-        fed = len(self.client.display) < self.drive.frames_per_chunk
+        """The drive controller may ask for a chunk: the controller can step, drive mode, and no more frames still
+        waiting to be shown than play while one is generated (:func:`~app.drive.display_needs_chunk`: a
+        fast model is held to real time, and the poses are read as late as possible)."""
+        fed = display_needs_chunk(len(self.client.display), 16.0, self.chunk_seconds, self.drive.frames_per_chunk)
         return self.controller.can_step and self.mode == DRIVE_MODE and fed
 
     def step_once(self) -> None:

@@ -8,6 +8,7 @@ loaded it shows a hint; an image file dropped on it is announced by :attr:`Viewp
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,7 @@ class Viewport(QWidget):
         self.hud_chunk: int | None = None
         self.hud_fps: float | None = None
         self.hud_note = ""
+        self._last_shown: float | None = None  # perf_counter() of the last frame shown from the queue
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / fps))
         self.timer.timeout.connect(self.play_next)
@@ -97,9 +99,20 @@ class Viewport(QWidget):
             return
         item = self.display.get()
         if item is not None:
+            self._last_shown = time.perf_counter()
             self.hud_chunk = item.chunk
             self.set_frame(item.image)
             self.frame_shown.emit(item.chunk, item.frame)
+
+    def kick(self) -> None:
+        """New frames were queued: when the viewport has been waiting for them (nothing shown for a tick), show the
+        first one now and restart the tick from it, so a chunk is on screen as soon as it is generated."""
+        if self.display is None:
+            return
+        last = self._last_shown
+        if last is None or time.perf_counter() - last >= self.timer.interval() / 1000:
+            self.play_next()
+            self.timer.start()
 
     def set_hud(
         self,
