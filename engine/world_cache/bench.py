@@ -7,7 +7,9 @@ protocol's dataset seed 916001 worlds, exact depth from :mod:`engine.synth`):
 * **prediction at 1 s**: the cache built from frame 0 alone, rendered at frame 16's pose (1 s at 16 fps), PSNR
   against the true frame 16 over the covered pixels, and the covered share;
 * **time per frame**: every frame of the clip is fused (unproject + update) and the cache rendered at the next
-  frame's pose, for each capacity; median ms per frame over the frames after the cache filled (from frame 16).
+  frame's pose, for each capacity; median ms per frame over the frames after the cache filled (from frame 16);
+* **time per generated frame** under a session's policy (:class:`engine.generation.world_memory.WorldCacheSettings`
+  defaults): per chunk, 6 of 24 frames fused and 3 renders (one per latent frame).
 """
 
 from __future__ import annotations
@@ -59,6 +61,28 @@ def time_per_frame(clip, renderer: CacheRenderer, config: CacheConfig, stride: i
     return {"update_ms": u, "render_ms": r, "total_ms": u + r, "voxels": len(cache)}
 
 
+def time_per_generated_frame(clip, renderer: CacheRenderer, settings, renders_per_chunk: int = 3) -> dict:
+    """Mean ms per generated frame under a session's policy (:class:`~engine.generation.world_memory.
+    WorldCacheSettings`): per 24-frame chunk, ``fuse_every``-th frames fused and ``renders_per_chunk`` renders
+    (one per latent frame, what a cache-conditioned model reads). Depth estimation is not included."""
+    from engine.generation.world_memory import fused_frame_indices
+
+    plan = clip.plan
+    cache = WorldCache(settings.cache_config, stride=settings.stride)
+    cache.add_frame(clip.frames[0], clip.depth[0], plan.c2w[0], plan.intrinsics[0])
+    spent, frames = 0.0, 0
+    for a in range(1, len(clip.frames) - 23, 24):
+        t0 = time.perf_counter()
+        for i in range(renders_per_chunk):
+            f = a + (24 * (i + 1)) // renders_per_chunk - 1
+            renderer.render(cache.state, plan.c2w[f], plan.intrinsics[f], plan.size)
+        for i in fused_frame_indices(24, settings.fuse_every, skip_first=False):
+            cache.add_frame(clip.frames[a + i], clip.depth[a + i], plan.c2w[a + i], plan.intrinsics[a + i])
+        spent += time.perf_counter() - t0
+        frames += 24
+    return {"ms_per_frame": 1e3 * spent / frames, "voxels": len(cache)}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=4)
@@ -86,6 +110,13 @@ def main(argv=None) -> None:
             mean = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
             print(f"capacity {capacity:>7} stride {stride}: update {mean['update_ms']:.1f} ms + render "
                   f"{mean['render_ms']:.1f} ms = {mean['total_ms']:.1f} ms per frame ({mean['voxels']:.0f} voxels)")
+    from engine.generation.world_memory import WorldCacheSettings
+
+    settings = WorldCacheSettings()
+    rows = [time_per_generated_frame(c, renderer, settings) for c in clips]
+    print(f"session policy (voxel {settings.voxel_size}, capacity {settings.capacity}, stride {settings.stride}, fuse 1 "
+          f"in {settings.fuse_every}, 3 renders per chunk): {np.mean([r['ms_per_frame'] for r in rows]):.1f} ms per "
+          f"generated frame ({np.mean([r['voxels'] for r in rows]):.0f} voxels)")
     renderer.release()
     maker.release()
 
