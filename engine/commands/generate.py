@@ -24,7 +24,7 @@ from engine.camera.frames import BIDIRECTIONAL_STRIDE, STREAMING_STRIDE, resolve
 from engine.camera.trajectory import DEFAULT_FPS, Trajectory
 from engine.commands.arguments import load_intrinsics_file
 from engine.commands.progress import ProgressLine
-from engine.errors import ConfigError, SanaWMInputError
+from engine.errors import ConfigError, SanaWMInputError, clip_text
 from engine.export import ExportJob, ExportOptions
 from engine.generation.pipeline import MODES, GenerationRequest, first_output_pose, frame_trajectory, generate
 from engine.generation.start_image import load_image
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     demo = load_demo(args.demo) if args.demo else None
     if args.image is None and demo is None:
         raise SanaWMInputError("--image: expected a start image (or --demo NAME), found neither")
+    _check_options(args)
     _quiet_libraries()
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = DTYPES[args.dtype] if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
@@ -106,11 +107,12 @@ def run(args: argparse.Namespace) -> int:
     image = load_image(args.image if args.image is not None else demo.image_path, name="--image")
     trajectory = _trajectory(args, demo)
     timesteps = _timesteps(args.denoising_step_list)
+    given_intrinsics = load_intrinsics_file(args.intrinsics) if args.intrinsics is not None else None
     bundle = load_bundle(args.model, dtype=dtype, device=device, refiner=not args.no_refiner)
     if bundle.label:
         print(f"sana-wm: model {bundle.display_name}", file=sys.stderr)
 
-    trajectory = _with_intrinsics(args, trajectory, image, bundle, demo, device)
+    trajectory = _with_intrinsics(args, trajectory, image, bundle, demo, device, given_intrinsics)
     stride = STREAMING_STRIDE if args.mode == "streaming" else BIDIRECTIONAL_STRIDE
     wanted = args.num_frames if args.num_frames is not None else DEFAULT_NUM_FRAMES[args.mode]
     num_frames = resolve_num_frames(wanted, trajectory.num_frames, stride)
@@ -190,12 +192,14 @@ def _trajectory(args: argparse.Namespace, demo) -> Trajectory:
     raise SanaWMInputError("camera: expected --action or --camera (or --demo NAME), found neither")
 
 
-def _with_intrinsics(args, trajectory: Trajectory, image: np.ndarray, bundle, demo, device) -> Trajectory:
+def _with_intrinsics(
+    args, trajectory: Trajectory, image: np.ndarray, bundle, demo, device, given: np.ndarray | None = None
+) -> Trajectory:
     """Intrinsics in pixels of ``image``: --intrinsics, else the camera file's, else a Pi3X estimate (--pi3x), else
     the demo's, else the model's default field of view; then the official FOV check on the frames the model sees."""
     size = (image.shape[1], image.shape[0])
-    if args.intrinsics is not None:
-        vec = load_intrinsics_file(args.intrinsics)
+    if given is not None:  # --intrinsics, read before the model loaded
+        vec = given
     elif trajectory.intrinsics is not None and trajectory.image_size is not None:
         vec = intr.scale_to_grid(trajectory.intrinsics, trajectory.image_size, size)
     elif args.pi3x is not None:
@@ -221,13 +225,40 @@ def _with_intrinsics(args, trajectory: Trajectory, image: np.ndarray, bundle, de
     return replace(trajectory, intrinsics=vec, image_size=size)
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Every numeric flag within the range the pipeline's math assumes, and the output names, before any work."""
+    ranges = (("--fps", args.fps, 0.0, 240.0, False), ("--storyboard-every", args.storyboard_every, 0.0, 3600.0, False),
+              ("--cfg_scale", args.cfg_scale, 0.0, 100.0, True), ("--flow_shift", args.flow_shift, 0.0, 100.0, False),
+              ("--step", args.step, 1, 1000, True), ("--num_frames", args.num_frames, 1, 100_000, True),
+              ("--seed", args.seed, 0, 2**63 - 1, True))  # fmt: skip
+    for flag, value, low, high, low_included in ranges:
+        if value is None:
+            continue
+        inside = (low <= value if low_included else low < value) and value <= high  # False for NaN
+        if not inside:
+            bracket = "[" if low_included else "("
+            raise ConfigError(f"{flag}: expected a number in {bracket}{low:g}, {high:g}], found {value:g}")
+    if args.name is not None and (Path(args.name).name != args.name or args.name in (".", "..")):
+        raise ConfigError(f"--name: expected a file stem without folders, found {clip_text(repr(args.name), 60)}")
+    if args.device is not None:
+        try:
+            device = torch.device(args.device)
+        except (RuntimeError, ValueError):
+            raise ConfigError(f"--device: expected cpu or cuda (cuda:N), found {clip_text(repr(args.device), 40)}") from None
+        if device.type not in ("cpu", "cuda") or (device.type == "cuda" and not torch.cuda.is_available()):
+            found = "cuda, but no CUDA device is available" if device.type == "cuda" else repr(args.device)
+            raise ConfigError(f"--device: expected cpu or an available cuda device, found {found}")
+
+
 def _timesteps(text: str | None) -> tuple[float, ...]:
     if text is None:
         return SELF_FORCING_TIMESTEPS
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ConfigError(f"--denoising_step_list: expected comma-separated numbers, found {text!r}") from None
+        raise ConfigError(f"--denoising_step_list: expected comma-separated numbers, found {clip_text(repr(text), 60)}") from None
     if values and values[-1] == 0:
         values = values[:-1]
+    if not values or not all(0.0 < v <= 1000.0 for v in values):  # also False for NaN
+        raise ConfigError(f"--denoising_step_list: expected timesteps in (0, 1000], found {clip_text(repr(text), 60)}")
     return tuple(values)

@@ -13,19 +13,13 @@ from PIL import Image
 
 from engine.camera.intrinsics import CropPlan, apply_crop, plan_resize_crop
 from engine.errors import InputFileError, SanaWMInputError
+from engine.io.bounded import open_image_rgb
 
 
 def load_image(image: np.ndarray | str | Path | Image.Image, *, name: str = "image") -> np.ndarray:
     """An RGB ``uint8 (H, W, 3)`` array from a path, a PIL image or an array (grey and RGBA are converted)."""
-    if isinstance(image, (str, Path)):
-        path = Path(image)
-        if not path.is_file():
-            raise InputFileError(f"{name}: expected an image file, found no file at {path}")
-        try:
-            with Image.open(path) as img:
-                return np.asarray(img.convert("RGB"))
-        except (OSError, ValueError) as exc:
-            raise InputFileError(f"{name}: could not read {path} as an image ({exc})") from None
+    if isinstance(image, (str, Path)):  # size checked before decoding: a decompression bomb is refused
+        return open_image_rgb(image, where=f"{name} {image}", error=InputFileError)
     if isinstance(image, Image.Image):
         return np.asarray(image.convert("RGB"))
     array = np.asarray(image)

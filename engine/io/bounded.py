@@ -292,7 +292,7 @@ def open_image_rgb(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise error(f"{where}: expected an image of at most {max_pixels:,} pixels, found a larger one (the decoder refuses it as a decompression bomb)") from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError, Image.UnidentifiedImageError) as exc:
-        raise error(f"{where}: expected a readable image (PNG, JPEG, ...), found {clip_text(exc, 120)}") from None
+        raise error(f"{where}: expected a readable image (PNG, JPEG, ...), could not read it ({clip_text(exc, 120)})") from None
 
 
 __all__ = [

@@ -115,7 +115,7 @@ def test_a_failure_midway_leaves_no_video(bundles, image, tmp_path, monkeypatch)
         (["--image", "{image}", "--action", "w-10", "--intrinsics", "{good}"], "at least 25 frames"),
         (["--image", "{image}", "--action", "w-48"], "no default field of view"),
         (["--image", "{image}", "--action", "w-48", "--intrinsics", "{good}", "--model", "{incomplete}"], "vae"),
-        (["--image", "{image}", "--action", "w-48", "--intrinsics", "/no/K.npy"], "not found"),
+        (["--image", "{image}", "--action", "w-48", "--intrinsics", "/no/K.npy"], "--intrinsics /no/K.npy: expected a numpy .npy array, found no such file"),
     ],
 )
 def test_bad_inputs_give_one_line_and_exit_code_2(bundles, image, tmp_path, capsys, extra, message):

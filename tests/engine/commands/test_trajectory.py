@@ -104,7 +104,7 @@ def test_plot_writes_a_png(tmp_path, capsys):
         (["from-action", "w-0", "-o", "{d}/a.npz"], "positive whole number"),
         (["from-action", "w-8", "-o", "{d}/a.npz", "--fov", "20"], "FOV"),
         (["from-action", "w-8", "-o", "{d}/a.npz", "--fov", "60", "--intrinsics", "{d}/k.npy"], "either --intrinsics or --fov"),
-        (["from-action", "w-8", "-o", "{d}/a.npz", "--intrinsics", "{d}/missing.npy"], "not found"),
+        (["from-action", "w-8", "-o", "{d}/a.npz", "--intrinsics", "{d}/missing.npy"], "--intrinsics .*missing.npy.*no such file"),
         (["from-action", "w-8", "-o", "{d}/a.npz", "--intrinsics", "{d}/bad.npy"], r"\(F, 3, 3\)"),
         (["from-action", "w-8", "-o", "{d}/a.xyz"], "xyz"),
         (["info", "{d}/missing.npz"], "not found"),

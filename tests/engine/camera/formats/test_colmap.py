@@ -128,7 +128,7 @@ def test_read_errors(tmp_path):
     with pytest.raises(TrajectoryFormatError, match=r"images.txt line 2: expected 'IMAGE_ID QW QX"):
         read_colmap(tmp_path / "c")
     write_model(tmp_path / "q", images="1 0 0 0 0 0 0 0 1 a.png\n\n")
-    with pytest.raises(TrajectoryFormatError, match="images.txt line 1: expected a non-zero quaternion"):
+    with pytest.raises(TrajectoryFormatError, match="images.txt line 1: expected a unit quaternion"):
         read_colmap(tmp_path / "q")
     write_model(tmp_path / "d", images="1 1 0 0 0 0 0 0 9 a.png\n\n")
     with pytest.raises(TrajectoryFormatError, match="line 1: expected a CAMERA_ID defined in cameras.txt, found 9"):

@@ -87,7 +87,7 @@ def test_read_errors(tmp_path):
     with pytest.raises(InputFileError):
         read_nerfstudio(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text('{"render_width": 10,\n "render_height": }')
-    with pytest.raises(TrajectoryFormatError, match="bad.json line 2: expected JSON"):
+    with pytest.raises(TrajectoryFormatError, match="bad.json: expected JSON, found invalid syntax at line 2"):
         read_nerfstudio(tmp_path / "bad.json")
     base = {"render_width": 10, "render_height": 10}
     (tmp_path / "fish.json").write_text(json.dumps({**base, "camera_type": "fisheye", "camera_path": []}))
