@@ -13,17 +13,81 @@ Three forms share one implementation:
 Temporary names start with ``.`` and contain ``.part``, so they are hidden and recognisable; the final file or
 folder gets the permissions a plain ``open`` / ``mkdir`` would give (0666 / 0777 less the umask). A staged path
 whose owner is garbage-collected without committing is deleted too; only a killed process leaves one behind.
+
+Leftovers of a killed process: a temporary name carries the id of the process that made it
+(``.<name>.<pid>-<random>.part<suffix>``), and every new staging in a folder first removes the temporaries there
+whose process no longer runs (:func:`sweep_stale`), so a ``kill -9`` costs disk space only until the next write
+to the same folder. Temporaries of a live process, this one included, are never touched; a temporary of the
+older form without a process id is removed once it is an hour old.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import shutil
+import time
 import tempfile
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+
+
+log = logging.getLogger(__name__)
+
+#: A staged name: ``.<name>.<pid>-<random>.part<suffix>`` (or ``.old`` for a folder moved aside); group ``pid`` is
+#: absent in the older form ``.<name>.<random>.part<suffix>``.
+_STAGED = re.compile(r"^\..+\.(?:(?P<pid>\d+)-)?[A-Za-z0-9_]+\.(?:part(?:\.[^.]*)?|old)$")
+#: Age after which a staged name without a process id counts as abandoned (seconds).
+LEGACY_STALE_AFTER_S = 3600.0
+
+
+def _process_alive(pid: int) -> bool:
+    """True when a process ``pid`` exists (it may belong to another user)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists but not ours, or cannot tell: keep its files
+    return True
+
+
+def sweep_stale(folder: str | os.PathLike) -> list[Path]:
+    """Remove the staged temporaries in ``folder`` left by processes that no longer run; returns what was removed.
+
+    Never raises: a folder that cannot be listed, or a file another process removes first, is skipped."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        match = _STAGED.match(entry.name)
+        if match is None:
+            continue
+        pid = match.group("pid")
+        try:
+            stale = not _process_alive(int(pid)) if pid else now - entry.stat(follow_symlinks=False).st_mtime > LEGACY_STALE_AFTER_S
+        except OSError:
+            continue
+        if stale:
+            _remove(entry.path)
+            removed.append(Path(entry.path))
+    if removed:
+        log.warning("removed %d temporary file(s) left in %s by a run that was killed: %s", len(removed), folder,
+                    ", ".join(p.name for p in removed[:3]) + (" ..." if len(removed) > 3 else ""))  # fmt: skip
+    return removed
+
+
+def _prefix(name: str) -> str:
+    """The start of a staged name for ``name``: hidden, and carrying this process's id (see :func:`sweep_stale`)."""
+    return f".{name}.{os.getpid()}-"
 
 
 def _umask() -> int:
@@ -93,8 +157,9 @@ class AtomicFile(_Staged):
     def __init__(self, target: str | os.PathLike, *, suffix: str | None = None) -> None:
         self.target = Path(target)
         self.target.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale(self.target.parent)
         fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{self.target.stem}.",
+            prefix=_prefix(self.target.stem),
             suffix=f".part{self.target.suffix if suffix is None else suffix}",
             dir=self.target.parent,
         )
@@ -121,7 +186,8 @@ class AtomicDir(_Staged):
         self.overwrite = overwrite
         self._check_target()
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".part", dir=self.target.parent)
+        sweep_stale(self.target.parent)
+        tmp = tempfile.mkdtemp(prefix=_prefix(self.target.name), suffix=".part", dir=self.target.parent)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
         self._track(tmp)
 
@@ -134,7 +200,7 @@ class AtomicDir(_Staged):
         if not (self.target.exists() or self.target.is_symlink()):
             os.rename(self.tmp, self.target)
             return
-        old = tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".old", dir=self.target.parent)
+        old = tempfile.mkdtemp(prefix=_prefix(self.target.name), suffix=".old", dir=self.target.parent)
         try:
             os.replace(self.target, os.path.join(old, "previous"))
             try:
