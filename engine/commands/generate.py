@@ -88,7 +88,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, bundle=None) -> int:
+    """``bundle``: an already loaded model for these arguments (``sana-wm batch`` workers keep theirs loaded)."""
     from engine.io.demos import list_demos, load_demo
     from engine.bundles import load_bundle
 
@@ -108,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
     trajectory = _trajectory(args, demo)
     timesteps = _timesteps(args.denoising_step_list)
     given_intrinsics = load_intrinsics_file(args.intrinsics) if args.intrinsics is not None else None
-    bundle = load_bundle(args.model, dtype=dtype, device=device, refiner=not args.no_refiner)
+    if bundle is None:
+        bundle = load_bundle(args.model, dtype=dtype, device=device, refiner=not args.no_refiner)
     if bundle.label:
         print(f"sana-wm: model {bundle.display_name}", file=sys.stderr)
 
