@@ -31,7 +31,11 @@ older than the kept frames. The official checkpoints declare no limit and stream
 each committed chunk's frames are fused, with their depth, into a bounded 3D point memory of the world
 (:mod:`engine.world_cache`), part of every snapshot; :meth:`WorldSession.render_cache` shows it from any pose and
 :meth:`WorldSession.cache_points` lists its points. Without a depth source (the official checkpoints) there is no
-world cache and nothing else changes.
+world cache and nothing else changes. A model with a world-cache input (``cache_channels > 0``, the embedded model
+v2) is conditioned on it: before a chunk is sampled, the cache as it stands *before* the chunk is rendered at the
+pose of each of the chunk's latent key frames and encoded (:func:`~engine.generation.world_memory.cache_conditioning`),
+the input of the sampling steps and of the commit pass, exactly as in training (:mod:`engine.train.cache_data`).
+Such a model without a world cache, and a re-anchor's pass over past frames, see "nothing known" (zeros).
 
 State is only committed when a step completes: a cancelled or failed step leaves the session as it was.
 Everything a rewind needs (model cache, decoder state, trajectory, world cache) is immutable, so snapshots share
@@ -59,7 +63,15 @@ from engine.errors import Cancelled, SanaWMInputError, SessionStateError
 from engine.generation.sampling import frame_noise, sample_chunk
 from engine.generation.start_image import prepare_start_frame
 from engine.generation.state import ChunkRecord, SessionSnapshot, StreamSettings
-from engine.generation.world_memory import DepthSource, WorldCacheSettings, WorldMemory, cache_points, depth_source_for
+from engine.generation.world_memory import (
+    DepthSource,
+    WorldCacheSettings,
+    WorldMemory,
+    cache_conditioning,
+    cache_points,
+    depth_source_for,
+    key_frame_poses,
+)
 from engine.model.stream_cache import CachedStep, StreamCache
 from engine.world_cache import CacheRender, CacheState
 
@@ -362,10 +374,11 @@ class WorldSession:
         state = self._reanchor(state, chunk)
         reanchored = time.perf_counter()
         cond = self._chunk_conditioning(state, chunk)
-        latents = self._sample(state, chunk, cond, progress)
+        seen = self._cache_input(state, chunk)
+        latents = self._sample(state, chunk, cond, seen, progress)
         sampled = time.perf_counter()
         committed = latents if commit_latents is None else self._check_commit(commit_latents, chunk.b - chunk.a)
-        next_cache = self._commit(state, chunk, cond, committed)
+        next_cache = self._commit(state, chunk, cond, seen, committed)
         cached = time.perf_counter()
         if progress is not None:
             progress("cache", 1, 1)
@@ -437,9 +450,21 @@ class WorldSession:
             )
         return self._conditioning(chunk, state.anchor, la, lb)
 
+    def _cache_input(self, state: SessionSnapshot, chunk: _Chunk) -> torch.Tensor | None:
+        """The world-cache input of the chunk's latent frames (see the module docstring): the state's cache, from
+        before this chunk, rendered at each latent key frame's pose; None for models without that input, and for
+        sessions without a world cache (the model then sees zeros)."""
+        if not self.bundle.config.cache_channels or self.world_memory is None or state.world is None:
+            return None
+        tf = self.bundle.codec.temporal_factor
+        c2w, intrinsics = key_frame_poses(chunk.c2w, chunk.intrinsics, range(chunk.a, chunk.b), tf)
+        renders = self.world_memory.render_frames(state.world, c2w, intrinsics, self.bundle.frame_size)
+        return cache_conditioning(renders, self.bundle.codec).to(self._device)
+
     def _sample(
-        self, state: SessionSnapshot, chunk: _Chunk, cond: CameraConditioning, progress: Progress | None
-    ) -> torch.Tensor:
+        self, state: SessionSnapshot, chunk: _Chunk, cond: CameraConditioning, seen: torch.Tensor | None,
+        progress: Progress | None,
+    ) -> torch.Tensor:  # fmt: skip
         """Sample: the self-forcing Euler steps on the chunk's seeded noise with the cached context (chunk 0 keeps
         the image latent clean) -> clean chunk latents ``(1, C, b - a, h, w)``."""
         noise = self._noise(chunk.a, chunk.b)
@@ -449,7 +474,7 @@ class WorldSession:
             num_cond = 1
         offset = chunk.a - state.anchor
         return sample_chunk(
-            lambda x, t: self._forward(chunk, x, t, CachedStep(state.cache), cond, offset),
+            lambda x, t: self._forward(chunk, x, t, CachedStep(state.cache), cond, offset, seen),
             noise,
             num_condition_frames=num_cond,
             timesteps=self.settings.timesteps,
@@ -457,12 +482,13 @@ class WorldSession:
         )
 
     def _commit(
-        self, state: SessionSnapshot, chunk: _Chunk, cond: CameraConditioning, committed: torch.Tensor
-    ) -> StreamCache:
+        self, state: SessionSnapshot, chunk: _Chunk, cond: CameraConditioning, seen: torch.Tensor | None,
+        committed: torch.Tensor,
+    ) -> StreamCache:  # fmt: skip
         """Commit: the t = 0 pass over the clean chunk that writes the next cache."""
         saving = CachedStep(state.cache, save=True)
         frame_t = torch.zeros(1, chunk.b - chunk.a, device=self._device)
-        self._forward(chunk, committed, frame_t, saving, cond, chunk.a - state.anchor)
+        self._forward(chunk, committed, frame_t, saving, cond, chunk.a - state.anchor, seen)
         return saving.next_cache()
 
     def _grow_world(self, state: SessionSnapshot, frames: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray,
@@ -480,16 +506,18 @@ class WorldSession:
 
     def _forward(
         self, chunk: _Chunk, latents: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep,
-        cond: CameraConditioning, offset: int,
+        cond: CameraConditioning, offset: int, seen: torch.Tensor | None = None,
     ) -> torch.Tensor:  # fmt: skip
-        """One model call on context positions from ``offset`` (raises :class:`Cancelled` when asked to stop)."""
+        """One model call on context positions from ``offset`` (raises :class:`Cancelled` when asked to stop);
+        ``seen`` is the world-cache input of models that take one (:meth:`_cache_input`)."""
         if self._cancel.is_set():
             raise Cancelled(f"chunk {chunk.index} cancelled")
         model = self.bundle.transformer
         caption, mask = self.caption if self.caption is not None else (None, None)
         cameras, plucker = cond.camera_conditions[None], cond.chunk_plucker[None].to(model.dtype)
+        extra = {} if seen is None else {"cache": seen}
         with torch.inference_mode():
-            return model(latents, frame_t, caption, mask, cameras, plucker, frame_offset=offset, mixing=mixing)
+            return model(latents, frame_t, caption, mask, cameras, plucker, frame_offset=offset, mixing=mixing, **extra)
 
     def _conditioning(self, chunk: _Chunk, anchor: int, start: int, end: int) -> CameraConditioning:
         """Camera tensors of context frames ``[start, end)`` with poses re-based to latent frame ``anchor``."""

@@ -23,11 +23,15 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from engine.errors import ConfigError, WorldCacheError
 from engine.world_cache import CacheConfig, CacheRender, CacheState, empty_state, positions, unproject, update
 
 log = logging.getLogger(__name__)
+
+#: Grey of pixels the cache does not know before encoding (encodes to ~0; cells with no coverage are zeroed).
+UNCOVERED_GREY = 128
 
 #: ``depth(frames (N, H, W, 3) uint8, intrinsics (N, 4)) -> (N, H, W) float32`` camera-space z in scene units,
 #: ``inf`` = sky (what :class:`engine.depth.estimator.DepthEstimator` computes).
@@ -132,6 +136,11 @@ class WorldMemory:
             self._renderer = CacheRenderer()
         return self._renderer.render(world, c2w, intrinsics, size)
 
+    def render_frames(self, world: CacheState, c2w: np.ndarray, intrinsics: np.ndarray,
+                      size: tuple[int, int]) -> list[CacheRender]:  # fmt: skip
+        """``world`` seen from each of ``c2w (T, 4, 4)`` with ``intrinsics (T, 4)`` (one render per pose)."""
+        return [self.render(world, pose, k, size) for pose, k in zip(c2w, intrinsics)]
+
     def release(self) -> None:
         if self._renderer is not None:
             self._renderer.release()
@@ -147,3 +156,37 @@ def cache_points(world: CacheState | None, limit: int | None = None) -> tuple[np
     if limit is not None and len(world) > limit:
         index = np.linspace(0, len(world) - 1, int(limit)).astype(np.int64)
     return positions(world, np.float32)[index], np.ascontiguousarray(world.colours[index])
+
+
+def cache_conditioning(renders: list[CacheRender], codec) -> torch.Tensor:
+    """The model v2's world-cache input for latent frames seen from the renders' poses: ``(1, C + 1, T, h, w)``
+    float32, the codec latents of each render's colour (``C`` channels) and the share of covered pixels per latent
+    cell (the last channel).
+
+    Pixels the cache does not know are mid-grey before encoding and the latents of cells with no covered pixel are
+    exactly 0, so "nothing known" is all zeros, the same as a missing or dropped cache (the model's default input).
+    ``codec`` must be frame-local in space with ``spatial_factor`` pixels per cell (the embedded patch codec).
+    """
+    if not renders:
+        raise WorldCacheError("cache conditioning: expected at least one render, found none")
+    p = codec.spatial_factor
+    colours = np.stack([np.where(r.coverage[..., None], r.colour, np.uint8(UNCOVERED_GREY)) for r in renders])
+    covered = np.stack([r.coverage for r in renders]).astype(np.float32)  # (T, H, W)
+    t, height, width = covered.shape
+    cells = covered.reshape(t, height // p, p, width // p, p).mean(axis=(2, 4))  # (T, h, w)
+    with torch.no_grad():
+        latents = torch.cat([codec.encode(frame[None]) for frame in colours], dim=2).float()  # (1, C, T, h, w)
+    share = torch.from_numpy(cells)[None, None]  # (1, 1, T, h, w)
+    latents = latents * (share > 0)
+    return torch.cat([latents, share], dim=1)
+
+
+def key_frame_poses(c2w: np.ndarray, intrinsics: np.ndarray, latent_frames: range,
+                    temporal_factor: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The poses and intrinsics of latent frames ``latent_frames`` of a trajectory: latent frame ``j`` is pixel frame
+    ``temporal_factor * j`` (the key frame of the frame-local patch codec), in ``c2w (F, 4, 4)``/``intrinsics (F, 4)``."""
+    picks = [temporal_factor * j for j in latent_frames]
+    if picks and picks[-1] >= len(c2w):
+        raise WorldCacheError(f"cache conditioning: latent frame {latent_frames[-1]} needs pixel frame {picks[-1]}, "
+                              f"the trajectory has {len(c2w)}")  # fmt: skip
+    return np.asarray(c2w)[picks], np.asarray(intrinsics)[picks]

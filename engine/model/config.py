@@ -45,6 +45,11 @@ class SanaWMConfig:
     head dim is the FlashAttention size the head is zero-padded to (112 -> 128; 32, 64, 128, 256 stay), which
     changes the default SDPA scale when no scale is passed. The main softmax branch always uses 1/sqrt(head dim).
 
+    ``cache_channels`` > 0 adds the world-cache conditioning path of the embedded model v2 (docs/embedded_model.md):
+    a ``cache_embedder`` (a per-token linear map, initialised to zero) of the cache render of every latent frame,
+    encoded by the bundle's codec, plus its coverage (``in_channels + 1`` channels for the embedded codec), is added
+    to the latent embedding. 0 (every preset) is the official architecture: no such weights, no such input.
+
     Numerics switches: ``sdpa_bf16`` rounds softmax-attention operands to bf16 as the reference does even when the
     model runs in fp32 (on for the official preset, off for the small ones); ``gated_delta_impl`` names the scan
     implementation (one of :data:`engine.ops.gated_delta.IMPLEMENTATIONS`), resolved once when the blocks are built.
@@ -75,6 +80,7 @@ class SanaWMConfig:
     gdn_eps: float = 1e-8
     sdpa_bf16: bool = True
     gated_delta_impl: str = "auto"
+    cache_channels: int = 0
     preset: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +101,8 @@ class SanaWMConfig:
             problems.append(f"conv_kernel_size must be >= 1, got {self.conv_kernel_size}")
         if self.t_kernel_size < 1 or self.t_kernel_size % 2 == 0:
             problems.append(f"t_kernel_size must be a positive odd number, got {self.t_kernel_size}")
+        if self.cache_channels < 0:
+            problems.append(f"cache_channels must be >= 0 (0 = no world-cache input), got {self.cache_channels}")
         if self.camera_variant not in CAMERA_VARIANTS:
             problems.append(f"camera_variant {self.camera_variant!r} is not one of {', '.join(CAMERA_VARIANTS)}")
         if self.gated_delta_impl not in GATED_DELTA_IMPLEMENTATIONS:

@@ -37,6 +37,11 @@ class SanaWMTransformer(nn.Module):
             self.attention_y_norm = RMSNorm(c, config.y_norm_eps)
         self.plucker_embedder = PatchEmbed(config.plucker_channels, c)
         self.raymap_embedder = PatchEmbed(config.raymap_channels, c)  # in the checkpoint, never applied (spec §3.3)
+        if config.cache_channels:
+            # The v2 world-cache input: zero at first, so a model initialised from cache-free weights starts as them.
+            self.cache_embedder = PatchEmbed(config.cache_channels, c)
+            nn.init.zeros_(self.cache_embedder.proj.weight)
+            nn.init.zeros_(self.cache_embedder.proj.bias)
         self.blocks = nn.ModuleList(SanaWMBlock(config, i) for i in range(config.depth))
         self.final_layer = FinalLayer(c, config.out_channels, config.layer_norm_eps)
         # A plain attribute, not a module/buffer: computed tables must escape dtype casts and state dicts.
@@ -46,7 +51,7 @@ class SanaWMTransformer(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.x_embedder.proj.weight.dtype
 
-    def _check_inputs(self, latents, timesteps, caption, caption_mask, camera_conditions, chunk_plucker) -> None:
+    def _check_inputs(self, latents, timesteps, caption, caption_mask, camera_conditions, chunk_plucker, cache) -> None:
         cfg = self.config
         if latents.ndim != 5 or latents.shape[1] != cfg.in_channels:
             raise SanaWMInputError(f"latents must be (B, {cfg.in_channels}, T, H, W), got {tuple(latents.shape)}")
@@ -61,6 +66,9 @@ class SanaWMTransformer(nn.Module):
         expect("timesteps", timesteps, (b,), (b, t), (b, 1, t))
         expect("camera_conditions", camera_conditions, (b, t, 20))
         expect("chunk_plucker", chunk_plucker, (b, cfg.plucker_channels, t, h, w))
+        if cache is not None and not cfg.cache_channels:
+            raise SanaWMInputError("cache: this model has no world-cache input (cache_channels = 0); pass cache=None")
+        expect("cache", cache, (b, cfg.cache_channels, t, h, w))
         if cfg.text_conditioning:
             if caption is None:
                 raise SanaWMInputError("this model is text-conditioned: pass caption (B, L, C_y) and its mask (B, L)")
@@ -78,6 +86,7 @@ class SanaWMTransformer(nn.Module):
         *,
         frame_offset: int = 0,
         mixing: TimeMixing | None = None,
+        cache: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the flow velocity ``v ~ eps - x0`` for every latent frame.
 
@@ -96,18 +105,25 @@ class SanaWMTransformer(nn.Module):
             mixing: how frames mix in time (:mod:`engine.model.time_mixing`): None = bidirectional (the whole
                 clip), a :class:`~engine.model.time_mixing.ChunkCausalMixer` for the uncached chunk-causal teacher, or a
                 :class:`~engine.model.stream_cache.CachedStep` for one streaming chunk.
+            cache: ``(B, cache_channels, T, H, W)`` the world-cache render of every latent frame (codec latents +
+                coverage, :func:`engine.generation.world_memory.cache_conditioning`); only for models with
+                ``cache_channels > 0``, where None means "nothing known" (zeros, as a dropped cache in training).
 
         Returns:
             ``(B, C_out, T, H, W)`` in the model's dtype.
         """
         if caption is not None and caption.ndim == 4:
             caption = caption[:, 0]
-        self._check_inputs(latents, timesteps, caption, caption_mask, camera_conditions, chunk_plucker)
+        self._check_inputs(latents, timesteps, caption, caption_mask, camera_conditions, chunk_plucker, cache)
         b, _, t, height, width = latents.shape
         dtype, device = self.dtype, latents.device
         grid = (t, height, width)
 
         h = self.x_embedder(latents.to(dtype))  # (B, N, C)
+        if self.config.cache_channels:
+            if cache is None:
+                cache = latents.new_zeros((b, self.config.cache_channels, t, height, width), dtype=dtype)
+            h = h + self.cache_embedder(cache.to(device=device, dtype=dtype))
         ts = truncate_timesteps(timesteps.reshape(b, -1).expand(b, t).to(device))  # (B, T)
         e = self.t_embedder(ts)  # (B, T, C)
         e6 = self.t_block(e)  # (B, T, 6C)

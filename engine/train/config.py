@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.errors import ConfigError
 from engine.model.config import SanaWMConfig
+from engine.train.cache_data import CacheAugment
 from engine.train.data import check_window
 from engine.train.objective import ObjectiveConfig
 
@@ -49,7 +50,10 @@ class TrainConfig:
         objective: :class:`ObjectiveConfig`.
         bundle_name: name of the bundle written at the end.
         init_from: an embedded bundle folder whose weights start the run (a fine-tune) instead of the
-            from-scratch initialisation; its architecture, frame size and codec must be the run's.
+            from-scratch initialisation; its architecture, frame size and codec must be the run's, except that a
+            model with a world-cache input may start from one without (its cache weights start at zero).
+        cache_augment: how the world-cache input is perturbed (:class:`~engine.train.cache_data.CacheAugment`);
+            used only by models with ``cache_channels > 0`` (``model_overrides``), which need clips with depth.
     """
 
     preset: str = "sana-wm-small"
@@ -78,6 +82,7 @@ class TrainConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     bundle_name: str = "sana-wm-trained"
     init_from: str | None = None
+    cache_augment: CacheAugment = field(default_factory=CacheAugment)
 
     def __post_init__(self) -> None:
         problems = []
@@ -126,6 +131,12 @@ class TrainConfig:
             if bad:
                 raise ConfigError(f"unknown objective field(s) {', '.join(bad)}; valid: {', '.join(sorted(obj_known))}")
             values["objective"] = ObjectiveConfig(**values["objective"])
+        if isinstance(values.get("cache_augment"), dict):
+            aug_known = {f.name for f in dataclasses.fields(CacheAugment)}
+            bad = sorted(set(values["cache_augment"]) - aug_known)
+            if bad:
+                raise ConfigError(f"unknown cache_augment field(s) {', '.join(bad)}; valid: {', '.join(sorted(aug_known))}")
+            values["cache_augment"] = CacheAugment(**values["cache_augment"])
         for key in ("frame_size", "betas"):
             if key in values:
                 values[key] = tuple(values[key])

@@ -23,7 +23,10 @@ From a clip to a training sample (:class:`TrainingData`):
    becomes the conditioning "image" latent, exactly as the start image of a streaming session;
 3. the window's pixel frames ``8s .. 8(s + W - 1)`` give the camera tensors through
    :class:`~engine.camera.conditioning.CameraConditioner`, which makes the poses relative to the window's first
-   pixel frame (the streaming convention: poses relative to the start image).
+   pixel frame (the streaming convention: poses relative to the start image);
+4. for a model with a world-cache input (``cache_builder`` given), the window's cache input is built from the
+   clip's frames and depth (:mod:`engine.train.cache_data`; clips must carry ``depth``), with the augmentations
+   drawn from ``(seed, sample index)``.
 
 Order is a pure function of ``(seed, sample index)``: sample ``n`` comes from epoch ``n // N`` (a seeded
 permutation of the ``N`` clips) with a crop start drawn from ``(seed, n)``. Resuming therefore needs only the
@@ -65,6 +68,7 @@ class Clip:
     c2w: np.ndarray
     intrinsics: np.ndarray
     name: str = ""
+    depth: np.ndarray | None = None  # (F, H, W) float32 metres, inf = sky (datasets of format version 2)
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -90,7 +94,15 @@ def as_clip(item: Any, name: str = "clip") -> Clip:
     if poses.shape[0] != f:
         raise InputFileError(f"{name}: expected {f} poses (one per frame), found {poses.shape[0]}")
     intr = fit_to_frames(intrinsics, f, name=f"{name} intrinsics")
-    return Clip(frames=frames, c2w=poses, intrinsics=intr, name=str(getattr(item, "name", "") or name))
+    try:
+        depth = get("depth")
+    except (KeyError, AttributeError):
+        depth = None
+    if depth is not None:
+        depth = np.asarray(depth)
+        if depth.shape != frames.shape[:3]:
+            raise InputFileError(f"{name}: depth must be (F, H, W) = {frames.shape[:3]}, found {depth.shape}")
+    return Clip(frames=frames, c2w=poses, intrinsics=intr, name=str(getattr(item, "name", "") or name), depth=depth)
 
 
 #: A clip reader: file -> clip (a :class:`Clip`, a mapping or an object with the three fields).
@@ -204,6 +216,7 @@ class TrainingSample:
     chunk_plucker: torch.Tensor
     clip: int
     start: int
+    cache: torch.Tensor | None = None  # (C + 1, W, h, w) world-cache input (models with cache_channels > 0)
 
 
 @dataclass
@@ -215,19 +228,23 @@ class TrainingBatch:
     camera_conditions: torch.Tensor
     chunk_plucker: torch.Tensor
     sources: list[tuple[int, int]]
+    cache: torch.Tensor | None = None  # (B, C + 1, W, h, w) world-cache inputs, or None
 
     @classmethod
     def stack(cls, samples: Sequence[TrainingSample]) -> TrainingBatch:
+        caches = [s.cache for s in samples]
         return cls(
             latents=torch.stack([s.latents for s in samples]),
             camera_conditions=torch.stack([s.camera_conditions for s in samples]),
             chunk_plucker=torch.stack([s.chunk_plucker for s in samples]),
             sources=[(s.clip, s.start) for s in samples],
+            cache=None if any(c is None for c in caches) else torch.stack(caches),
         )
 
     def to(self, device: torch.device | str) -> TrainingBatch:
         return TrainingBatch(self.latents.to(device), self.camera_conditions.to(device),
-                             self.chunk_plucker.to(device), self.sources)  # fmt: skip
+                             self.chunk_plucker.to(device), self.sources,
+                             None if self.cache is None else self.cache.to(device))  # fmt: skip
 
 
 def is_frame_local(codec: LatentCodec) -> bool:
@@ -253,6 +270,8 @@ class TrainingData:
         frame_size: ``(width, height)`` every clip must have (no resizing here: render data at the model size).
         window_latent_frames: ``W = 1 + 3k`` latent frames per sample (7 = 49 pixel frames = image + 2 chunks).
         seed: data-order seed.
+        cache_builder: builds each window's world-cache input (:class:`~engine.train.cache_data.WindowCacheBuilder`);
+            None for models without one.
     """
 
     def __init__(
@@ -262,6 +281,7 @@ class TrainingData:
         frame_size: tuple[int, int],
         window_latent_frames: int,
         seed: int,
+        cache_builder: Any = None,
     ) -> None:
         check_window(window_latent_frames)
         if len(clips) == 0:
@@ -277,6 +297,7 @@ class TrainingData:
         self.window = int(window_latent_frames)
         self.seed = int(seed)
         self.frame_local = is_frame_local(codec)
+        self.cache_builder = cache_builder
         self._cache: dict[tuple[int, int], EncodedClip] = {}
 
     def __len__(self) -> int:
@@ -330,8 +351,21 @@ class TrainingData:
         return p0, p0 + TEMPORAL_STRIDE * (self.window - 1) + 1
 
     # ----- samples ----------------------------------------------------------------------------------------------
-    def sample_at(self, index: int, start: int) -> TrainingSample:
-        """The window of clip ``index`` starting at latent frame ``start`` (poses re-based to its first frame)."""
+    def window_cache(self, index: int, start: int, rng: np.random.Generator) -> torch.Tensor:
+        """``(C + 1, W, h, w)`` the world-cache input of a window (reads the clip's frames and depth again: they are
+        too large to keep for every clip)."""
+        clip = self._load(index)
+        if clip.depth is None:
+            raise InputFileError(
+                f"clip {index} ({clip.name}): the model has a world-cache input, which needs clips with depth "
+                "(sana-wm synth dataset without --no-depth, format version 2); found none"
+            )
+        return self.cache_builder.window_input(clip.frames, clip.depth, clip.c2w, clip.intrinsics, start,
+                                               self.window, rng)  # fmt: skip
+
+    def sample_at(self, index: int, start: int, rng: np.random.Generator | None = None) -> TrainingSample:
+        """The window of clip ``index`` starting at latent frame ``start`` (poses re-based to its first frame);
+        ``rng`` draws the cache augmentations (default: keyed by the seed, clip and start)."""
         enc = self.encoded(index)
         if not 0 <= start <= enc.num_latent_frames - self.window:
             raise SanaWMInputError(
@@ -340,12 +374,17 @@ class TrainingData:
         p0, p1 = self.pixel_range(start)
         conditioner = CameraConditioner(enc.c2w[p0:p1], enc.intrinsics[p0:p1], self.frame_size, self.latent_grid)
         cond = conditioner.conditioning(0, self.window).to(dtype=torch.float32)
+        cache = None
+        if self.cache_builder is not None:
+            rng = rng or np.random.default_rng([self.seed, 4, int(index), int(start)])
+            cache = self.window_cache(index, start, rng)
         return TrainingSample(
             latents=self.window_latents(index, start),
             camera_conditions=cond.camera_conditions,
             chunk_plucker=cond.chunk_plucker,
             clip=index,
             start=start,
+            cache=cache,
         )
 
     def clip_for(self, n: int) -> int:
@@ -360,7 +399,7 @@ class TrainingData:
         index = self.clip_for(n)
         starts = self.encoded(index).num_latent_frames - self.window + 1
         start = int(np.random.default_rng([self.seed, 1, int(n)]).integers(0, starts))
-        return self.sample_at(index, start)
+        return self.sample_at(index, start, np.random.default_rng([self.seed, 3, int(n)]))
 
     def batch(self, first: int, batch_size: int) -> TrainingBatch:
         """Samples ``first .. first + batch_size - 1`` stacked."""

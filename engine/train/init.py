@@ -72,7 +72,8 @@ def load_initial_weights(model: SanaWMTransformer, folder: str | Path, frame_siz
     bundle = load_embedded_bundle(folder)
     theirs = {k: v for k, v in dataclasses.asdict(bundle.config).items() if k != "preset"}
     ours = {k: v for k, v in dataclasses.asdict(model.config).items() if k != "preset"}
-    differ = sorted(k for k in ours if ours[k] != theirs.get(k))
+    adds_cache = bool(ours["cache_channels"]) and not theirs.get("cache_channels")
+    differ = sorted(k for k in ours if ours[k] != theirs.get(k) and not (adds_cache and k == "cache_channels"))
     problems = [f"{k}: run {ours[k]!r}, bundle {theirs.get(k)!r}" for k in differ]
     if tuple(bundle.frame_size) != tuple(frame_size):
         problems.append(f"frame size: run {frame_size}, bundle {tuple(bundle.frame_size)}")
@@ -81,4 +82,14 @@ def load_initial_weights(model: SanaWMTransformer, folder: str | Path, frame_siz
         problems.append(f"codec patch size: run {spatial_factor}, bundle {factor}")
     if problems:
         raise ConfigError(f"--init-from {folder}: the bundle is not the model this run trains ({'; '.join(problems)})")
-    model.load_state_dict(bundle.transformer.state_dict(), strict=True)
+    if not adds_cache:
+        model.load_state_dict(bundle.transformer.state_dict(), strict=True)
+        return
+    # A model v2 from v1 weights: everything but the world-cache input, which starts at zero (the model then
+    # computes exactly what the bundle's model computes, whatever the cache input).
+    missing, unexpected = model.load_state_dict(bundle.transformer.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("cache_embedder.") for k in missing):
+        raise ConfigError(f"--init-from {folder}: weights do not fit (missing {missing}, unexpected {unexpected})")
+    with torch.no_grad():
+        model.cache_embedder.proj.weight.zero_()
+        model.cache_embedder.proj.bias.zero_()

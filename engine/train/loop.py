@@ -48,6 +48,7 @@ from engine.train.checkpoint import (
     run_state,
     save_checkpoint,
 )
+from engine.train.cache_data import WindowCacheBuilder
 from engine.train.config import TrainConfig, check_resume, learning_rate
 from engine.train.curves import plot_loss, write_loss_csv
 from engine.train.data import TrainingData
@@ -174,7 +175,13 @@ def train(
         raise ConfigError(f"--out {out_dir}: already holds a training run; pass --resume to continue it or choose "
                           "another folder")  # fmt: skip
     codec = PatchDCTCodec(model_config.in_channels, config.spatial_factor)
-    data = TrainingData(clips, codec, config.frame_size, config.window_latent_frames, config.seed)
+    builder = None
+    if model_config.cache_channels:
+        builder = WindowCacheBuilder(codec, config.frame_size, config.cache_augment)
+        if model_config.cache_channels != builder.channels():
+            raise ConfigError(f"cache_channels: expected {builder.channels()} (the codec's {codec.latent_channels} "
+                              f"latent channels + coverage), found {model_config.cache_channels}")  # fmt: skip
+    data = TrainingData(clips, codec, config.frame_size, config.window_latent_frames, config.seed, builder)
 
     previous_threads = torch.get_num_threads()
     if config.threads:

@@ -204,10 +204,12 @@ def flow_matching_loss(
         idx = rolled.nonzero()[:, 0].to(x0.device)
         x0 = x0.clone()
         x0[idx] = rollout_context(model, x0[idx], batch.camera_conditions[idx], batch.chunk_plucker[idx],
-                                  config.window, generator)  # fmt: skip
+                                  config.window, generator,
+                                  cache=None if batch.cache is None else batch.cache[idx])  # fmt: skip
     sigma = schedule.sigmas.to(x0.device)[:, None, :, None, None]
     noisy = (1.0 - sigma) * x0 + sigma * noise
     mixer = ChunkCausalMixer(teacher_chunk_starts(t), t, config.window)
+    extra = {} if batch.cache is None else {"cache": batch.cache}  # the world-cache input (models v2)
     with autocast or contextlib.nullcontext():
         velocity = model(
             noisy,
@@ -215,6 +217,7 @@ def flow_matching_loss(
             camera_conditions=batch.camera_conditions,
             chunk_plucker=batch.chunk_plucker,
             mixing=mixer,
+            **extra,
         )
     per_frame = (velocity.float() - (noise - x0)).pow(2).mean(dim=(1, 3, 4))  # (B, T)
     mask = schedule.loss_mask.to(x0.device)

@@ -35,6 +35,7 @@ def rollout_context(
     generator: torch.Generator,
     *,
     timesteps: tuple[float, ...] = SELF_FORCING_TIMESTEPS,
+    cache: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The window ``latents`` with every chunk but the last replaced by the model's streaming rollout.
 
@@ -45,6 +46,7 @@ def rollout_context(
         window: the softmax attention window of the streaming cache (the objective's window).
         generator: CPU generator of the rollout's starting noise (one draw of ``latents``' shape).
         timesteps: the self-forcing denoising list (the session's default).
+        cache: ``(B, C + 1, T, h, w)`` the window's world-cache input (models with one), sliced per chunk.
 
     Returns:
         ``(B, C, T, h, w)`` float32: frame 0 and the last chunk from ``latents``, the frames between generated.
@@ -60,9 +62,12 @@ def rollout_context(
     for a, end in bounds[:-1]:
         cams = camera_conditions[:, a:end].float()
         plucker = chunk_plucker[:, :, a:end].to(dtype)
+        extra = {} if cache is None else {"cache": cache[:, :, a:end]}
 
-        def velocity(x: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep, a: int = a, cams=cams, plucker=plucker):
-            return model(x, frame_t, camera_conditions=cams, chunk_plucker=plucker, frame_offset=a, mixing=mixing)
+        def velocity(x: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep, a: int = a, cams=cams, plucker=plucker,
+                     extra=extra):  # fmt: skip
+            return model(x, frame_t, camera_conditions=cams, chunk_plucker=plucker, frame_offset=a, mixing=mixing,
+                         **extra)  # fmt: skip
 
         start = noise[:, :, a:end].clone()
         condition = 1 if a == 0 else 0
