@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from engine import __version__
 from engine.commands import bench as bench_cmd
@@ -25,8 +26,16 @@ from engine.errors import SanaWMInputError, one_line
 EXIT_INPUT_ERROR = 2
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error printed as the one line every other input error gets (and exit code 2): the
+    usage text is one ``--help`` away, and a long bad value is cut like any quoted input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_INPUT_ERROR, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="sana-wm",
         description="SANA-WM Explorer engine: camera trajectories, generation, training, evaluation, benchmarks.",
     )
