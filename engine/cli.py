@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from engine import __version__
+from engine.commands import batch as batch_cmd
 from engine.commands import bench as bench_cmd
 from engine.commands import depth as depth_cmd
 from engine.commands import eval as eval_cmd
 from engine.commands import generate as generate_cmd
+from engine.commands import score as score_cmd
 from engine.commands import synth as synth_cmd
 from engine.commands import train as train_cmd
 from engine.commands import trajectory as trajectory_cmd
@@ -49,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.register(sub)
     eval_cmd.register(sub)
     depth_cmd.register(sub)
+    batch_cmd.register(sub)
+    score_cmd.register(sub)
     return parser
 
 
