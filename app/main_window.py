@@ -38,6 +38,7 @@ from app.start_panel import StartPanel
 from app.timeline import Timeline
 from app.viewport import Viewport
 from app.worker import BundleFactory, EngineClient, ModelInfo, StartInfo
+from engine.camera.keyframes import default_path
 from engine.errors import SanaWMInputError
 from engine.generation.project import ChunkEntry, Project, StartSettings
 from engine.generation.session import ChunkRecord
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self._quiet_path = False  # True while the window itself puts a path into the editor (not the user's edit)
         self.chunk_seconds: float | None = None  # the last chunk's generation time (drive pacing)
+        self._path_image: np.ndarray | None = None  # the start image the editor's path was made for
 
         self.viewport = Viewport(self.client.display)
         self.path_editor = PathEditor()
@@ -112,6 +114,7 @@ class MainWindow(QMainWindow):
         c.finished.connect(ctl.on_finished)
         self.start_panel.start_requested.connect(self.start_world)
         self.start_panel.error.connect(self.show_error)
+        self.start_panel.image_changed.connect(self._on_image_changed)
         self.viewport.image_dropped.connect(self._on_image_dropped)
         self.drive.step_requested.connect(lambda poses: self._attempt(ctl.step, poses))
         self.drive.held_changed.connect(lambda keys: self.viewport.set_hud(keys=keys))
@@ -218,14 +221,23 @@ class MainWindow(QMainWindow):
         self.viewport.clear()
         self.viewport.set_frame(info.frame if info.frame is not None else
                                 live[-1].frames[-1] if live else project.start.image)  # fmt: skip
+        self._show_position(live)
+        self.viewport.hud_fps = None  # set_hud(fps=None) would mean "unchanged"
+        self.status_fps.setText("- fps")
+        self.chunk_seconds = None  # the previous world's pace says nothing about this one's
         frame = info.frame if info.frame is not None else project.start.image
         size = self.model_info.frame_size if self.model_info is not None else None
+        reuse = start.loaded or self._keep_path_for(project.start.image)
         self._quiet_path = True  # fitting the path to the start image is not an edit of the new document
         try:
             self.path_editor.set_start(frame, info.intrinsics, *(() if size is None else (size,)))
+            if not reuse:
+                editor = self.path_editor
+                editor.load_path(default_path(editor.start_vfov_deg, editor.path.frame_size))
             sessions.restore_path_and_keys(self, project, start.loaded)
         finally:
             self._quiet_path = False
+        self._path_image = project.start.image
         self.set_state("ready: hold W to drive" if self.mode == DRIVE_MODE else "ready: step along the path")
         self.drive.driving = self.act_drive.isChecked()
         self.drive.timer.start()
@@ -255,10 +267,40 @@ class MainWindow(QMainWindow):
         elif getattr(self.controller.start_info, "frame", None) is not None:
             self.viewport.set_frame(self.controller.start_info.frame)
         self.sync_drive()
-        where = f"chunk {live[-1].index}" if live else "start image"
-        self.status_chunk.setText(f"{where} · {self.project.current.name}")
+        self._show_position(live)
         self.timeline.refresh()
         self._update_actions()
+
+    def _show_position(self, live: list[ChunkEntry]) -> None:
+        """The status bar and the viewport's overlay name the same place: the last live chunk or the start image."""
+        self.viewport.hud_chunk = live[-1].index if live else None
+        self.viewport.update()
+        where = f"chunk {live[-1].index}" if live else "start image"
+        self.status_chunk.setText(f"{where} · {self.project.current.name}" if self.project is not None else where)
+
+    def _keep_path_for(self, image: np.ndarray) -> bool:
+        """Whether a new world keeps the path in the editor: an untouched (default) path is refitted anyway; an
+        authored one made for another image is kept only when the user says so (its keyframes' FOVs and framing
+        were chosen for that picture)."""
+        editor = self.path_editor
+        if editor.path.same_as(default_path(editor.start_vfov_deg, editor.path.frame_size)):
+            return True
+        previous = self._path_image
+        if previous is None or (previous.shape == image.shape and np.array_equal(previous, image)):
+            return True
+        return self.ask_reuse_path() == "keep"
+
+    def ask_reuse_path(self) -> str:
+        """``"keep"`` or ``"new"``: the path in the editor was authored for another image (a question box; tests
+        and scripted runs replace this)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "SANA-WM Explorer",
+                          "The camera path in the path editor was made for the previous image (its keyframes keep "
+                          "that image's field of view). Keep it for the new image, or start a new path?",
+                          QMessageBox.StandardButton.NoButton, self)  # fmt: skip
+        keep = box.addButton("Keep the path", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("New path", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return "keep" if box.clickedButton() is keep else "new"
 
     def show_refined(self, job: RefineJob) -> None:
         self.timeline.refresh()
@@ -307,6 +349,16 @@ class MainWindow(QMainWindow):
         self.set_state("idle")
         self.status_chunk.setText("chunk -")
         self._update_actions()
+
+    def _on_image_changed(self) -> None:
+        """A new image in the start panel: an error about the previous one (or about having none) is over."""
+        self.last_error = ""
+        if self.client.busy and self.controller.phase is not Phase.IDLE:
+            return  # "generating…" stays while the running world works
+        image = self.start_panel.image
+        h, w = image.shape[:2]
+        running = " (the current world runs until then)" if self.started else ""
+        self.set_state(f"{self.start_panel.image_name} ({w} x {h}): press Start{running}")
 
     def _on_image_dropped(self, path: str) -> None:
         self.start_panel.demo_box.setCurrentIndex(0)

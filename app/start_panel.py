@@ -132,6 +132,8 @@ class StartPanel(QWidget):
         self.start_button = QPushButton("Start")
         self.start_button.setDefault(True)
         self.start_button.clicked.connect(self.request_start)
+        self.start_button.setEnabled(False)
+        self.start_button.setToolTip("Open an image, drop one here, or pick a demo scene first")
 
         form = QFormLayout()
         form.addRow("Demo scene", self.demo_box)
@@ -150,7 +152,11 @@ class StartPanel(QWidget):
 
     # ----- image ----------------------------------------------------------------------------------------------------
     def set_image(self, image: np.ndarray | str | Path, name: str | None = None) -> bool:
-        """Use an image (a path or an RGB array); False (and an ``error`` signal) when it cannot be read."""
+        """Use an image (a path or an RGB array); False (and an ``error`` signal) when it cannot be read.
+
+        The camera settings belong to the image: a new one goes back to the model's default field of view and a
+        centred principal point (a demo's or a session's own intrinsics are applied after this), so a focal length
+        typed for the previous picture never silently zooms the next."""
         try:
             array = load_image(image, name="image")
         except SanaWMInputError as exc:
@@ -160,9 +166,15 @@ class StartPanel(QWidget):
             name = name or Path(image).name
             self.app_settings.set_last_folder("image", image)
         self.image, self.image_name = array, name or "image.png"
+        self.demo = None
+        self.action_label.setText("")
         h, w = array.shape[:2]
-        self.cx.setValue(w / 2)
-        self.cy.setValue(h / 2)
+        self.fov_mode.setCurrentIndex(FOV_DEFAULT)
+        f = vertical_fov_intrinsics(self.vfov.value(), w, h)[0]
+        for box, value in ((self.fx, f), (self.fy, f), (self.cx, w / 2), (self.cy, h / 2)):
+            box.setValue(value)
+        self.start_button.setEnabled(True)
+        self.start_button.setToolTip("")
         pix = QPixmap.fromImage(to_qimage(array))
         self.preview.setPixmap(
             pix.scaled(self.preview.width(), self.preview.height(), Qt.AspectRatioMode.KeepAspectRatio,

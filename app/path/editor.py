@@ -35,7 +35,7 @@ from app.path.commands import (
     SetFrameCommand,
     SetLengthCommand,
 )
-from app.path.files import dialog_filters, export_path, format_from_filter, import_path
+from app.path.files import dialog_filters, engine_warnings, export_path, format_from_filter, import_path
 from engine.camera.keyframes import (
     CHUNK_FRAMES,
     DEFAULT_FRAME_SIZE,
@@ -323,22 +323,26 @@ class PathEditor(QWidget):
         path is kept; returns whether it worked."""
         kwargs = {} if every is None else {"every": every}
         try:
-            new = import_path(file, format=format, frame_size=self.path.frame_size, **kwargs)
+            with engine_warnings() as warnings:
+                new = import_path(file, format=format, frame_size=self.path.frame_size, **kwargs)
         except SanaWMInputError as exc:
             self._error(str(exc))
             return False
         self._push(lambda: ReplacePathCommand(self.path, new, self._after_edit, f"Import {Path(file).name}"))
-        self.panel.show_message(f"Imported {Path(file).name}: {len(new)} keyframes, {new.num_frames} frames")
+        self.panel.show_message(f"Imported {Path(file).name}: {len(new)} keyframes, {new.num_frames} frames"
+                                + "".join(f"\nwarning: {w}" for w in warnings), error=bool(warnings))  # fmt: skip
         return True
 
     def export_file(self, file: str | os.PathLike, *, format: str | None = None) -> list[Path]:
         """Write the sampled path in any supported format (atomically). Errors are shown; returns the files."""
         try:
-            written = export_path(self.path, file, format=format)
+            with engine_warnings() as warnings:
+                written = export_path(self.path, file, format=format)
         except SanaWMInputError as exc:
             self._error(str(exc))
             return []
-        self.panel.show_message(f"Exported {', '.join(p.name for p in written)}")
+        self.panel.show_message(f"Exported {', '.join(p.name for p in written)}"
+                                + "".join(f"\nwarning: {w}" for w in warnings), error=bool(warnings))  # fmt: skip
         return written
 
     def _import_dialog(self) -> None:

@@ -6,11 +6,34 @@ detection, a reader needing an image size, a writer needing intrinsics) happens 
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine.camera.keyframes import DEFAULT_FRAME_SIZE, IMPORT_EVERY, CameraPath
 from engine.camera.formats import FORMATS, detect_format, read_trajectory, write_trajectory
+
+
+@contextmanager
+def engine_warnings() -> Iterator[list[str]]:
+    """Collect the engine's warnings (``logging`` records at WARNING and above under ``engine``) while the block
+    runs: what a format reader or writer had to drop (an off-centre principal point, ``fx != fy``) is shown to the
+    user, not only written to the terminal."""
+    caught: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            caught.append(record.getMessage())
+
+    handler = _Collect(logging.WARNING)
+    logger = logging.getLogger("engine")
+    logger.addHandler(handler)
+    try:
+        yield caught
+    finally:
+        logger.removeHandler(handler)
 
 
 def import_path(

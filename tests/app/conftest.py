@@ -59,11 +59,12 @@ def qstandardpaths_test_mode():
 
 @pytest.fixture(autouse=True)
 def no_save_prompt(monkeypatch):
-    """Closing a window with unsaved chunks asks whether to save (a modal box); tests answer "discard" unless they
-    replace ``ask_save_changes`` themselves."""
+    """Closing a window with unsaved chunks asks whether to save, and a new image asks whether to keep an authored
+    path (modal boxes); tests answer "discard" and "keep" unless they replace the questions themselves."""
     from app.main_window import MainWindow
 
     monkeypatch.setattr(MainWindow, "ask_save_changes", lambda self: "discard")
+    monkeypatch.setattr(MainWindow, "ask_reuse_path", lambda self: "keep")  # tests that ask it replace it
 
 
 class WindowDriver:
