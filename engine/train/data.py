@@ -141,8 +141,9 @@ class ClipFolder(Sequence[Clip]):
 
     ``index.json`` marks the folder as a dataset; when it holds a ``"clips"`` list (file names relative to
     ``DIR``, or objects with a ``"file"`` / ``"path"`` entry) that list gives the clips and their order,
-    otherwise every ``clips/*.npz`` is used, sorted by name. ``reader`` turns a file into a clip (default
-    :func:`read_raw_clip`; see the module docstring for compressed frames).
+    otherwise every ``clips/*.npz`` is used, sorted by name (hidden files excluded: a writer's partial files).
+    ``reader`` turns a file into a clip (default :func:`read_raw_clip`; see the module docstring for compressed
+    frames).
     """
 
     def __init__(self, root: str | Path, reader: ClipReader = read_raw_clip) -> None:
@@ -173,7 +174,8 @@ class ClipFolder(Sequence[Clip]):
             if missing:
                 raise InputFileError(f"--data {self.root}: {len(missing)} listed clip(s) missing, e.g. {missing[0]}")
             return paths
-        return sorted((self.root / "clips").glob("*.npz"))
+        # hidden files are writers' partial files (atomic writes: ``.name.XXXX.part.npz``), never clips
+        return sorted(p for p in (self.root / "clips").glob("*.npz") if not p.name.startswith("."))
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -205,7 +205,7 @@ def flow_matching_loss(
         x0 = x0.clone()
         x0[idx] = rollout_context(model, x0[idx], batch.camera_conditions[idx], batch.chunk_plucker[idx],
                                   config.window, generator,
-                                  cache=None if batch.cache is None else batch.cache[idx])  # fmt: skip
+                                  cache_input=None if batch.cache is None else batch.cache[idx])  # fmt: skip
     sigma = schedule.sigmas.to(x0.device)[:, None, :, None, None]
     noisy = (1.0 - sigma) * x0 + sigma * noise
     mixer = ChunkCausalMixer(teacher_chunk_starts(t), t, config.window)

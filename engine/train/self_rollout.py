@@ -35,7 +35,7 @@ def rollout_context(
     generator: torch.Generator,
     *,
     timesteps: tuple[float, ...] = SELF_FORCING_TIMESTEPS,
-    cache: torch.Tensor | None = None,
+    cache_input: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The window ``latents`` with every chunk but the last replaced by the model's streaming rollout.
 
@@ -46,7 +46,7 @@ def rollout_context(
         window: the softmax attention window of the streaming cache (the objective's window).
         generator: CPU generator of the rollout's starting noise (one draw of ``latents``' shape).
         timesteps: the self-forcing denoising list (the session's default).
-        cache: ``(B, C + 1, T, h, w)`` the window's world-cache input (models with one), sliced per chunk.
+        cache_input: ``(B, C + 1, T, h, w)`` the window's world-cache input (models with one), sliced per chunk.
 
     Returns:
         ``(B, C, T, h, w)`` float32: frame 0 and the last chunk from ``latents``, the frames between generated.
@@ -62,7 +62,7 @@ def rollout_context(
     for a, end in bounds[:-1]:
         cams = camera_conditions[:, a:end].float()
         plucker = chunk_plucker[:, :, a:end].to(dtype)
-        extra = {} if cache is None else {"cache": cache[:, :, a:end]}
+        extra = {} if cache_input is None else {"cache": cache_input[:, :, a:end]}
 
         def velocity(x: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep, a: int = a, cams=cams, plucker=plucker,
                      extra=extra):  # fmt: skip
