@@ -53,7 +53,7 @@ def as_vec4(intrinsics: np.ndarray, *, name: str = "intrinsics") -> np.ndarray:
     if (np.abs(vec) > MAX_FOCAL_PX).any():
         i = int(np.argmax((np.abs(vec) > MAX_FOCAL_PX).any(axis=1)))
         raise IntrinsicsError(
-            f"{name}: row {i} {np.round(vec[i], 3).tolist()}: expected values of at most {MAX_FOCAL_PX:g} pixels"
+            f"{name}: row {i} [{', '.join(f'{v:.6g}' for v in vec[i])}]: expected values of at most {MAX_FOCAL_PX:g} pixels"
         )
     return vec
 
@@ -69,7 +69,7 @@ def _check_pinhole(k: np.ndarray, name: str) -> None:
     if bad.any():
         i = int(np.argmax(bad))
         raise IntrinsicsError(
-            f"{name}: K{f' {i}' if k.shape[0] > 1 else ''} = {np.round(k[i], 4).tolist()}: expected a pinhole matrix "
+            f"{name}: K{f' {i}' if k.shape[0] > 1 else ''} = {[[float(f'{v:.4g}') for v in row] for row in k[i]]}: expected a pinhole matrix "
             "[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]"
         )
 

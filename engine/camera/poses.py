@@ -62,6 +62,13 @@ def validate_c2w(poses: np.ndarray, *, name: str = "trajectory", atol: float = R
         i = int(np.argmax(row_err > atol))
         raise TrajectoryError(f"{name}: frame {i} bottom row is {arr[i, 3].tolist()}, expected [0, 0, 0, 1]")
     rot = arr[:, :3, :3]
+    big = np.abs(rot).max(axis=(1, 2)) > 1.0 + atol  # no entry of a rotation exceeds 1 (and R^T R would overflow)
+    if big.any():
+        i = int(np.argmax(big))
+        raise TrajectoryError(
+            f"{name}: frame {i} rotation is not orthonormal (an entry is {np.abs(rot[i]).max():.3g}; a rotation's lie "
+            "within [-1, 1]); is it a world-to-camera matrix with scale, or a different layout?"
+        )
     ortho_err = np.abs(rot.transpose(0, 2, 1) @ rot - np.eye(3)).max(axis=(1, 2))
     det = np.linalg.det(rot)
     bad = (ortho_err > atol) | (np.abs(det - 1.0) > atol)
