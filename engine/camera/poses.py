@@ -142,10 +142,13 @@ def rotation_to_quaternion(rot: np.ndarray) -> np.ndarray:
 def quaternion_to_rotation(quat: np.ndarray) -> np.ndarray:
     """Quaternions ``(..., 4)`` in ``(w, x, y, z)`` order (normalised here) to rotation matrices ``(..., 3, 3)``."""
     q = np.asarray(quat, dtype=np.float64)
-    norm = np.linalg.norm(q, axis=-1, keepdims=True)
-    if np.any(norm < 1e-12):
+    if not np.isfinite(q).all():
+        raise TrajectoryError("quaternion: found non-finite values; expected (w, x, y, z) finite numbers")
+    scale = np.abs(q).max(axis=-1, keepdims=True)  # normalise in two steps: |q|^2 of a 1e200 quaternion overflows
+    if np.any(scale < 1e-12):
         raise TrajectoryError("quaternion: found a zero-length quaternion; expected (w, x, y, z) with non-zero norm")
-    w, x, y, z = np.moveaxis(q / norm, -1, 0)
+    q = q / scale
+    w, x, y, z = np.moveaxis(q / np.linalg.norm(q, axis=-1, keepdims=True), -1, 0)
     return np.stack(
         [
             np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=-1),

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 #: Relative tolerance for "fx == fy" and "principal point at the image centre" in single-FOV formats.
 SQUARE_PIXEL_RTOL = 1e-6
+#: How far from 1 a stored rotation quaternion's norm may be (writers store unit quaternions; text rounded to 6
+#: decimals is still within 1e-5, a norm of 5 is a mistake).
+QUATERNION_NORM_TOLERANCE = 1e-3
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -194,6 +197,7 @@ def vfov_for_export(traj: Trajectory, fmt_name: str, *, required: bool) -> np.nd
 
 
 __all__ = [
+    "QUATERNION_NORM_TOLERANCE",
     "require_file",
     "read_lines",
     "data_lines",

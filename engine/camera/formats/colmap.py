@@ -28,6 +28,7 @@ import numpy as np
 
 from engine.io.atomic import atomic_write_text
 from engine.camera.formats._text import (
+    QUATERNION_NORM_TOLERANCE,
     fmt_row,
     line_error,
     parse_floats,
@@ -51,9 +52,6 @@ _MODELS: dict[str, tuple[int, tuple[int, int, int, int]]] = {
 }
 _DISTORTED = {"SIMPLE_RADIAL", "RADIAL", "OPENCV", "FULL_OPENCV"}
 _MODEL_FILES = ("cameras.txt", "images.txt")
-#: How far from 1 a stored quaternion's norm may be (COLMAP writes unit quaternions at full precision; text rounded
-#: to 6 decimals is still within 1e-5).
-QUATERNION_NORM_TOLERANCE = 1e-3
 _CAMERA_SYNTAX = "'CAMERA_ID MODEL WIDTH HEIGHT PARAMS...'"
 _IMAGE_SYNTAX = "'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME'"
 

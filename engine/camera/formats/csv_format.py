@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.io.atomic import atomic_write_text
 from engine.camera.formats._text import (
+    QUATERNION_NORM_TOLERANCE,
     fmt,
     intrinsics_from_vfov,
     line_error,
@@ -74,8 +75,9 @@ def read_csv(
         frames.append(parse_frame_number(cells[header.index("frame")], path=path, lineno=lineno,
                                          expected="an integer frame number", line=line))
         rows.append(parse_floats([cells[c] for c in cols], path=path, lineno=lineno, expected=expected, line=line))
-        if not any(rows[-1][3:7]):
-            raise line_error(path, lineno, "a non-zero quaternion qw,qx,qy,qz", line)
+        norm = float(np.linalg.norm(rows[-1][3:7])) if max(map(abs, rows[-1][3:7])) < 1e150 else float("inf")
+        if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:  # a rotation is a unit quaternion; anything else is a mistake
+            raise line_error(path, lineno, f"a unit quaternion qw,qx,qy,qz (its norm is {norm:.6g})", line)
         linenos.append(lineno)
     if not rows:
         raise TrajectoryFormatError(f"{path.name}: expected at least one row after the header, found none")

@@ -74,5 +74,5 @@ def test_errors(tmp_path):
     with pytest.raises(TrajectoryFormatError, match="frac.csv line 2: expected an integer frame number"):
         read_csv(tmp_path / "frac.csv")
     (tmp_path / "zero.csv").write_text("frame,x,y,z,qw,qx,qy,qz\n0,0,0,0,0,0,0,0\n")
-    with pytest.raises(TrajectoryFormatError, match="zero.csv line 2: expected a non-zero quaternion"):
+    with pytest.raises(TrajectoryFormatError, match="zero.csv line 2: expected a unit quaternion"):
         read_csv(tmp_path / "zero.csv")
