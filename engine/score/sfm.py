@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 #: How to get the scorer's dependency (named in the error when it is missing).
 INSTALL_HINT = 'pip install -e ".[batch]"  (or: pip install pycolmap)'
 
-#: Smallest triangulation angle of the incremental mapper's initial pair (COLMAP's default is 16 degrees).
-INIT_MIN_TRI_ANGLE_DEG = float(__import__("os").environ.get("SWM_TRI", "16.0"))
 #: SIFT features kept per frame and the detection threshold (COLMAP's defaults: 8192 and 0.0067).
 MAX_FEATURES = 8192
 SIFT_PEAK_THRESHOLD = 0.002
@@ -150,16 +148,13 @@ def estimate_poses(frames: np.ndarray, intrinsics: np.ndarray, *, threads: int =
 
 
 def _incremental_options(pycolmap, threads: int, seed: int):
-    """COLMAP's incremental mapper with the camera held fixed and initialisation thresholds for video: consecutive
-    video frames have small baselines, so the initial pair may have a smaller triangulation angle than the
-    default 16 degrees made for photo collections."""
+    """COLMAP's incremental mapper (its default thresholds) with the camera held fixed."""
     options = pycolmap.IncrementalPipelineOptions()
     options.num_threads = threads
     options.random_seed = seed
     options.ba_refine_focal_length = False
     options.ba_refine_principal_point = False
     options.ba_refine_extra_params = False
-    options.mapper.init_min_tri_angle = INIT_MIN_TRI_ANGLE_DEG
     return options
 
 
