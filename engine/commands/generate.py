@@ -27,7 +27,7 @@ from engine.commands.progress import ProgressLine
 from engine.errors import ConfigError, SanaWMInputError, clip_text
 from engine.export import ExportJob, ExportOptions
 from engine.generation.pipeline import MODES, GenerationRequest, first_output_pose, frame_trajectory, generate
-from engine.generation.start_image import load_image
+from engine.generation.start_image import describe_fit, load_image
 from engine.generation.sampling import CONFIG_FLOW_SHIFT, DEFAULT_CFG_SCALE, DEFAULT_STEPS, SELF_FORCING_TIMESTEPS
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,9 @@ def run(args: argparse.Namespace, bundle=None) -> int:
         bundle = load_bundle(args.model, dtype=dtype, device=device, refiner=not args.no_refiner)
     if bundle.label:
         print(f"sana-wm: model {bundle.display_name}", file=sys.stderr)
+    if not args.quiet:  # the model's frame size decides the video's: say what became of the picture
+        source = args.image if args.image is not None else f"demo {demo.name}"
+        print(f"sana-wm: start image {source}: {describe_fit(image.shape[1::-1], bundle.frame_size)}", file=sys.stderr)
 
     trajectory = _with_intrinsics(args, trajectory, image, bundle, demo, device, given_intrinsics)
     stride = STREAMING_STRIDE if args.mode == "streaming" else BIDIRECTIONAL_STRIDE
@@ -159,6 +162,8 @@ def run(args: argparse.Namespace, bundle=None) -> int:
     bar.close()
     seconds = result.num_frames / args.fps
     print(f"wrote {video} ({result.num_frames} frames, {seconds:.1f} s of video) in {result.timings['total']:.1f} s")
+    for line in job.result.describe()[1:]:  # every other output too: the camera path, storyboard, frames
+        print(f"wrote {line}")
     return 0
 
 

@@ -100,6 +100,18 @@ class ExportResult:
     trajectory: Path | None = None
     storyboard: StoryboardResult | None = None
 
+    def describe(self) -> list[str]:
+        """One entry per file or folder written, video first (what a command announces: every output, not only
+        the video)."""
+        out = [f"{self.video} (video, {self.frames} frames)"]
+        if self.trajectory is not None:
+            out.append(f"{self.trajectory} (camera path, one pose per video frame)")
+        if self.storyboard is not None:
+            out += [f"{self.storyboard.png} (storyboard)", f"{self.storyboard.pdf} (storyboard)"]
+        if self.png_folder is not None:
+            out.append(f"{self.png_folder}/ ({self.frames} PNG frames)")
+        return out
+
 
 class ExportJob:
     """Stream a rollout's frames into every requested output; commit them together (module docstring).
@@ -156,6 +168,7 @@ class ExportJob:
             self.sinks.append(self.png)
         self._panel_frames: dict[int, np.ndarray] = {}
         self._state = "open"
+        self.result: ExportResult | None = None  # set by close (also when the job closes as a context manager)
 
     @property
     def frames_written(self) -> int:
@@ -222,7 +235,9 @@ class ExportJob:
                         path.unlink()
             raise
         self._state = "closed"
-        return ExportResult(self.video.path, total, self.png.path if self.png else None, trajectory_file, storyboard)
+        self.result = ExportResult(self.video.path, total, self.png.path if self.png else None, trajectory_file,
+                                   storyboard)  # fmt: skip
+        return self.result
 
     def cancel(self) -> None:
         """Abort every part and delete all temporary files. Idempotent; a no-op after close."""
