@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from fuzz_contract import case_dir, fuzz, run_cli
+from fuzz_contract import case_dir, edit_json, fuzz, json_edits, run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -93,47 +93,6 @@ def test_mutated_trajectory_files_are_refused_clearly_or_convert_to_valid_poses(
                 check_converted(d / "out.npz")
         else:
             assert victim.name in outcome.error or target.name in outcome.error or "--image-size" in outcome.error
-
-
-JSON_VALUES = st.one_of(st.sampled_from([None, True, "x", "", -1, 0, 1e308, -1e308, 1e-320, [], {}, [1, 2], {"a": 1}, 2**70]),
-                        st.floats(allow_nan=False), st.integers())  # fmt: skip
-
-
-def leaf_paths(value, prefix=()):
-    """Every path to a value inside a parsed JSON document (containers included)."""
-    yield prefix
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from leaf_paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from leaf_paths(item, (*prefix, index))
-
-
-def replace_at(document, path, new):
-    """``document`` with the value at ``path`` replaced by ``new`` (``...`` deletes it)."""
-    if not path:
-        return new
-    parent = document
-    for key in path[:-1]:
-        parent = parent[key]
-    if new is ...:
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = new
-    return document
-
-
-@st.composite
-def json_edits(draw: st.DrawFn) -> list[tuple[int, object]]:
-    return draw(st.lists(st.tuples(st.integers(0, 10**6), st.one_of(JSON_VALUES, st.just(...))), min_size=1, max_size=3))
-
-
-def edit_json(document, edits):
-    for where, new in edits:
-        paths = list(leaf_paths(document))
-        document = replace_at(document, paths[where % len(paths)], new)
-    return document
 
 
 @fuzz(60)
