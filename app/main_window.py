@@ -315,6 +315,7 @@ class MainWindow(QMainWindow):
         self.model_info = info
         self.controller.on_model_loaded(info)  # loading another model ends the worker's stream
         self.app_settings.set_model(info.source)  # remembered only once it has loaded
+        self.start_panel.set_target_size(info.frame_size)  # the crop is shown for this model's frames
         self.status_model.setText(info.display_name)
         self.status_model.setToolTip(f"{info.display_name}\n{info.frame_size[0]} x {info.frame_size[1]} frames"
                                      f"\nrefiner: {'yes' if info.has_refiner else info.refiner_reason}")  # fmt: skip

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QSlider,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -35,9 +36,14 @@ from app.settings import AppSettings
 from app.viewport import IMAGE_SUFFIXES, dropped_image, to_qimage
 from engine.io.demos import Demo, list_demos, load_demo
 from engine.errors import SanaWMInputError
-from engine.generation.start_image import load_image
+from engine.generation.start_image import Framing, frame_image, frame_on, framed_intrinsics, load_image
 
 FOV_DEFAULT, FOV_VERTICAL, FOV_EXPLICIT = 0, 1, 2
+FRAME_CROP, FRAME_LETTERBOX = 0, 1
+#: The embedded model's frame size: the aspect a crop is shown for until a model has loaded.
+DEFAULT_TARGET = (320, 176)
+#: Images whose aspect differs from the frame's by less than this share lose at most a sliver: no framing choice.
+ASPECT_TOLERANCE = 0.02
 
 
 def vertical_fov_intrinsics(vfov_deg: float, width: int, height: int) -> tuple[float, float, float, float]:
@@ -125,6 +131,23 @@ class StartPanel(QWidget):
         self.fov_stack.addWidget(explicit)
         self.fov_mode.currentIndexChanged.connect(self.fov_stack.setCurrentIndex)
 
+        self.target_size = DEFAULT_TARGET
+        self.framing_mode = QComboBox()
+        self.framing_mode.addItems(["Crop", "Letterbox (whole picture)"])
+        self.framing_mode.setToolTip("The model's frames have another aspect than this picture: crop it (move the "
+                                     "crop with the slider) or keep it whole on black bars")  # fmt: skip
+        self.crop_position = QSlider(Qt.Orientation.Horizontal)
+        self.crop_position.setRange(0, 100)
+        self.crop_position.setValue(50)
+        self.crop_position.setToolTip("Where the crop sits: left / top at 0, centred at 50 (the official crop)")
+        self.framing_row = QWidget()
+        frame_row = QHBoxLayout(self.framing_row)
+        frame_row.setContentsMargins(0, 0, 0, 0)
+        frame_row.addWidget(self.framing_mode)
+        frame_row.addWidget(self.crop_position, 1)
+        self.framing_mode.currentIndexChanged.connect(self._show_framing)
+        self.crop_position.valueChanged.connect(self._show_framing)
+
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setValue(42)
@@ -142,6 +165,8 @@ class StartPanel(QWidget):
         form.addRow("Model", model_row)
         form.addRow("Camera", self.fov_mode)
         form.addRow("", self.fov_stack)
+        form.addRow("Framing", self.framing_row)
+        self.framing_label = form.labelForField(self.framing_row)
         form.addRow("Seed", self.seed)
         layout = QVBoxLayout(self)
         layout.addWidget(self.preview)
@@ -149,6 +174,7 @@ class StartPanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.start_button)
         layout.addStretch(1)
+        self._show_framing()
 
     # ----- image ----------------------------------------------------------------------------------------------------
     def set_image(self, image: np.ndarray | str | Path, name: str | None = None) -> bool:
@@ -175,14 +201,73 @@ class StartPanel(QWidget):
             box.setValue(value)
         self.start_button.setEnabled(True)
         self.start_button.setToolTip("")
-        pix = QPixmap.fromImage(to_qimage(array))
-        self.preview.setPixmap(
-            pix.scaled(self.preview.width(), self.preview.height(), Qt.AspectRatioMode.KeepAspectRatio,
-                       Qt.TransformationMode.SmoothTransformation)  # fmt: skip
-        )
-        self.preview.setToolTip(f"{self.image_name}: {w} x {h}")
+        self.framing_mode.blockSignals(True)
+        self.crop_position.blockSignals(True)
+        self.framing_mode.setCurrentIndex(FRAME_CROP)
+        self.crop_position.setValue(50)  # a new picture starts with the official centre crop
+        self.framing_mode.blockSignals(False)
+        self.crop_position.blockSignals(False)
+        self._show_framing()
         self.image_changed.emit()
         return True
+
+    # ----- framing --------------------------------------------------------------------------------------------------
+    def set_target_size(self, size: tuple[int, int]) -> None:
+        """The loaded model's frame size ``(W, H)``: the aspect the picture is framed for."""
+        self.target_size = (int(size[0]), int(size[1]))
+        self._show_framing()
+
+    @property
+    def needs_framing(self) -> bool:
+        """The picture's aspect differs from the frame's enough for the crop to matter (see ASPECT_TOLERANCE)."""
+        if self.image is None:
+            return False
+        h, w = self.image.shape[:2]
+        tw, th = self.target_size
+        return abs((w / h) / (tw / th) - 1.0) > ASPECT_TOLERANCE
+
+    def framing(self) -> Framing:
+        """Where the model's frame lies on the picture: the official centre crop unless the user moved the crop or
+        chose a letterbox (only offered when :attr:`needs_framing`)."""
+        if self.image is None:
+            raise SanaWMInputError("framing: open an image first")
+        h, w = self.image.shape[:2]
+        if not self.needs_framing:
+            return frame_on((w, h), self.target_size)
+        return frame_on((w, h), self.target_size, position=self.crop_position.value() / 100,
+                        letterbox=self.framing_mode.currentIndex() == FRAME_LETTERBOX)  # fmt: skip
+
+    def _show_framing(self) -> None:
+        """The preview shows the picture with the frame's rectangle on it (a letterbox: the framed picture)."""
+        shown = self.needs_framing
+        self.framing_row.setVisible(shown)
+        if self.framing_label is not None:
+            self.framing_label.setVisible(shown)
+        self.crop_position.setEnabled(self.framing_mode.currentIndex() == FRAME_CROP)
+        if self.image is None:
+            return
+        framing = self.framing()
+        picture = frame_image(self.image, framing) if framing.letterboxed else self.image
+        pix = QPixmap.fromImage(to_qimage(picture)).scaled(
+            self.preview.width(), self.preview.height(), Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation)  # fmt: skip
+        if shown and not framing.letterboxed:
+            scale = pix.width() / self.image.shape[1]
+            left, top, bw, bh = framing.box
+            painter = QPainter(pix)
+            painter.fillRect(0, 0, pix.width(), pix.height(), QColor(0, 0, 0, 110))  # dim what is cut...
+            painter.drawPixmap(round(left * scale), round(top * scale),
+                               QPixmap.fromImage(to_qimage(self.image[top : top + bh, left : left + bw])).scaled(
+                                   round(bw * scale), round(bh * scale)))  # ...and keep the frame bright  # fmt: skip
+            painter.setPen(QPen(QColor(255, 210, 0), 2))
+            painter.drawRect(round(left * scale), round(top * scale), round(bw * scale) - 1, round(bh * scale) - 1)
+            painter.end()
+        self.preview.setPixmap(pix)
+        h, w = self.image.shape[:2]
+        tip = f"{self.image_name}: {w} x {h}"
+        if shown:
+            tip += " — letterboxed to the frame's aspect" if framing.letterboxed else " — the yellow box is the frame"
+        self.preview.setToolTip(tip)
 
     def choose_image(self) -> None:
         pattern = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
@@ -267,12 +352,16 @@ class StartPanel(QWidget):
             raise SanaWMInputError("start: expected an image (open one, drop one, or pick a demo scene), found none")
         model = self.model_edit.text().strip() or None
         extras = {} if self.demo is None else {"demo": self.demo.name, "suggested_action": self.demo.action}
+        framing = self.framing()
+        intrinsics = self.intrinsics()
+        if intrinsics is not None:  # pixels of the picture -> pixels of the framed picture
+            intrinsics = tuple(float(v) for v in framed_intrinsics(intrinsics, framing))
         return StartSettings(
-            image=self.image,
+            image=frame_image(self.image, framing),
             image_name=self.image_name,
             prompt=self.prompt.toPlainText().strip(),
             model=model,
-            intrinsics=self.intrinsics(),
+            intrinsics=intrinsics,
             seed=self.seed.value(),
             extras=extras,
         )

@@ -90,3 +90,34 @@ def test_a_path_files_warnings_are_shown_in_the_editor(qtbot, make_window, tmp_p
     assert window.path_editor.import_file(chan)
     message = window.path_editor.panel.message.text()
     assert message.startswith("Imported skips.chan") and "warning: skips.chan: frame numbers are not consecutive" in message
+
+
+def test_a_portrait_shows_its_crop_which_can_be_moved_or_letterboxed_before_start(qtbot):
+    """A portrait used to be centre-cropped without a word (the top of a head cut off)."""
+    from app.start_panel import FRAME_LETTERBOX
+
+    panel = StartPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    y, x = np.mgrid[0:600, 0:512]
+    photo = np.stack([x % 256, y % 256, np.full_like(x, 50)], -1).astype(np.uint8)
+    panel.set_image(photo, name="portrait.png")
+    assert panel.needs_framing and panel.framing_row.isVisible()
+    assert "yellow box" in panel.preview.toolTip()
+    centred = panel.start_settings()
+    assert centred.image is panel.image  # untouched: the official centre crop happens in the engine
+    panel.crop_position.setValue(0)  # the crop moved to the top: the head stays in
+    top = panel.start_settings()
+    assert top.image.shape == (282, 512, 3) and top.image[0, 0, 1] == 0
+    panel.fov_mode.setCurrentIndex(FOV_EXPLICIT)
+    panel.fy.setValue(500.0)
+    panel.cy.setValue(300.0)
+    assert panel.start_settings().intrinsics[3] == 300.0  # the crop starts at row 0: cy unchanged
+    panel.crop_position.setValue(100)
+    assert panel.start_settings().intrinsics[3] == 300.0 - (600 - 282)
+    panel.framing_mode.setCurrentIndex(FRAME_LETTERBOX)
+    boxed = panel.start_settings()
+    assert boxed.image.shape[0] == 600 and boxed.image.shape[1] > 512 and boxed.image[:, 0].max() == 0
+    assert not panel.crop_position.isEnabled()
+    panel.set_image(np.zeros((176, 320, 3), np.uint8), name="wide.png")  # already the frame's aspect
+    assert not panel.needs_framing and not panel.framing_row.isVisible()
