@@ -83,6 +83,45 @@ def time_per_generated_frame(clip, renderer: CacheRenderer, settings, renders_pe
     return {"ms_per_frame": 1e3 * spent / frames, "voxels": len(cache)}
 
 
+def stream_flatness(chunks: int, settings, renderer: CacheRenderer, seed: int = 2**31) -> dict:
+    """The session's cache policy over ``chunks`` chunks of one long explore path in a held-out world (exact depth
+    from the renderer; only the fused frames are rendered): per chunk, the process CPU time of fusing 6 frames and 3
+    cache renders (CPU time, so other jobs on the machine do not inflate it) and the process RSS. Returns the
+    early / late medians (first and last tenth of the chunks) and their ratios."""
+    from engine.bench.memory import current_rss_bytes
+    from engine.generation.world_memory import fused_frame_indices
+    from engine.synth.renderer import Renderer
+    from engine.synth.trajectories import PathConfig, sample_clip
+    from engine.synth.world import make_world
+
+    world = make_world(seed)
+    path = sample_clip(world, np.random.default_rng([seed, 0xE7A1]),
+                       PathConfig(num_frames=1 + 24 * chunks, return_probability=0.0))  # fmt: skip
+    fused = [0] + [1 + 24 * k + i for k in range(chunks) for i in fused_frame_indices(24, settings.fuse_every, False)]
+    cpu_ms, rss = [], []
+    with Renderer() as synth:
+        cache = WorldCache(settings.cache_config, stride=settings.stride)
+        frame, depth = synth.render(world, path.c2w[:1], path.intrinsics[:1], path.size, depth=True)
+        cache.add_frame(frame[0], depth[0], path.c2w[0], path.intrinsics[0])
+        for k in range(chunks):
+            picks = fused[1 + 6 * k : 1 + 6 * (k + 1)]
+            frames, depths = synth.render(world, path.c2w[picks], path.intrinsics[picks], path.size, depth=True)
+            t0 = time.process_time()
+            for i in range(3):
+                f = 1 + 24 * k + 8 * (i + 1) - 1
+                renderer.render(cache.state, path.c2w[f], path.intrinsics[f], path.size)
+            for frame, z, f in zip(frames, depths, picks):
+                cache.add_frame(frame, z, path.c2w[f], path.intrinsics[f])
+            cpu_ms.append(1e3 * (time.process_time() - t0))
+            rss.append(current_rss_bytes())
+    tenth = max(1, chunks // 10)
+    early, late = float(np.median(cpu_ms[1 : 1 + tenth])), float(np.median(cpu_ms[-tenth:]))
+    rss_early, rss_late = max(rss[:tenth]), max(rss)
+    return {"chunks": chunks, "early_ms": early, "late_ms": late, "time_ratio": late / early,
+            "rss_early_mb": rss_early / 2**20, "rss_late_mb": rss_late / 2**20, "rss_ratio": rss_late / rss_early,
+            "voxels": len(cache)}  # fmt: skip
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=4)
@@ -91,8 +130,19 @@ def main(argv=None) -> None:
     parser.add_argument("--voxel-size", type=float, default=0.02)
     parser.add_argument("--capacities", type=int, nargs="*", default=[25_000, 50_000, 100_000, 200_000])
     parser.add_argument("--strides", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--stream", type=int, metavar="CHUNKS",
+                        help="only the flatness check: the session's policy over CHUNKS chunks of one long path")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.stream:
+        from engine.generation.world_memory import WorldCacheSettings
+
+        with CacheRenderer() as renderer:
+            r = stream_flatness(args.stream, WorldCacheSettings(), renderer)
+        print(f"{r['chunks']} chunks, session policy: fuse 6 + render 3 per chunk, CPU {r['early_ms']:.1f} ms early / "
+              f"{r['late_ms']:.1f} ms late (ratio {r['time_ratio']:.3f}); peak RSS {r['rss_early_mb']:.1f} MB in the first "
+              f"tenth / {r['rss_late_mb']:.1f} MB overall (ratio {r['rss_ratio']:.3f}); {r['voxels']} voxels at the end")
+        return
     maker = ClipMaker(DatasetConfig(seed=HELDOUT_SEED, clips=args.clips, num_frames=args.frames, clips_per_world=1))
     clips = [maker.make(i) for i in range(args.clips)]
     renderer = CacheRenderer()
