@@ -122,3 +122,22 @@ def test_a_v2_run_starts_from_v1_weights_and_writes_a_v2_bundle(tmp_path, clip_f
     assert bundle.transformer.cache_embedder.proj.weight.abs().sum() > 0  # the new path was trained
     with pytest.raises(ConfigError, match="cache_channels: expected 9"):
         train(dataclasses.replace(v2, model_overrides={"cache_channels": 5}, init_from=None), clips, tmp_path / "bad")
+
+
+def test_a_self_rollout_feeds_each_context_chunk_its_own_cache_input():
+    from engine.model.chunks import AttentionWindow
+    from engine.model.config import SanaWMConfig
+    from engine.model.transformer import SanaWMTransformer
+    from engine.train.self_rollout import rollout_context
+
+    torch.manual_seed(0)
+    model = SanaWMTransformer(SanaWMConfig.from_preset("sana-wm-tiny-test", cache_channels=9)).eval()
+    seen = []
+    model.register_forward_pre_hook(lambda m, args, kwargs: seen.append(kwargs.get("cache")), with_kwargs=True)
+    cache = torch.randn(1, 9, 7, 2, 3)
+    cameras = torch.cat([torch.eye(4).flatten(), torch.tensor([40.0, 40, 24, 16])]).repeat(1, 7, 1)  # (1, 7, 20)
+    rollout_context(model, torch.randn(1, 8, 7, 2, 3), cameras, torch.zeros(1, 48, 7, 2, 3),
+                    AttentionWindow(2, sink=True), torch.Generator().manual_seed(0), cache_input=cache)  # fmt: skip
+    assert len(seen) == 5  # chunk 0 only (the last chunk is the target): 4 steps + the commit pass
+    for got in seen:
+        torch.testing.assert_close(got, cache[:, :, 0:4])
