@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QStackedWidget, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget
 from PySide6.QtWidgets import QFileDialog  # noqa: F401 (app.sessions uses it; scripted runs patch its dialogs here)
 
 from app import menus, sessions
@@ -33,6 +33,8 @@ from app.explorer_state import EngineBusy, PendingStart, Phase, RefineJob
 from app.drive import DriveController, display_needs_chunk
 from app.menus import DRIVE_MODE, PATH_MODE
 from app.path.editor import PathEditor
+from app.pip import PictureInPicture
+from app.player import TakePlayer
 from app.settings import AppSettings
 from app.start_panel import StartPanel
 from app.timeline import Timeline
@@ -77,7 +79,15 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.viewport)  # DRIVE_MODE
         self.stack.addWidget(self.path_editor)  # PATH_MODE
-        self.setCentralWidget(self.stack)
+        self.player = TakePlayer()
+        self.pip = PictureInPicture(self.path_editor)
+        centre = QWidget()
+        column = QVBoxLayout(centre)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(self.stack, 1)
+        column.addWidget(self.player)
+        self.setCentralWidget(centre)
         self.start_panel = StartPanel(self.app_settings)
         self.start_panel.setMaximumWidth(420)
         self.start_dock = self._dock("Start", self.start_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -122,6 +132,8 @@ class MainWindow(QMainWindow):
         self.timeline.branch_selected.connect(self.select_branch)
         self.timeline.discard_requested.connect(self.discard_branch)
         self.timeline.refine_requested.connect(self.refine)
+        self.player.frame_changed.connect(lambda frame, chunk, _: self.viewport.show_review(frame, chunk))
+        self.viewport.image_changed.connect(self._update_pip)
         self.path_editor.generate_requested.connect(self.generate_path)
         self.path_editor.changed.connect(self._on_path_changed)
         # the stack's index, not the editor's changed(): a command's redo runs (and emits changed) before the push
@@ -204,11 +216,21 @@ class MainWindow(QMainWindow):
 
     # ----- the controller's reports (ExplorerView) ------------------------------------------------------------
     def show_phase(self, phase: Phase) -> None:
+        if phase in (Phase.STARTING, Phase.DRIVING, Phase.PATH, Phase.RESTORING):
+            self.player.pause()  # generation shows its live frames again
+            self.viewport.end_review()
         self._update_actions()
 
+    def _update_pip(self) -> None:
+        """Path mode keeps the frames in view: the picture-in-picture repeats the viewport's picture."""
+        image = self.viewport.image if self.mode == PATH_MODE else None
+        chunk = self.viewport.hud_chunk
+        self.pip.set_image(image, "start image" if chunk is None else f"chunk {chunk}")
+
     def show_document(self, project: Project | None) -> None:
-        """The timeline and the autosaver follow the document."""
+        """The timeline, the player and the autosaver follow the document."""
         self.timeline.set_project(project)
+        self.player.set_project(project)
         if self.autosaver is not None:
             self.autosaver.set_project(project)
 
@@ -257,6 +279,7 @@ class MainWindow(QMainWindow):
         self.status_chunk.setText(f"chunk {record.index} · {self.project.current.name}")
         self.set_state("driving" if self.drive.held else "ready")
         self.timeline.refresh()
+        self.player.refresh()
         self.chunk_added.emit(record)
         self._update_actions()
 
@@ -269,6 +292,7 @@ class MainWindow(QMainWindow):
         self.sync_drive()
         self._show_position(live)
         self.timeline.refresh()
+        self.player.refresh()
         self._update_actions()
 
     def _show_position(self, live: list[ChunkEntry]) -> None:
@@ -304,6 +328,7 @@ class MainWindow(QMainWindow):
 
     def show_refined(self, job: RefineJob) -> None:
         self.timeline.refresh()
+        self.player.refresh()
 
     def sync_drive(self) -> None:
         """Put the drive integrator at the end of the live chunks (after a failure, rewind or branch switch)."""
@@ -415,6 +440,7 @@ class MainWindow(QMainWindow):
     def discard_branch(self, branch_id: int) -> None:
         if self.project is not None and self._attempt(self.project.discard, branch_id):
             self.timeline.refresh()
+            self.player.refresh()
 
     def refine(self, a: int, b: int) -> None:
         """Refine chunks ``[a, b)`` of the current branch with the stage-2 refiner (the worker says why not)."""
@@ -423,6 +449,7 @@ class MainWindow(QMainWindow):
     # ----- modes, key map, path edits -----------------------------------------------------------------------------
     def set_mode(self, mode: int) -> None:
         self.stack.setCurrentIndex(mode)
+        self._update_pip()
         (self.act_path_mode if mode == PATH_MODE else self.act_drive_mode).setChecked(True)
         self.drive.clear_held()
         if mode == DRIVE_MODE:

@@ -63,6 +63,7 @@ def _make_actions(w: QMainWindow) -> None:
     for act in (w.act_drive_mode, w.act_path_mode):
         w.mode_group.addAction(act)
     w.act_drive_mode.setChecked(True)
+    w.act_play = _action(w, "&Play / pause take", w.player.toggle, "Space")
     w.act_start = _action(w, "&Start", w.start_panel.request_start, "Ctrl+Return")
     w.act_step = _action(w, "Step &one chunk", w.step_once, "Ctrl+Right")
     w.act_drive = _action(w, "&Drive", w.set_driving, "Ctrl+D", checkable=True)
@@ -89,7 +90,7 @@ def _make_menus(w: QMainWindow) -> None:
     for act in (w.act_undo, w.act_redo, None, w.act_keymap):
         w.edit_menu.addAction(act) if act else w.edit_menu.addSeparator()
     w.view_menu = bar.addMenu("&View")
-    for act in (w.act_drive_mode, w.act_path_mode, None, w.start_dock.toggleViewAction(),
+    for act in (w.act_drive_mode, w.act_path_mode, None, w.act_play, None, w.start_dock.toggleViewAction(),
                 w.timeline_dock.toggleViewAction()):  # fmt: skip
         w.view_menu.addAction(act) if act else w.view_menu.addSeparator()
     w.generate_menu = bar.addMenu("&Generate")
@@ -125,6 +126,7 @@ def refresh(window: QMainWindow) -> None:
         available(act, empty and f"Nothing to save {empty}")
     for act in (w.act_export_video, w.act_export_trajectory, w.act_export_storyboard):
         available(act, empty and f"Nothing to export {empty}")
+    available(w.act_play, empty and f"Nothing to play {empty}")
     stack = w.path_editor.undo_stack
     available(w.act_undo, "" if stack.canUndo() else "Nothing to undo (path edits are undoable)",
               f"Undo {stack.undoText()}")  # fmt: skip

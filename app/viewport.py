@@ -53,6 +53,7 @@ class Viewport(QWidget):
 
     image_dropped = Signal(str)
     frame_shown = Signal(int, int)  # chunk, pixel frame of the stream
+    image_changed = Signal()  # any new picture (live, a take frame, a rewind): the picture-in-picture follows
 
     def __init__(self, display: DisplayQueue | None = None, fps: float = 16.0, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -69,6 +70,7 @@ class Viewport(QWidget):
         self.hud_fps: float | None = None
         self.hud_note = ""
         self._last_shown: float | None = None  # perf_counter() of the last frame shown from the queue
+        self.reviewing = False  # a frame from the take player is shown: the live queue waits
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / fps))
         self.timer.timeout.connect(self.play_next)
@@ -86,6 +88,7 @@ class Viewport(QWidget):
     def set_frame(self, frame: np.ndarray) -> None:
         self._image = to_qimage(frame)
         self.update()
+        self.image_changed.emit()
 
     def clear(self, placeholder: str = PLACEHOLDER) -> None:
         self._image = None
@@ -93,9 +96,19 @@ class Viewport(QWidget):
         self.hud_chunk = None
         self.update()
 
+    def show_review(self, frame: np.ndarray, chunk: int) -> None:
+        """Show a frame of the take (the player); live frames wait in the queue until :meth:`end_review`."""
+        self.reviewing = True
+        self.hud_chunk = chunk
+        self.set_frame(frame)
+
+    def end_review(self) -> None:
+        """Back to the live frames (generation started again)."""
+        self.reviewing = False
+
     def play_next(self) -> None:
-        """Show the next queued frame, if any (called by the playback timer)."""
-        if self.display is None:
+        """Show the next queued frame, if any (called by the playback timer); none while reviewing a take."""
+        if self.display is None or self.reviewing:
             return
         item = self.display.get()
         if item is not None:
