@@ -5,7 +5,8 @@ a ``sana-wm generate`` call with the same inputs run the same code on the same s
 
 Fields (all optional except a start and a camera): ``name`` (output stem; ``id`` is accepted, as in SANA-WM-Bench's
 ``run_manifest.jsonl``), ``image`` (``image_path``) or ``demo``, ``prompt``, ``action`` or ``camera``
-(``camera_path``), ``intrinsics`` (a ``.npy`` path), ``seed``, ``frames``, ``model``, ``mode``. Relative paths are
+(``camera_path``), ``intrinsics`` (a ``.npy`` path), ``seed``, ``frames``, ``model``, ``mode``, ``png`` (true: also
+the PNG sequence). Relative paths are
 resolved against the job file's folder (or ``root``). A line that cannot be read gives a :class:`JobLineError`
 naming its line number and field; the other lines still run.
 """
@@ -23,7 +24,8 @@ from engine.errors import InputFileError, clip_text
 
 #: Accepted field names and their aliases (SANA-WM-Bench manifests use ``id``, ``image_path``, ``camera_path``).
 ALIASES = {"id": "name", "image_path": "image", "camera_path": "camera", "num_frames": "frames"}
-FIELDS = ("name", "image", "demo", "prompt", "action", "camera", "intrinsics", "seed", "frames", "model", "mode")
+FIELDS = ("name", "image", "demo", "prompt", "action", "camera", "intrinsics", "seed", "frames", "model", "mode",
+          "png")
 MODES = ("streaming", "bidirectional")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -44,6 +46,7 @@ class Job:
     frames: int | None = None
     model: Path | None = None
     mode: str = "streaming"
+    png: bool = False
 
     def generate_argv(self, output_dir: Path, *, fps: float | None = None, name: str | None = None) -> list[str]:
         """The ``sana-wm generate`` arguments of this job writing into ``output_dir`` (``--quiet``: no bar)."""
@@ -67,6 +70,8 @@ class Job:
             argv += ["--model", str(self.model)]
         if fps is not None:
             argv += ["--fps", repr(float(fps))]
+        if self.png:
+            argv.append("--png")
         return argv
 
 
@@ -178,6 +183,7 @@ def _job(line: int, row: dict, base: Path, *, model: Path | None, mode: str | No
         line=line, name=name, image=image, demo=demo, prompt=_text(data, "prompt", default=""), action=action,
         camera=camera, intrinsics=_path(data, "intrinsics", base), seed=_int(data, "seed", 42, low=0),
         frames=_int(data, "frames", frames, low=1), model=_path(data, "model", base) or model, mode=job_mode,
+        png=_bool(data, "png"),
     )
 
 
@@ -199,6 +205,18 @@ def _path(data: dict, key: str, base: Path) -> Path | None:
     if not p.exists():
         raise _FieldError(key, f"an existing file, found no {p}")
     return p
+
+
+def _bool(data: dict, key: str) -> bool:
+    value = data.get(key, False)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no", ""):
+        return False
+    raise _FieldError(key, f"true or false, found {clip_text(json.dumps(value), 40)}")
 
 
 def _int(data: dict, key: str, default: int | None, *, low: int) -> int | None:
