@@ -39,6 +39,9 @@ class ChunkEntry:
 
     record: ChunkRecord
     refined_frames: np.ndarray | None = None
+    #: loaded from a compact session file without its snapshot, which resuming rebuilds
+    #: (:func:`engine.generation.session_file.resume_session`)
+    replay: bool = False
 
     @property
     def index(self) -> int:

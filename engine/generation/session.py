@@ -206,6 +206,7 @@ class WorldSession:
         caption: tuple[torch.Tensor, torch.Tensor] | None = None,
         seed: int | None = None,
         noise: torch.Tensor | None = None,
+        start_frame: np.ndarray | None = None,
     ) -> None:
         """Begin a new stream (forgets the previous one).
 
@@ -223,6 +224,9 @@ class WorldSession:
                 does (:func:`engine.generation.sampling.seeded_noise`); chunk ``[a, b)`` uses ``noise[:, :, a:b]`` and the stream
                 cannot go past ``T``. None = per-frame seeded noise (:func:`engine.generation.sampling.frame_noise`) for streams
                 of any length.
+            start_frame: with ``first_latent``, the ``(H, W, 3)`` uint8 frame (at the bundle's frame size) it was
+                encoded from, so the world cache starts from the same pixels as the original session (a resumed
+                session file); None = from the decoded latent.
         """
         if (image is None) == (first_latent is None):
             raise SanaWMInputError("start: give exactly one of image or first_latent")
@@ -233,7 +237,7 @@ class WorldSession:
             self.start_frame = frame
         else:
             intr = None if intrinsics is None else as_vec4(intrinsics)[0]
-            self.start_frame = None
+            self.start_frame = None if start_frame is None else self._check_start_frame(start_frame)
         first_latent = self._check_first_latent(first_latent)
         if intr is None:
             if self.bundle.default_intrinsics is None:
@@ -263,6 +267,13 @@ class WorldSession:
         if frame is None:
             frame = self.bundle.codec.decode(first_latent.float())[0]
         return self.world_memory.start(frame, intrinsics[0])
+
+    def _check_start_frame(self, frame: np.ndarray) -> np.ndarray:
+        w, h = self.bundle.frame_size
+        frame = np.asarray(frame)
+        if frame.shape != (h, w, 3) or frame.dtype != np.uint8:
+            raise SanaWMInputError(f"start_frame: expected uint8 ({h}, {w}, 3), found {frame.dtype} {frame.shape}")
+        return frame
 
     def _check_first_latent(self, latent: torch.Tensor) -> torch.Tensor:
         w, h = self.bundle.latent_grid
@@ -391,12 +402,8 @@ class WorldSession:
         world = self._grow_world(state, frames, chunk.c2w[p0:], chunk.intrinsics[p0:], first_chunk=k == 0)
         done = time.perf_counter()
 
-        new_state = SessionSnapshot(
-            chunks_done=k + 1, cache=next_cache, decoder_state=decoder_state, c2w=chunk.c2w,
-            intrinsics=chunk.intrinsics, first_latent=state.first_latent,
-            history_length=len(self.history) + (1 if self.keep_history else 0), anchor=state.anchor,
-            recent_latents=self._keep_recent(state.recent_latents, committed), world=world,
-        )  # fmt: skip
+        history_length = len(self.history) + (1 if self.keep_history else 0)
+        new_state = self._snapshot_after(state, chunk, next_cache, decoder_state, committed, world, history_length)
         timings = {"reanchor": reanchored - started, "sample": sampled - reanchored, "cache": cached - sampled,
                    "decode": decoded - cached, "world": done - decoded, "total": done - started}  # fmt: skip
         record = ChunkRecord(
@@ -409,6 +416,41 @@ class WorldSession:
             self.history.append(record)
         log.debug("chunk %d: %.3f s", k, record.timings["total"])
         return record
+
+    def replay(self, snapshot: SessionSnapshot, record: ChunkRecord) -> tuple[SessionSnapshot, np.ndarray]:
+        """The state after ``record``'s chunk rebuilt from ``snapshot``, the state before it, without sampling:
+        the chunk's stored latents go through the same stages as in :meth:`step` (re-anchor, the commit pass,
+        the decode, the world cache), so the result is bit-identical to the snapshot :meth:`step` made, given the
+        same code, thread count and device. Returns ``(snapshot, frames)`` (the exact decoded frames). Session
+        files store some snapshots only and rebuild the others with this
+        (:func:`engine.generation.session_file.resume_session`). The session's own state does not change."""
+        self._require_started()
+        if snapshot.first_latent is not self._state.first_latent:
+            raise SessionStateError("replay: the snapshot belongs to another stream (start() was called since)")
+        if record.index != snapshot.chunks_done:
+            raise SessionStateError(f"replay: chunk {record.index} does not follow a snapshot after {snapshot.chunks_done} chunks")
+        p0 = 1 if record.index == 0 else 0
+        chunk = self._next_chunk(snapshot, record.c2w[p0:], record.intrinsics[p0:])
+        state = self._reanchor(snapshot, chunk)
+        cond = self._chunk_conditioning(state, chunk)
+        next_cache = self._commit(state, chunk, cond, self._cache_input(state, chunk), record.latents)
+        frames, decoder_state = self._decode(state, record.latents)
+        q0 = 0 if chunk.index == 0 else state.c2w.shape[0]
+        world = self._grow_world(state, frames, chunk.c2w[q0:], chunk.intrinsics[q0:], first_chunk=chunk.index == 0)
+        # the count of the session that made it: one more per chunk when it kept its history, else unchanged
+        history = snapshot.history_length + (1 if snapshot.history_length == record.index else 0)
+        return self._snapshot_after(state, chunk, next_cache, decoder_state, record.latents, world, history), frames
+
+    def _snapshot_after(
+        self, state: SessionSnapshot, chunk: _Chunk, next_cache: StreamCache, decoder_state: DecoderState | None,
+        committed: torch.Tensor, world: CacheState | None, history_length: int,
+    ) -> SessionSnapshot:  # fmt: skip
+        """The state after ``chunk`` (``state``: the re-anchored state before it)."""
+        return SessionSnapshot(
+            chunks_done=chunk.index + 1, cache=next_cache, decoder_state=decoder_state, c2w=chunk.c2w,
+            intrinsics=chunk.intrinsics, first_latent=state.first_latent, history_length=history_length,
+            anchor=state.anchor, recent_latents=self._keep_recent(state.recent_latents, committed), world=world,
+        )  # fmt: skip
 
     # ----- the stages of a step -----------------------------------------------------------------------------------
     def _next_chunk(self, state: SessionSnapshot, poses: np.ndarray, intrinsics: np.ndarray | None) -> _Chunk:

@@ -77,6 +77,7 @@ from engine.export.progress import CancelFlag, ProgressCallback, check_cancel, r
 from engine.generation.project import Branch, ChunkEntry, Project, StartSettings
 from engine.generation import session_manifest as checks
 from engine.generation.session import WorldSession
+from engine.generation.start_image import prepare_start_frame
 from engine.generation.state import ChunkRecord, SessionSnapshot, StreamSettings
 from engine.generation.swm_archive import (
     PREVIEW_FORMATS,
@@ -99,6 +100,8 @@ __all__ = ["FORMAT", "READABLE_VERSIONS", "SUFFIX", "VERSION", "SessionFileError
 
 FORMAT = "sana-wm-session"
 VERSION = 3
+#: Chunks between stored full snapshots in a compact file (see "Compact files" in the module docstring).
+SNAPSHOT_EVERY = 8
 #: Versions this build reads: 1 lacks the camera path and the key map (they load as None).
 READABLE_VERSIONS = (1, 2, 3)
 SUFFIX = ".swm"
@@ -242,9 +245,14 @@ def save_project(
     preview_format: str = "jpeg",
     progress: ProgressCallback | None = None,
     cancel: CancelFlag | None = None,
+    snapshot_every: int = SNAPSHOT_EVERY,
 ) -> Path:
     """Write ``project`` to ``path`` (a ``.swm`` file) atomically: an error or a cancel leaves any older file as it
     was and no temporary file.
+
+    ``snapshot_every``: store the full session state of chunk 0, of every ``snapshot_every``-th chunk, of each
+    take's last chunk and of the cursor; the others are marked ``"replay"`` and rebuilt exactly by
+    :func:`resume_session` (see "Compact files" in the module docstring). 1 stores every snapshot.
 
     ``preview_format``: ``"jpeg"`` (default; see the module docstring) or ``"png"`` (lossless, larger).
     ``progress`` / ``cancel`` as in :mod:`engine.export.progress` (stage ``"save"``, one unit per chunk entry), so
@@ -253,7 +261,10 @@ def save_project(
     """
     if preview_format not in PREVIEW_FORMATS:
         raise SessionFileError(f"preview_format: expected one of {', '.join(PREVIEW_FORMATS)}, found {preview_format!r}")
+    if int(snapshot_every) != snapshot_every or snapshot_every < 1:
+        raise SessionFileError(f"snapshot_every: expected a positive integer, found {snapshot_every!r}")
     path = Path(path)
+    replayed = _replayable(project, int(snapshot_every))
     entries: dict[int, tuple[str, ChunkEntry]] = {}  # id(entry) -> (entry name, entry), in first-seen order
     for branch in project.branches.values():
         for entry in branch.chunks:
@@ -300,7 +311,9 @@ def save_project(
                     "refined": entry.refined,
                     "snapshot": None,
                 }
-                if record.snapshot is not None:
+                if id(entry) in replayed:
+                    spec["replay"] = True
+                elif record.snapshot is not None:
                     spec["snapshot"], world = _snapshot_out(record.snapshot, tensors, f"chunks/{name}/world.safetensors")
                     if world is not None:
                         archive.writestr(f"chunks/{name}/world.safetensors", world, zipfile.ZIP_DEFLATED)
@@ -317,6 +330,22 @@ def save_project(
         raise SessionFileError(f"{path}: cannot write the session file ({exc.strerror or exc})") from None
     log.info("saved %s (%d chunk entries)", path, len(entries))
     return path
+
+
+def _replayable(project: Project, every: int) -> set[int]:
+    """``id`` of the entries saved without their snapshot: those with one whose previous chunk has one too (so it can
+    be rebuilt), except chunk 0, every ``every``-th chunk, each take's last chunk and the cursor's chunk."""
+    keep = {id(b.chunks[-1]) for b in project.branches.values() if b.chunks}
+    if project.cursor > 0:
+        keep.add(id(project.current.chunks[project.cursor - 1]))
+    out = set()
+    for branch in project.branches.values():
+        for k, entry in enumerate(branch.chunks):
+            if k == 0 or (k + 1) % every == 0 or id(entry) in keep or entry.record.snapshot is None:
+                continue
+            if branch.chunks[k - 1].record.snapshot is not None:
+                out.add(id(entry))
+    return out
 
 
 # ----- loading ---------------------------------------------------------------------------------------------------
@@ -449,7 +478,7 @@ def _project(archive: zipfile.ZipFile, path: Path, manifest: dict[str, Any], dev
             snapshot=None if spec["snapshot"] is None else _snapshot_in(spec["snapshot"], tensors, warnings),
         )
         refined = read_frames(archive, path, f"chunks/{name}/refined", count, "png") if spec["refined"] else None
-        entries[name] = ChunkEntry(record, refined)
+        entries[name] = ChunkEntry(record, refined, replay=spec.get("replay") is True)
     branches: dict[int, Branch] = {}
     for spec in manifest["branches"]:
         chunks = [entries[name] for name in spec["chunks"]]
@@ -501,13 +530,21 @@ def redecode_previews(project: Project, codec: Any) -> int:
     return done
 
 
-def resume_session(session: WorldSession, project: Project, *, caption: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+def resume_session(
+    session: WorldSession,
+    project: Project,
+    *,
+    caption: tuple[torch.Tensor, torch.Tensor] | None = None,
+    progress: ProgressCallback | None = None,
+) -> None:
     """Make ``session`` continue ``project`` at its cursor, exactly as the session that generated it would have.
 
-    Starts ``session`` on the project's first latent (stored, so no re-encoding), prompt and seed, with the
-    project's stream settings when it has them; then points every stored snapshot at this stream (a
-    :meth:`WorldSession.restore` only accepts snapshots of its own stream) and restores the cursor's snapshot.
-    Later rewinds restore ``project.snapshot_at(k)``. A project with no chunks starts from the start image.
+    Starts ``session`` on the project's first latent (stored, so no re-encoding) and start frame, prompt and seed,
+    with the project's stream settings when it has them; then points every stored snapshot at this stream (a
+    :meth:`WorldSession.restore` only accepts snapshots of its own stream), rebuilds the snapshots a compact file
+    left out (:meth:`WorldSession.replay`, in chunk order; ``progress("resume", done, total)``), and restores the
+    cursor's snapshot. Later rewinds restore ``project.snapshot_at(k)``. A project with no chunks starts from the
+    start image.
     """
     start = project.start
     if project.stream_settings is not None:
@@ -527,14 +564,38 @@ def resume_session(session: WorldSession, project: Project, *, caption: tuple[to
             f"model: the session was generated with latents of shape {tuple(first.shape)}, the loaded model "
             f"{session.bundle.name!r} makes {expected}; open it with the model it was made with ({start.model or 'embedded'})"
         )
-    session.start(first_latent=first, intrinsics=root.record.intrinsics[0], prompt=start.prompt, caption=caption, seed=seed)
+    frame = prepare_start_frame(start.image, session.bundle.frame_size)[0]
+    session.start(first_latent=first, intrinsics=root.record.intrinsics[0], prompt=start.prompt, caption=caption,
+                  seed=seed, start_frame=frame)  # fmt: skip
     own = session.snapshot().first_latent
     for entry in entries:
         if entry.record.snapshot is not None:
             snapshot = dataclasses.replace(entry.record.snapshot, first_latent=own)
             entry.record = dataclasses.replace(entry.record, snapshot=snapshot)
+    _replay_missing(session, project, progress)
     if project.cursor > 0:
         snapshot = project.snapshot_at(project.cursor - 1)
         if snapshot is None:
             raise SessionFileError(f"resume: chunk {project.cursor - 1} has no stored snapshot to continue from")
         session.restore(snapshot)
+
+
+def _replay_missing(session: WorldSession, project: Project, progress: ProgressCallback | None) -> None:
+    """Rebuild the snapshots of the entries a compact file marked ``replay``, each from the previous chunk's (which
+    is stored or rebuilt first: takes are walked from chunk 0 on). The exact frames come with them."""
+    pending = [e for e in _unique_entries(project) if e.replay]
+    done = 0
+    for branch in project.branches.values():
+        for k, entry in enumerate(branch.chunks):
+            if not entry.replay:
+                continue
+            previous = branch.chunks[k - 1].record.snapshot if k else None
+            if previous is None:
+                raise SessionFileError(f"resume: chunk {k} of take {branch.name!r} cannot be rebuilt: chunk {k - 1} has no snapshot")
+            report(progress, "resume", done, len(pending))
+            snapshot, frames = session.replay(previous, entry.record)
+            entry.record = dataclasses.replace(entry.record, snapshot=snapshot, frames=frames)
+            entry.replay = False
+            done += 1
+    if pending:
+        report(progress, "resume", done, len(pending))

@@ -76,7 +76,7 @@ def build(bundle: ModelBundle) -> tuple[Project, WorldSession]:
 def saved(bundle, tmp_path_factory):
     project, session = build(bundle)
     path = tmp_path_factory.mktemp("swm") / "walk.swm"
-    save_project(project, path)
+    save_project(project, path, snapshot_every=1)  # every snapshot stored (compact files: test_session_file_compact)
     return project, session, path
 
 
