@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from engine.batch.bench_inputs import official_inputs
 from engine.batch.jobs import Job, JobLineError
 from engine.batch.worker import GenerateWorker, JobResult, is_complete, output_video
-from engine.errors import ConfigError, clip_text
+from engine.errors import ConfigError, SanaWMInputError, clip_text, one_line
 from engine.io.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -150,8 +151,11 @@ def run_batch(jobs: list[Job], invalid: list[JobLineError], settings: BatchSetti
         video = output_video(output_dir, job.name, job.mode, settings.layout)
         if is_complete(video):
             results[job.line] = JobResult(job.name, job.line, "skipped", video=str(video))
-        else:
-            todo.append((job, video))
+            continue
+        try:
+            todo.append((official_inputs(job, output_dir / "inputs"), video))
+        except SanaWMInputError as exc:
+            results[job.line] = JobResult(job.name, job.line, "failed", error=one_line(exc))
     total = len(jobs) + len(invalid)
     done_count = len(results)
     address = "local"
