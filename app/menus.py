@@ -13,7 +13,7 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
-from app import export_dialog, sessions
+from app import export_dialog, score_take, sessions
 from app.keymap import KeyMap, describe_keys
 from app.keymap_dialog import KeyMapDialog
 
@@ -70,6 +70,7 @@ def _make_actions(w: QMainWindow) -> None:
     w.act_drive.setChecked(True)
     w.act_cancel = _action(w, "&Cancel", w.cancel, "Esc")
     w.act_rewind = _action(w, "&Rewind one chunk", w.rewind_one, "Ctrl+Left")
+    w.act_score = _action(w, "Score &this take…", lambda: score_take.score_take(w))
     w.act_about = _action(w, "&About", lambda: about(w))
     w.act_keys = _action(w, "&Keys", lambda: keys_help(w), "F1")
 
@@ -94,8 +95,8 @@ def _make_menus(w: QMainWindow) -> None:
                 w.timeline_dock.toggleViewAction()):  # fmt: skip
         w.view_menu.addAction(act) if act else w.view_menu.addSeparator()
     w.generate_menu = bar.addMenu("&Generate")
-    for act in (w.act_start, w.act_step, w.act_drive, w.act_cancel, w.act_rewind):
-        w.generate_menu.addAction(act)
+    for act in (w.act_start, w.act_step, w.act_drive, w.act_cancel, w.act_rewind, None, w.act_score):
+        w.generate_menu.addAction(act) if act else w.generate_menu.addSeparator()
     w.help_menu = bar.addMenu("&Help")
     w.help_menu.addAction(w.act_keys)
     w.help_menu.addAction(w.act_about)
@@ -127,6 +128,7 @@ def refresh(window: QMainWindow) -> None:
     for act in (w.act_export_video, w.act_export_trajectory, w.act_export_storyboard):
         available(act, empty and f"Nothing to export {empty}")
     available(w.act_play, empty and f"Nothing to play {empty}")
+    available(w.act_score, (empty and f"Nothing to score {empty}") or generating)
     stack = w.path_editor.undo_stack
     available(w.act_undo, "" if stack.canUndo() else "Nothing to undo (path edits are undoable)",
               f"Undo {stack.undoText()}")  # fmt: skip

@@ -13,7 +13,7 @@ Rules:
   loading models (``engine.bundles``), cameras and paths (``engine.camera``), export (``engine.export``), files
   (``engine.io``), typed errors (``engine.errors``), procedural worlds and demos (``engine.synth``), evaluation
   (``engine.eval``), the command-line commands (``engine.commands``, ``engine.cli``), benchmarks
-  (``engine.bench``) and training (``engine.train``). Everything else is the engine's inside: the DiT
+  (``engine.bench``), training (``engine.train``) and the camera-following score (``engine.score``). Everything else is the engine's inside: the DiT
   (``engine.model``), the adapters of external parts (``engine.components``), the numerics (``engine.ops``), test
   helpers (``engine.testing``) and any package added later until it is put on the list on purpose.
 * **The engine never imports Qt or the app**: no module under ``engine/`` imports :data:`QT_AND_APP`.
@@ -47,6 +47,7 @@ ENGINE_PUBLIC = (
     "engine.cli",
     "engine.bench",
     "engine.train",
+    "engine.score",
 )
 #: The engine's internals, named in failure messages (the app reaches them only through the public API).
 ENGINE_INTERNAL = ("engine.model", "engine.components", "engine.ops")

@@ -126,6 +126,8 @@ class PathGLView(QOpenGLWidget):
         self._mode: tuple | None = None
         self._sample_cache: tuple[object, np.ndarray, np.ndarray] | None = None
         self.grid_extent = 20  # half-size of the ground grid last drawn (units)
+        #: extra polylines ``((N, 3) points, rgb)`` drawn over the path (app.score_take: requested vs estimated)
+        self.overlays: list[tuple[np.ndarray, tuple[float, float, float]]] = []
 
     # --- matrices (the tests use the same ones) -------------------------------------------------------------------
 
@@ -232,6 +234,8 @@ class PathGLView(QOpenGLWidget):
             self._start_image(frustum_corners(start, src.start_vfov_deg, aspect, START_FRUSTUM_DEPTH), mvp)
         self._lines(frustum_lines(start, src.start_vfov_deg, aspect, START_FRUSTUM_DEPTH), START_COLOR, mvp)
         self._lines(polyline_lines(path_c2w[:, :3, 3]), PATH_COLOR, mvp)
+        for points, color in self.overlays:  # e.g. a scored take's requested and estimated paths
+            self._lines(polyline_lines(points), color, mvp)
         if src.view_through:
             return
 
