@@ -46,7 +46,7 @@ def test_menus_follow_desktop_conventions_with_shortcuts(window):
     assert {"Undo", "Redo", "Key map…"} <= set(menu_actions(window.edit_menu))
     assert {"Drive mode", "Path mode"} <= set(menu_actions(window.view_menu))
     generate = menu_actions(window.generate_menu)
-    assert set(generate) == {"Start", "Step one chunk", "Drive", "Cancel", "Rewind one chunk"}
+    assert set(generate) == {"Start", "Step one chunk", "Drive", "Cancel", "Rewind one chunk", "Score this take…"}
     assert generate["Cancel"].shortcut() == QKeySequence("Esc") and generate["Drive"].isCheckable()
     assert set(menu_actions(window.help_menu)) == {"About", "Keys"}
     assert window.act_undo.shortcut() == QKeySequence(QKeySequence.StandardKey.Undo)
