@@ -48,6 +48,16 @@ preset named by ``start.keymap``). Version 3 added the re-anchoring state of eac
 frame where the model's current context begins, and ``recent_latents``, the frames a re-anchor commits) and the
 ``reanchor`` stream setting; older files were made without re-anchoring and load with it off, so they continue
 exactly as before. Older apps refuse version 3, whose re-anchored snapshots they would continue wrongly.
+**Compact files.** A snapshot is most of a chunk's size (the model's recurrent and attention state: ~6 MB per
+chunk for the embedded model at 320x176), yet all but a few can be recomputed exactly from the stored latents:
+:func:`save_project` stores the full snapshot of chunk 0, of every :data:`SNAPSHOT_EVERY`-th chunk, of each
+take's last chunk and of the cursor, and marks the others ``"replay": true`` (``"snapshot": null``); the
+entries come back with ``ChunkEntry.replay`` set and no snapshot, and :func:`resume_session` rebuilds them in
+chunk order with :meth:`WorldSession.replay <engine.generation.session.WorldSession.replay>` (the commit pass,
+the decode and the world cache of each chunk, no sampling), bit for bit given the same code, thread count and
+device, with the exact frames instead of the JPEG previews. ``snapshot_every=1`` stores every snapshot. A reader
+that predates this sees those chunks without a snapshot (it can show them but not rewind to them).
+
 Within version 3, a snapshot may carry ``"world": {"meta", "member"}`` (the world cache, :mod:`engine.world_cache`);
 readers that predate it ignore the key and the member. A missing or damaged world part is not an error: the session
 opens without that cache (the next chunk starts a new one) and ``project.warnings`` says so.
@@ -101,7 +111,7 @@ __all__ = ["FORMAT", "READABLE_VERSIONS", "SUFFIX", "VERSION", "SessionFileError
 FORMAT = "sana-wm-session"
 VERSION = 3
 #: Chunks between stored full snapshots in a compact file (see "Compact files" in the module docstring).
-SNAPSHOT_EVERY = 8
+SNAPSHOT_EVERY = 32
 #: Versions this build reads: 1 lacks the camera path and the key map (they load as None).
 READABLE_VERSIONS = (1, 2, 3)
 SUFFIX = ".swm"

@@ -66,6 +66,7 @@ def walk(bundle, tmp_path_factory):
     folder = tmp_path_factory.mktemp("compact")
     save_project(project, folder / "compact.swm")
     save_project(project, folder / "full.swm", snapshot_every=1)
+    save_project(project, folder / "every4.swm", snapshot_every=4)
     return project, folder
 
 
@@ -74,12 +75,14 @@ def snapshot_tensors(snap):
     return tensors, meta
 
 
-def test_a_compact_file_stores_every_eighth_snapshot_and_the_tips(walk):
+def test_a_compact_file_stores_chunk_0_every_nth_chunk_the_tips_and_the_cursor(walk):
     project, folder = walk
     manifest = read_manifest(folder / "compact.swm")
     replay = sorted(spec["index"] for spec in manifest["entries"].values() if spec.get("replay"))
-    # take 1: chunks 1-6 and 8 (0, 7 = every 8th, 9 = tip and cursor); take 2: chunks 4, 5 (6 = its tip)
-    assert replay == [1, 2, 3, 4, 4, 5, 5, 6, 8]
+    # take 1: chunks 1-8 (0 always, 9 = tip and cursor); take 2: chunks 4, 5 (6 = its tip)
+    assert replay == [1, 2, 3, 4, 4, 5, 5, 6, 7, 8]
+    every4 = read_manifest(folder / "every4.swm")["entries"].values()
+    assert sorted(spec["index"] for spec in every4 if spec.get("replay")) == [1, 2, 4, 4, 5, 5, 6, 8]
     compact, full = (folder / "compact.swm").stat().st_size, (folder / "full.swm").stat().st_size
     assert compact < 0.5 * full
 
@@ -92,7 +95,7 @@ def test_resume_rebuilds_every_snapshot_bit_for_bit(walk, bundle):
     rebuilt = {id(e) for b in loaded.branches.values() for e in b.chunks if e.replay}
     steps = []
     resume_session(session(bundle), loaded, progress=steps.append)
-    assert [(p.stage, p.done, p.total) for p in steps[-2:]] == [("resume", 8, 9), ("resume", 9, 9)]
+    assert [(p.stage, p.done, p.total) for p in steps[-2:]] == [("resume", 9, 10), ("resume", 10, 10)]
     for bid, branch in project.branches.items():
         for old, new in zip(branch.chunks, loaded.branches[bid].chunks, strict=True):
             a, b = old.record.snapshot, new.record.snapshot
