@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 from engine import __version__
 from engine.commands import batch as batch_cmd
@@ -22,15 +24,45 @@ from engine.commands import score as score_cmd
 from engine.commands import synth as synth_cmd
 from engine.commands import train as train_cmd
 from engine.commands import trajectory as trajectory_cmd
-from engine.errors import SanaWMInputError, one_line
+from engine.errors import SanaWMInputError, clip_text, one_line
 
 #: Exit code for bad input (same as argparse's usage errors).
 EXIT_INPUT_ERROR = 2
 
 
+#: Largest magnitude a number option accepts: no option of this program means anything near it, and 1e308 would
+#: overflow the arithmetic it feeds.
+MAX_OPTION_MAGNITUDE = 1e15
+
+
+def finite_float(text: str) -> float:
+    """The ``float`` of every option: a finite number of sensible magnitude (``float()`` alone accepts ``nan``, ``inf``
+    and ``1e308``, which no option can use and which would run a command for ever or poison its arithmetic)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, found {clip_text(repr(text), 40)}") from None
+    if not math.isfinite(value) or abs(value) > MAX_OPTION_MAGNITUDE:
+        raise argparse.ArgumentTypeError(f"expected a finite number of magnitude at most {MAX_OPTION_MAGNITUDE:g}, found {clip_text(repr(text), 40)}")
+    return value
+
+
+def given_path(text: str) -> Path:
+    """The ``Path`` of every option: never empty (``Path("")`` is the current folder, so an empty value, say from an
+    unset shell variable, would silently write or read there)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, found an empty string")
+    return Path(text)
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, with a usage error printed as the one line every other input error gets (and exit code 2): the
     usage text is one ``--help`` away, and a long bad value is cut like any quoted input."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("type", float, finite_float)  # every type=float option of every sub-command
+        self.register("type", Path, given_path)  # every type=Path option
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_INPUT_ERROR, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")

@@ -40,6 +40,8 @@ def load_intrinsics_file(path: Path, *, option: str = "--intrinsics") -> np.ndar
 def check_output_folders(**outputs: Path | None) -> None:
     """Fail in a second, before hours of work, when an output file's folder does not exist (``-`` = stdout)."""
     for option, target in outputs.items():
+        if target is not None and str(target) != "-" and Path(target).is_dir():  # also "" (argparse makes it ".")
+            raise InputFileError(f"--{option.replace('_', '-')} {str(target)!r}: expected a file to write, found a folder")
         if target is not None and str(target) != "-" and not Path(target).parent.is_dir():
             raise InputFileError(
                 f"--{option.replace('_', '-')} {target}: expected a file in an existing folder, "

@@ -101,7 +101,6 @@ def run(args: argparse.Namespace, bundle=None) -> int:
     if args.image is None and demo is None:
         raise SanaWMInputError("--image: expected a start image (or --demo NAME), found neither")
     _check_options(args)
-    _quiet_libraries()
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = DTYPES[args.dtype] if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
     # everything that can be checked without the model first: bad input fails fast, before any loading
@@ -109,6 +108,7 @@ def run(args: argparse.Namespace, bundle=None) -> int:
     trajectory = _trajectory(args, demo)
     timesteps = _timesteps(args.denoising_step_list)
     given_intrinsics = load_intrinsics_file(args.intrinsics) if args.intrinsics is not None else None
+    _quiet_libraries()  # imports diffusers and transformers (seconds): only once the inputs are known to be good
     if bundle is None:
         bundle = load_bundle(args.model, dtype=dtype, device=device, refiner=not args.no_refiner)
     if bundle.label:

@@ -93,11 +93,14 @@ def run_cli(argv: list[str], workdir: Path, surface: str) -> Outcome:
     """Run ``sana-wm argv`` in this process under the contract; returns the outcome for the test's own checks."""
     before = files_under(workdir)
     out, err = io.StringIO(), io.StringIO()
-    with no_numeric_warnings(), time_limit(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with (no_numeric_warnings(), time_limit(), contextlib.chdir(workdir),  # relative paths land in the case's folder
+          contextlib.redirect_stdout(out), contextlib.redirect_stderr(err)):  # fmt: skip
         try:
             code = main(argv)
         except SystemExit as exc:  # argparse: --help, usage errors
             code = exc.code if isinstance(exc.code, int) else 2
+        except CaseTimeout as exc:
+            raise CaseTimeout(f"{exc}: sana-wm {' '.join(a[:60] for a in argv)}") from None
     stderr = err.getvalue()
     assert "Traceback" not in stderr, stderr[-2000:]
     assert code in (0, 2), f"exit code {code} for {argv[:4]}: {stderr[-500:]}"
