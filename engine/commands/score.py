@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--validate", type=int, metavar="N",
                    help="instead of a video: score ground-truth renders of N held-out worlds and the controls")
     p.add_argument("--frames", type=int, default=97, help="--validate: frames per rendered path (default 97)")
+    p.add_argument("--model", help="--validate: also score this model's rollout along each path (a model folder, "
+                   "or 'embedded' for the shipped model)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(handler=run)
 
@@ -49,7 +51,12 @@ def run(args: argparse.Namespace) -> int:
     if args.validate is not None:
         from engine.score.validate import validate
 
-        table = validate(args.validate, frames=args.frames, settings=settings, progress=bar.update)
+        bundle = None
+        if args.model is not None:
+            from engine.bundles import load_bundle
+
+            bundle = load_bundle(None if args.model == "embedded" else Path(args.model))
+        table = validate(args.validate, frames=args.frames, settings=settings, bundle=bundle, progress=bar.update)
         bar.close()
         print(table.markdown())
         write_json_result(args.json, table.to_dict())
