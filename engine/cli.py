@@ -99,6 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SanaWMInputError as exc:
         print(f"sana-wm: error: {one_line(exc)}", file=sys.stderr)  # one line, however long the input it quotes
         return EXIT_INPUT_ERROR
+    except OSError as exc:
+        if exc.filename is None:  # not about a path the user gave: a real failure, shown in full
+            raise
+        # a path the operating system refused (under a plain file, no permission, a folder where a file belongs)
+        print(f"sana-wm: error: {one_line(f'{exc.filename}: cannot be used ({exc.strerror or exc})')}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
     except KeyboardInterrupt:
         print("sana-wm: interrupted", file=sys.stderr)
         return 130
