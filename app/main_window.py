@@ -266,6 +266,9 @@ class MainWindow(QMainWindow):
         self.viewport.setFocus()
         self.world_started.emit()
         self._update_actions()
+        if start.loaded and project.warnings:  # parts a session file opened without (e.g. a damaged world cache)
+            more = f" (and {len(project.warnings) - 1} more)" if len(project.warnings) > 1 else ""
+            self.show_error(f"the session opened without part of it: {project.warnings[0]}{more}")
 
     def show_chunk(self, record: ChunkRecord) -> None:
         if not np.array_equal(record.c2w[-1], self.drive.integrator.pose):
