@@ -125,6 +125,8 @@ def _run(args: argparse.Namespace, app, window, launched: float) -> int:
             return 2
     elif args.demo or args.image:
         panel.request_start()
+    else:
+        window.preload_model()  # ready by the time an image is picked
 
     if args.quit_after_first_frame:
         def first(record) -> None:

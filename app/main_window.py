@@ -368,6 +368,13 @@ class MainWindow(QMainWindow):
             self.set_state("loading model…" if self.model_info is None else "starting…")
             self.controller.start(settings)
 
+    def preload_model(self) -> None:
+        """Load the start panel's model on the worker now, while the user picks an image: most of a first Start is
+        the model load (docs/explorer.md, "Start")."""
+        if self.model_info is None and not self.client.busy:
+            self.client.load_model(self.start_panel.model_edit.text().strip() or None)
+            self.set_state("loading the model in the background: open an image or pick a demo, then Start")
+
     def new_world(self) -> None:
         """File ▸ New: forget the current world (the start panel keeps its inputs)."""
         if not sessions.confirm_discard(self):

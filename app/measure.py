@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo", default="meadow_stroll")
     parser.add_argument("--rest", type=float, default=2.0, help="seconds at rest before W is pressed")
     parser.add_argument("--interval-ms", type=int, default=10)
+    parser.add_argument("--preload", action="store_true",
+                        help="load the model first (as the explorer does while an image is picked), then Start")
     args = parser.parse_args(argv)
     if args.chunks < 1 or args.rest < 0 or args.interval_ms < 1:
         print("python -m app.measure: expected --chunks >= 1, --rest >= 0 and --interval-ms >= 1, found "
@@ -133,8 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     if not window.start_panel.select_demo(args.demo):
         print(window.last_error, file=sys.stderr)
         return 2
-    marks["request"] = time.perf_counter()
-    window.start_panel.request_start()
+
+    def request() -> None:
+        marks["request"] = time.perf_counter()
+        window.start_panel.request_start()
+
+    if args.preload:
+        window.client.model_loaded.connect(lambda info: QTimer.singleShot(0, request) if "request" not in marks else None)
+        window.preload_model()
+    else:
+        request()
     app.exec()
     window.client.shutdown()
     if "end" not in marks:
@@ -144,9 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     m = {k: v for k, v in marks.items()}
     print(f"model: {model}; torch threads: {__import__('torch').get_num_threads()}")
     print(f"launch -> window shown: {m['window'] - LAUNCHED:.2f} s (imports {m['imported'] - LAUNCHED:.2f} s)")
-    load = m["loaded"] - m["request"]
-    print(f"start -> start image on screen (ready: hold W): {m['started'] - m['request']:.2f} s "
-          f"(model load {load:.2f} s, worker start and window {m['started'] - m['loaded']:.2f} s)")  # fmt: skip
+    if args.preload:
+        print(f"model preloaded in {m['loaded'] - m['window']:.2f} s; start -> start image on screen (ready: hold W): "
+              f"{m['started'] - m['request']:.2f} s (the worker's start and the window)")  # fmt: skip
+    else:
+        load = m["loaded"] - m["request"]
+        print(f"start -> start image on screen (ready: hold W): {m['started'] - m['request']:.2f} s "
+              f"(model load {load:.2f} s, worker start and window {m['started'] - m['loaded']:.2f} s)")  # fmt: skip
     lag, budget = m["moved"] - m["press"], m["moved_chunk_s"] + 0.1
     verdict = "met" if lag <= budget else "NOT met"
     print(f"key press -> first frame showing the motion: {lag * 1000:.0f} ms after {args.rest:.1f} s at rest "

@@ -121,3 +121,18 @@ def test_a_portrait_shows_its_crop_which_can_be_moved_or_letterboxed_before_star
     assert not panel.crop_position.isEnabled()
     panel.set_image(np.zeros((176, 320, 3), np.uint8), name="wide.png")  # already the frame's aspect
     assert not panel.needs_framing and not panel.framing_row.isVisible()
+
+
+def test_the_model_is_preloaded_while_an_image_is_picked_and_start_does_not_load_it_again(qtbot, driver, make_window,
+                                                                                          start_image):
+    """Most of a first Start was the model load (issue 18, item 12): the entry point preloads it."""
+    window = make_window()
+    loads = []
+    window.client.model_loaded.connect(loads.append)
+    window.preload_model()
+    assert "loading the model in the background" in window.status_state.text()
+    qtbot.waitUntil(lambda: window.model_info is not None, timeout=30000)
+    window.preload_model()  # loaded already: nothing sent
+    assert not window.client.busy
+    driver.start(window, start_image)
+    assert len(loads) == 1 and window.started
