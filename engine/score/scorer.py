@@ -172,7 +172,7 @@ def score_frames(frames: np.ndarray, trajectory: Trajectory, *, settings: ScoreS
                          scored_frames=idx, registered=int(sfm.registered.sum()),
                          share_registered=round(sfm.share_registered, 4), sfm_points=sfm.num_points,
                          requested=requested)
-    _revisits(report, frames, trajectory.c2w)
+    report.revisit_pairs, report.revisit_psnr, report.revisit_ssim = revisit_scores(frames, trajectory.c2w)
     motion = sfm.motion_px[np.isfinite(sfm.motion_px)]
     if sfm.share_registered >= settings.min_registered and sfm.registered.sum() >= 3:
         ok = sfm.registered
@@ -221,14 +221,15 @@ def _mean_sum(values: np.ndarray | None) -> tuple[float | None, float | None]:
     return round(float(np.mean(values)), 6), round(float(np.sum(values)), 6)
 
 
-def _revisits(report: ScoreReport, frames: np.ndarray, c2w: np.ndarray) -> None:
-    """Mean PSNR / SSIM between the frames of requested-path revisit pairs (same pose seen again)."""
+def revisit_scores(frames: np.ndarray, c2w: np.ndarray) -> tuple[int, float | None, float | None]:
+    """``(pairs, mean PSNR dB, mean SSIM)`` between the frames of the requested path's revisit pairs (the same pose
+    seen again, :func:`engine.synth.trajectories.find_revisits`); ``(0, None, None)`` without a revisit. PSNR is
+    capped at 100 dB (identical frames)."""
     pairs = find_revisits(np.asarray(c2w))
     if len(pairs) == 0:
-        return
+        return 0, None, None
     if len(pairs) > MAX_REVISIT_PAIRS:
         pairs = pairs[np.linspace(0, len(pairs) - 1, MAX_REVISIT_PAIRS).round().astype(int)]
     a, b = frames[pairs[:, 0]], frames[pairs[:, 1]]
-    report.revisit_pairs = int(len(pairs))
-    report.revisit_psnr = round(float(np.mean(np.minimum(psnr(a, b), 100.0))), 3)
-    report.revisit_ssim = round(float(np.mean(ssim(a, b))), 4)
+    return (int(len(pairs)), round(float(np.mean(np.minimum(psnr(a, b), 100.0))), 3),
+            round(float(np.mean(ssim(a, b))), 4))

@@ -74,3 +74,19 @@ def test_scored_frames_include_the_last_and_shrink_the_stride_for_short_videos()
     assert scored_indices(98, 4)[-2:] == [96, 97]
     short = scored_indices(15, 4)
     assert short[0] == 0 and short[-1] == 14 and len(short) >= MIN_SCORED_FRAMES
+
+
+def test_revisits_compare_the_frames_where_the_path_returns_to_a_pose() -> None:
+    from engine.score.scorer import revisit_scores
+
+    out = [pose_from_rt(np.eye(3), np.array([0.0, 0.0, 0.1 * i])) for i in range(10)]
+    c2w = np.stack(out + out[::-1])  # forward 10 frames, then back through the same poses
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(20, 16, 16, 3), dtype=np.uint8)
+    frames[10:] = frames[:10][::-1]  # a perfect memory: the way back shows what the way out showed
+    pairs, p, s = revisit_scores(frames, c2w)
+    assert pairs > 0 and p == 100.0 and s == 1.0
+    frames[10:] = rng.integers(0, 256, size=(10, 16, 16, 3), dtype=np.uint8)  # no memory at all
+    pairs_again, p_noise, s_noise = revisit_scores(frames, c2w)
+    assert pairs_again == pairs and p_noise < 15 and s_noise < 0.2
+    assert revisit_scores(frames[:10], c2w[:10]) == (0, None, None)
