@@ -120,5 +120,6 @@ def _compare_sequential(jobs, report, args: argparse.Namespace) -> dict:
                 np.array_equal(np.asarray(Image.open(x)), np.asarray(Image.open(y))) for x, y in zip(a, b))
             png_identical = same if png_identical is None else (png_identical and same)
     wall = time.perf_counter() - started
-    return {"jobs": count, "wall_seconds": round(wall, 3), "ratio": round(report.wall_seconds / wall, 3) if wall else None,
+    ratio = round(report.wall_seconds / wall, 3) if wall else None
+    return {"jobs": count, "wall_seconds": round(wall, 3), "ratio": ratio,
             "max_video_pixel_difference": diff, "png_frames_identical": png_identical}

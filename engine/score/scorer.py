@@ -120,7 +120,8 @@ class ScoreReport:
         line = (f"RotErr {fmt(self.rot_err_deg, '.2f')} deg   TransErr {fmt(self.trans_err, '.3f')}   "
                 f"CamMC {fmt(self.cammc, '.3f')}   (means per scored frame)")
         if self.revisit_pairs:
-            line += f"   revisit PSNR {self.revisit_psnr:.2f} dB / SSIM {self.revisit_ssim:.3f} ({self.revisit_pairs} pairs)"
+            line += (f"   revisit PSNR {self.revisit_psnr:.2f} dB / SSIM {self.revisit_ssim:.3f} "
+                     f"({self.revisit_pairs} pairs)")
         return f"{head}\n{line}"
 
 

@@ -120,7 +120,8 @@ def estimate_poses(frames: np.ndarray, intrinsics: np.ndarray, *, threads: int =
         sparse = root / "sparse"
         sparse.mkdir()
         if mapper == "global":
-            reconstructions = pycolmap.global_mapping(database, images, sparse, options=_global_options(pycolmap, threads, seed))
+            reconstructions = pycolmap.global_mapping(database, images, sparse,
+                                                      options=_global_options(pycolmap, threads, seed))
         else:
             reconstructions = pycolmap.incremental_mapping(database, images, sparse,
                                                            options=_incremental_options(pycolmap, threads, seed))

@@ -81,8 +81,8 @@ def test_invalid_json_and_duplicate_names_are_reported_by_line(tmp_path: Path) -
 
 
 def test_csv_jobs_with_empty_cells_take_the_defaults(tmp_path: Path) -> None:
-    path = _write(tmp_path, "jobs.csv", ["name,demo,action,seed,frames", "a,meadow_stroll,w-24,3,", "b,meadow_stroll,,,49",
-                                         "c,meadow_stroll,w-8,x,"])
+    path = _write(tmp_path, "jobs.csv", ["name,demo,action,seed,frames", "a,meadow_stroll,w-24,3,",
+                                         "b,meadow_stroll,,,49", "c,meadow_stroll,w-8,x,"])
     jobs, errors = read_jobs(path, model=None, frames=25)
     assert [(j.name, j.action, j.seed, j.frames) for j in jobs] == [("a", "w-24", 3, 25), ("b", None, 42, 49)]
     assert errors[0].line == 4 and "field 'seed'" in errors[0].message
