@@ -35,7 +35,7 @@ from engine.io.atomic import AtomicFile  # noqa: E402
 from engine.camera.trajectory import DEFAULT_FPS, Trajectory  # noqa: E402
 from engine.errors import ExportError  # noqa: E402
 from engine.export.camera_moves import describe_camera_move  # noqa: E402
-from engine.export.fonts import font, wrap_text  # noqa: E402
+from engine.export.fonts import font, text_width, wrap_text  # noqa: E402
 from engine.export.frames import as_frames, output_error  # noqa: E402
 from engine.export.progress import CancelFlag, ProgressCallback, check_cancel, report  # noqa: E402
 
@@ -125,6 +125,12 @@ class _Panel:
     note: str
 
 
+def video_facts(width: int, height: int, total: int, fps: float, every_s: float) -> str:
+    """The header's first line. The length is ``total / fps`` — how long the video plays, as the CLI says it —
+    not the time of the last frame (``(total - 1) / fps``)."""
+    return f"{width}x{height}  ·  {total} frames  ·  {fps:g} fps  ·  {total / fps:.1f} s  ·  a panel every {every_s:g} s"
+
+
 class _Layout:
     """Sizes derived from the panel width, so the sheet reads the same at every thumbnail size."""
 
@@ -144,12 +150,14 @@ class _Layout:
 
     def header(self, title: str, right: str, lines: list[tuple[str, bool]]) -> tuple[list, int]:
         """Header items and the y where the grid starts. ``lines`` are (text, muted) rows, pre-wrapped."""
-        items: list = [
-            _Text(self.margin, self.margin, title, self.title, bold=True),
-            _Text(self.width - self.margin, self.margin + (self.title - self.body) / 2, right, self.body,
-                  color=_MUTED, align="right"),
-        ]
-        y = self.margin + round(self.title * 1.5)
+        # the title wraps (two lines at most) in the room the right-hand note leaves: it never runs under it
+        room = self.width - 2 * self.margin - (text_width(right, font(self.body)) + self.gap if right else 0)
+        title_lines = wrap_text(title, font(self.title, bold=True), max(room, self.title), max_lines=2)
+        items: list = [_Text(self.width - self.margin, self.margin + (self.title - self.body) / 2, right, self.body,
+                             color=_MUTED, align="right")]  # fmt: skip
+        for n, line in enumerate(title_lines):
+            items.append(_Text(self.margin, self.margin + n * round(self.title * 1.25), line, self.title, bold=True))
+        y = self.margin + round(self.title * 1.25) * (len(title_lines) - 1) + round(self.title * 1.5)
         for text, muted in lines:
             items.append(_Text(self.margin, y, text, self.body, color=_MUTED if muted else _INK))
             y += self.line
@@ -264,8 +272,7 @@ def write_storyboard(
 
     body = font(layout.body)
     text_w = layout.width - 2 * layout.margin
-    info = [(f"{width}x{height}  ·  {total} frames  ·  {fps:g} fps  ·  {(total - 1) / fps:.2f} s  ·  "
-             f"a panel every {every_s:g} s", True)]
+    info = [(video_facts(width, height, total, fps, every_s), True)]
     action = trajectory.action if isinstance(trajectory, Trajectory) else None
     if action:
         info += [(line, True) for line in wrap_text(f"action: {action}", body, text_w, max_lines=2)]
