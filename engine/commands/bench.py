@@ -2,6 +2,8 @@
 
 * ``stream`` — per-chunk latency and memory of a streaming rollout (:mod:`engine.bench.stream`), with the
   all-softmax comparison that shows linear versus quadratic growth.
+* ``soak`` — a long session that drives, rewinds and branches (:mod:`engine.bench.soak`): RSS, chunk time and held
+  chunks over the first and last tenth of the run.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from pathlib import Path
 
 import torch
 
+from engine.bench.soak import format_table as format_soak
+from engine.bench.soak import run_soak
 from engine.bench.stream import benchmark_stream, format_table
 from engine.bundles import load_bundle
 from engine.commands.arguments import check_output_folders, image_size, write_json_result
+from engine.commands.progress import ProgressLine
 from engine.errors import ConfigError
 from engine.model.chunks import AttentionWindow
 from engine.model.config import PRESETS
@@ -43,6 +48,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON ('-' = stdout)")
     s.add_argument("--quiet", action="store_true", help="no per-chunk progress line")
     s.set_defaults(handler=run_stream)
+
+    k = bsub.add_parser(
+        "soak",
+        help="drive, rewind and branch a session for MINUTES; RSS, chunk time and held chunks at the start and end",
+        description="Drive the embedded model (or --model) with random keys, rewinding to earlier chunks and to the "
+        "start over and over, for --minutes of wall-clock time; report process RSS, per-chunk time and the chunks "
+        "the session holds over the first and the last tenth of the run, with their ratios (flat = 1).",
+    )
+    k.add_argument("--minutes", type=float, default=30.0, help="wall-clock length (default 30)")
+    k.add_argument("--model", metavar="FOLDER", help="a model folder (default: the embedded model)")
+    k.add_argument("--seed", type=int, default=0, help="keys, rewinds and noise (default 0)")
+    k.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    k.add_argument("--json", type=Path, metavar="PATH", help="also write the summary as JSON ('-' = stdout)")
+    k.add_argument("--quiet", action="store_true", help="no progress line")
+    k.set_defaults(handler=run_soak_command)
+
+
+def run_soak_command(args: argparse.Namespace) -> int:
+    if not 0 < args.minutes <= 24 * 60:
+        raise ConfigError(f"--minutes: expected a length in (0, 1440], found {args.minutes:g}")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads: expected a whole number >= 1, found {args.threads}")
+    check_output_folders(json=args.json)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bundle = load_bundle(args.model, refiner=False)
+
+    bar = ProgressLine(enabled=not args.quiet)
+
+    def progress(run) -> None:
+        stage = f"soak chunk {len(run.chunk_ms)} ({run.chunk_ms[-1]:.0f} ms, RSS {run.rss[-1] / 1024**2:.0f} MiB), second"
+        bar.update(stage, min(int(run.t_s[-1]), int(60 * args.minutes)), int(60 * args.minutes))
+
+    run = run_soak(bundle, args.minutes, seed=args.seed, progress=progress)
+    bar.close()
+    print(format_soak(run))
+    write_json_result(args.json, run.summary())
+    return 0
 
 
 def run_stream(args: argparse.Namespace) -> int:
