@@ -253,7 +253,12 @@ class EngineWorker(QObject):
             self._check_cancel(f"chunk {session.chunks_done}")  # raising here leaves the session unchanged
             self.progress.emit(stage, done, total)
 
+        before = session.snapshot()
         record: ChunkRecord = session.step(poses, intrinsics, progress=report)
+        if not bool(torch.isfinite(record.latents).all()):  # a damaged model or a numeric fault: never show or keep it
+            session.restore(before)
+            raise RuntimeError(f"chunk {record.index} came out NaN or infinite and was discarded; the session is as it "
+                               "was before it (is the model damaged?)")  # fmt: skip
         p0 = record.pixel_range[0]
         self._display.put_many([DisplayFrame(f, record.index, p0 + i) for i, f in enumerate(record.frames)])
         self.chunk_ready.emit(record)
