@@ -101,3 +101,26 @@ def test_it_streams_a_chunk_that_follows_the_camera(bundle):
         shifts[keys] = _horizontal_shift(frames[0].astype(np.float64), frames[-1].astype(np.float64))
     assert shifts["a"] > 0 > shifts["d"] and shifts["a"] - shifts["d"] >= 10, shifts
     assert len(parse_action(demo.action)) > 0  # the demo's suggested action is valid DSL
+
+
+def test_the_shipped_depth_estimator_gives_sessions_a_world_cache(bundle):
+    """The estimator beside the model: its depth of held-out procedural frames is close to the renderer's (a loose
+    bound; the held-out numbers are in docs/depth.md), and a session on the shipped model has a world cache."""
+    from engine.depth.estimator import DepthEstimator, find_depth_weights
+    from engine.depth.metrics import depth_scores
+    from engine.synth.dataset import ClipMaker, DatasetConfig
+
+    weights = find_depth_weights(EMBEDDED_MODEL_DIR)
+    assert weights is not None and weights.stat().st_size < 8 * 2**20
+    maker = ClipMaker(DatasetConfig(seed=916001, clips=2, num_frames=9, clips_per_world=1))
+    try:
+        clips = [maker.make(i) for i in range(2)]
+    finally:
+        maker.release()
+    estimator = DepthEstimator.load(weights, threads=1)
+    predicted = estimator(np.stack([c.frames[0] for c in clips]), np.stack([c.plan.intrinsics[0] for c in clips]))
+    scores = depth_scores(predicted, np.stack([c.depth[0] for c in clips]))
+    assert scores["abs_rel"] < 0.35 and scores["delta1"] > 0.5, scores
+    session = WorldSession(bundle)
+    session.start(clips[0].frames[0], intrinsics=clips[0].plan.intrinsics[0])
+    assert session.world_cache is not None and len(session.world_cache) > 1000
