@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import torch
@@ -102,9 +101,10 @@ def run_stream(args: argparse.Namespace) -> int:
     if width % args.spatial_factor or height % args.spatial_factor:
         raise ConfigError(f"--size {width}x{height}: expected multiples of --spatial-factor {args.spatial_factor}")
 
+    bar = ProgressLine(enabled=not args.quiet)  # redraws on a terminal; into a log, a line every few seconds
+
     def progress(variant: str, done: int, total: int, ms: float) -> None:
-        if not args.quiet:
-            print(f"\r{variant}: chunk {done}/{total} ({ms:.0f} ms)   ", end="", file=sys.stderr, flush=True)
+        bar.update(f"{variant} chunk", done, total)
 
     model = args.preset
     if args.model:
@@ -118,8 +118,7 @@ def run_stream(args: argparse.Namespace) -> int:
         compare_softmax=not args.no_softmax_baseline,
         progress=progress,
     )
-    if not args.quiet:
-        print(file=sys.stderr)
+    bar.close()
     print(format_table(result))
     write_json_result(args.json, result.as_dict())
     return 0

@@ -101,6 +101,13 @@ def _read_with_intrinsics(args: argparse.Namespace) -> Trajectory:
     if args.intrinsics is not None:
         size = args.image_size or traj.image_size or DEFAULT_IMAGE_SIZE
         traj = traj.with_intrinsics(load_intrinsics_file(args.intrinsics), size)
+    elif traj.intrinsics is not None and traj.image_size is None:
+        # intrinsics without a size (a SANA .npy and its _intrinsics.npy sidecar): from-action writes a centred
+        # principal point, so the image is 2 cx x 2 cy (--image-size overrides)
+        cx, cy = intr.as_vec4(traj.intrinsics)[0, 2:]
+        assumed = args.image_size is None
+        traj = traj.with_intrinsics(traj.intrinsics, args.image_size or (round(2 * cx), round(2 * cy)))
+        args.assumed_image_size = assumed
     return traj
 
 
@@ -196,7 +203,8 @@ def run_info(args: argparse.Namespace) -> int:
     if info["fov_h_deg"]:
         (hl, hh), (vl, vh) = info["fov_h_deg"], info["fov_v_deg"]
         w, h = info["image_size"]
-        print(f"image size:    {w}x{h}")
+        assumed = " (not stored: 2 cx x 2 cy; --image-size overrides)" if getattr(args, "assumed_image_size", False) else ""
+        print(f"image size:    {w}x{h}{assumed}")
         print(f"FOV:           horizontal {hl:.2f}-{hh:.2f} deg, vertical {vl:.2f}-{vh:.2f} deg")
     else:
         print("FOV:           unknown (no intrinsics; pass --intrinsics and --image-size)")

@@ -176,7 +176,7 @@ def vfov_for_export(traj: Trajectory, fmt_name: str, *, required: bool) -> np.nd
     """
     if traj.intrinsics is None or traj.image_size is None:
         if required:
-            missing = "intrinsics" if traj.intrinsics is None else "an image size"
+            missing = "intrinsics" if traj.intrinsics is None else "image size"
             raise TrajectoryFormatError(
                 f"{fmt_name}: the trajectory has no {missing}; this format stores a vertical FOV and needs "
                 "pixel intrinsics with their image size (add them, e.g. with --fov/--intrinsics and --image-size)"
