@@ -38,7 +38,7 @@ from app.player import TakePlayer
 from app.settings import AppSettings
 from app.start_panel import StartPanel
 from app.timeline import Timeline
-from app.viewport import Viewport
+from app.viewport import Viewport, to_qimage
 from app.worker import BundleFactory, EngineClient, ModelInfo, StartInfo
 from engine.camera.keyframes import default_path
 from engine.errors import SanaWMInputError
@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         column = QVBoxLayout(centre)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(2)
+        self.cache_inset = PictureInPicture(self.viewport, share=0.28)  # the world cache's render (debug view)
         column.addWidget(self.stack, 1)
         column.addWidget(self.player)
         self.setCentralWidget(centre)
@@ -138,6 +139,7 @@ class MainWindow(QMainWindow):
         self.path_editor.changed.connect(self._on_path_changed)
         # the stack's index, not the editor's changed(): a command's redo runs (and emits changed) before the push
         # has moved the index, so Undo would still read as unavailable
+        c.cache_view.connect(lambda colour: self.cache_inset.set_image(to_qimage(colour), "world cache"))
         self.path_editor.undo_stack.indexChanged.connect(self._update_actions)
         self._hud_timer = QTimer(self)
         self._hud_timer.setInterval(250)
@@ -226,6 +228,13 @@ class MainWindow(QMainWindow):
         image = self.viewport.image if self.mode == PATH_MODE else None
         chunk = self.viewport.hud_chunk
         self.pip.set_image(image, "start image" if chunk is None else f"chunk {chunk}")
+
+    def set_cache_view(self, on: bool) -> None:
+        """View ▸ World cache view (debug): the cache rendered at the latest pose, in a corner of the viewport,
+        from the next chunk or rewind on (rendered on the engine thread, where its GL context lives)."""
+        self.client.worker.cache_view_enabled = bool(on)
+        if not on:
+            self.cache_inset.set_image(None)
 
     def show_document(self, project: Project | None) -> None:
         """The timeline, the player and the autosaver follow the document."""

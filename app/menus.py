@@ -64,6 +64,7 @@ def _make_actions(w: QMainWindow) -> None:
         w.mode_group.addAction(act)
     w.act_drive_mode.setChecked(True)
     w.act_play = _action(w, "&Play / pause take", w.player.toggle, "Space")
+    w.act_cache_view = _action(w, "World cache &view (debug)", w.set_cache_view, checkable=True)
     w.act_start = _action(w, "&Start", w.start_panel.request_start, "Ctrl+Return")
     w.act_step = _action(w, "Step &one chunk", w.step_once, "Ctrl+Right")
     w.act_drive = _action(w, "&Drive", w.set_driving, "Ctrl+D", checkable=True)
@@ -91,7 +92,8 @@ def _make_menus(w: QMainWindow) -> None:
     for act in (w.act_undo, w.act_redo, None, w.act_keymap):
         w.edit_menu.addAction(act) if act else w.edit_menu.addSeparator()
     w.view_menu = bar.addMenu("&View")
-    for act in (w.act_drive_mode, w.act_path_mode, None, w.act_play, None, w.start_dock.toggleViewAction(),
+    for act in (w.act_drive_mode, w.act_path_mode, None, w.act_play, None, w.act_cache_view, None,
+                w.start_dock.toggleViewAction(),
                 w.timeline_dock.toggleViewAction()):  # fmt: skip
         w.view_menu.addAction(act) if act else w.view_menu.addSeparator()
     w.generate_menu = bar.addMenu("&Generate")

@@ -44,6 +44,7 @@ from engine.generation.project import Project, StartSettings
 from engine.generation.refine import refine_span, refiner_input
 from engine.generation.session import ChunkRecord, SessionSnapshot, StreamSettings, WorldSession
 from engine.generation.session_file import resume_session
+from engine.generation.world_memory import CacheState
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class StartInfo:
     intrinsics: np.ndarray  # (4,) fx, fy, cx, cy in frame pixels
     chunks_done: int
     ticket: int  # the start / resume command this answers
+    world: CacheState | None = None  # the world cache at the start (None: the model has no depth source)
 
 
 def model_info(bundle: ModelBundle, source: str | None) -> ModelInfo:
@@ -124,9 +126,12 @@ class EngineWorker(QObject):
     cancelled = Signal(str)
     busy = Signal(bool)
     done = Signal(int)  # ticket of the command that finished (whatever its outcome)
+    cache_view = Signal(object)  # (H, W, 3) uint8: the world cache rendered at the latest pose (debug view)
 
     def __init__(self, display: DisplayQueue, bundle_factory: BundleFactory | None = None) -> None:
         super().__init__()
+        self.depth: Any = "auto"  # the sessions' depth source (WorldSession's ``depth``; tests give a function)
+        self.cache_view_enabled = False  # set from the UI thread (a bool write): render the cache after each chunk
         self._display = display
         self._factory: BundleFactory = bundle_factory or default_bundle_factory()
         self._bundle: ModelBundle | None = None
@@ -225,14 +230,22 @@ class EngineWorker(QObject):
         """A fresh session on the settings' model; it replaces the current one only once it has started (see
         :meth:`_adopt`), so a start that fails on bad input leaves the running stream as it was."""
         bundle = self._ensure_model(settings.model)
-        return WorldSession(bundle, StreamSettings(seed=settings.seed), keep_history=False)
+        return WorldSession(bundle, StreamSettings(seed=settings.seed), keep_history=False, depth=self.depth)
 
     def _adopt(self, session: WorldSession, settings: StartSettings) -> None:
         with self._lock:
             self._session = session
             ticket = self._ticket
         self._settings = settings
-        self.started.emit(StartInfo(session.start_frame, session.trajectory[1][0].copy(), session.chunks_done, ticket))
+        self.started.emit(StartInfo(session.start_frame, session.trajectory[1][0].copy(), session.chunks_done, ticket,
+                                    session.world_cache))  # fmt: skip
+        self._report_world(session)
+
+    def _report_world(self, session: WorldSession) -> None:
+        """When the debug view is on, the world cache rendered at the latest pose (after a start, a chunk, a rewind),
+        here on the engine thread, where the GL context lives. (The 3D editor's points come from the snapshots.)"""
+        if session.world_cache is not None and self.cache_view_enabled:
+            self.cache_view.emit(session.render_cache(session.pose).colour)
 
     def _start(self, settings: StartSettings) -> None:
         session = self._new_session(settings)
@@ -262,6 +275,7 @@ class EngineWorker(QObject):
         p0 = record.pixel_range[0]
         self._display.put_many([DisplayFrame(f, record.index, p0 + i) for i, f in enumerate(record.frames)])
         self.chunk_ready.emit(record)
+        self._report_world(session)
 
     def _rewind(self, chunk_index: int) -> None:
         session = self._require_session()
@@ -271,11 +285,13 @@ class EngineWorker(QObject):
             )
         session.rewind(-1)
         self.restored.emit(session.chunks_done)
+        self._report_world(session)
 
     def _restore(self, snapshot: SessionSnapshot) -> None:
         session = self._require_session()
         session.restore(snapshot)
         self.restored.emit(session.chunks_done)
+        self._report_world(session)
 
     def _resume(self, project: Project) -> None:
         """Continue a project read from a session file at its cursor, exactly as the session that made it would.
@@ -331,6 +347,7 @@ class EngineClient(QObject):
     restored = Signal(int)
     error = Signal(str)
     cancelled = Signal(str)
+    cache_view = Signal(object)
 
     _load_model = Signal(int, object)
     _start = Signal(int, object)
@@ -363,7 +380,8 @@ class EngineClient(QObject):
         self.worker.done.connect(self.finished)
         # Relay through this UI-thread object: a plain Python callable connected straight to a worker signal would
         # run on the worker thread (it has no thread affinity); connected to these signals it runs on the UI thread.
-        for name in ("model_loaded", "started", "chunk_ready", "progress", "refined", "restored", "error", "cancelled"):
+        for name in ("model_loaded", "started", "chunk_ready", "progress", "refined", "restored", "error", "cancelled",
+                     "cache_view"):  # fmt: skip
             getattr(self.worker, name).connect(getattr(self, name))
         self._next_ticket = 0
         self._in_flight: set[int] = set()
