@@ -25,6 +25,7 @@ import numpy as np
 
 from engine.camera.poses import relative_to_first
 from engine.eval.rollout import PSNR_CAP_DB, Scene
+from engine.eval.rows import RowResult
 from engine.generation.world_memory import WorldCacheSettings
 from engine.synth.trajectories import ClipPlan
 from engine.world_cache import CacheRenderer, CacheState, empty_state, unproject, update
@@ -49,9 +50,7 @@ def start_cache(start: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray, se
 
 def score_cache_row(name: str, label: str, config, scenes: list[Scene], depth: StartDepth, renderer: CacheRenderer,
                     settings: WorldCacheSettings = WorldCacheSettings()):  # fmt: skip
-    """One ``cache render`` row (module docstring) as a :class:`~engine.eval.protocol.RowResult`."""
-    from engine.eval.protocol import RowResult
-
+    """One ``cache render`` row (module docstring) as a :class:`~engine.eval.rows.RowResult`."""
     started = time.perf_counter()
     keys = [f"{h:g}s" for h in config.horizons_s]
     per_world: list[dict[str, dict[str, float]]] = []

@@ -41,6 +41,7 @@ from engine.generation.world_memory import DepthSource, depth_source_for
 from engine.eval.cache_row import score_cache_row
 from engine.eval.exposure import ExposureCurves, exposure_curves
 from engine.eval.metrics import frame_stats, psnr, ssim
+from engine.eval.rows import RowResult
 from engine.eval.rollout import CHUNK_FRAMES, PSNR_CAP_DB, Progress, Scene, repeat_first_frame, rollout
 from engine.synth.trajectories import ClipPlan, PathConfig, sample_clip
 from engine.synth.world import make_world
@@ -98,29 +99,6 @@ class EvalConfig:
 
     def world_seeds(self) -> list[int]:
         return [HELD_OUT_SEED_BASE + self.seed + i for i in range(self.scenes)]
-
-
-@dataclass
-class RowResult:
-    """Scores of one model or baseline, averaged over scenes (NaN where no scene had a revisit)."""
-
-    name: str
-    label: str
-    horizons: dict[str, dict[str, float]]  # "1s" -> {"psnr": dB, "ssim": ...}
-    revisit_self_psnr: float
-    revisit_self_ssim: float
-    revisit_truth_psnr: float
-    revisit_truth_ssim: float
-    drift_in_range: float
-    seconds: float
-    #: the horizon scores of each world, in ``world_seeds`` order: a mean over 4 worlds can hide one collapse
-    per_world: list[dict[str, dict[str, float]]] = field(default_factory=list)
-    #: frames ``(len(horizons), H, W, 3)`` of world ``config.example_world`` at the horizon frames (for figures; not
-    #: in the JSON)
-    examples: np.ndarray | None = field(default=None, repr=False, compare=False)
-    #: share of pixels scored at each horizon, for rows that know only part of each frame (the cache renders, whose
-    #: PSNR is over covered pixels); None = whole frames
-    coverage: dict[str, float] | None = None
 
 
 @dataclass

@@ -418,9 +418,10 @@ def _camera_path_in(spec: Any, path: Path) -> CameraPath | None:
     except SanaWMInputError as exc:  # a keyframe or path the path editor itself would refuse
         raise SessionFileError(f"{path}: manifest.json camera_path is not a valid camera path ({exc})") from None
     except (KeyError, TypeError, ValueError) as exc:
+        problem = f"no {exc}" if isinstance(exc, KeyError) else clip_text(exc, 60)
         raise SessionFileError(
             f"{path}: manifest.json camera_path: expected length, frame_size [w, h] and keyframes (frame, position, "
-            f"quaternion, vfov_deg), found {clip_text(json.dumps(spec), 100)} ({clip_text(exc, 60)})"
+            f"quaternion, vfov_deg), found {clip_text(json.dumps(spec), 100)} ({problem})"
         ) from None
 
 

@@ -1,0 +1,30 @@
+"""One row of an evaluation table: a model's or baseline's scores, shared by the protocol and the cache rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class RowResult:
+    """Scores of one model or baseline, averaged over scenes (NaN where no scene had a revisit)."""
+
+    name: str
+    label: str
+    horizons: dict[str, dict[str, float]]  # "1s" -> {"psnr": dB, "ssim": ...}
+    revisit_self_psnr: float
+    revisit_self_ssim: float
+    revisit_truth_psnr: float
+    revisit_truth_ssim: float
+    drift_in_range: float
+    seconds: float
+    #: the horizon scores of each world, in ``world_seeds`` order: a mean over 4 worlds can hide one collapse
+    per_world: list[dict[str, dict[str, float]]] = field(default_factory=list)
+    #: frames ``(len(horizons), H, W, 3)`` of world ``config.example_world`` at the horizon frames (for figures; not
+    #: in the JSON)
+    examples: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: share of pixels scored at each horizon, for rows that know only part of each frame (the cache renders, whose
+    #: PSNR is over covered pixels); None = whole frames
+    coverage: dict[str, float] | None = None
