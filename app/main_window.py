@@ -44,8 +44,12 @@ from engine.camera.keyframes import default_path
 from engine.errors import SanaWMInputError
 from engine.generation.project import ChunkEntry, Project, StartSettings
 from engine.generation.session import ChunkRecord
+from engine.generation.world_memory import cache_points
 
 log = logging.getLogger(__name__)
+
+#: World-cache points the 3D editor draws at most (an even subsample of the cache; 40,000 voxels by default)
+WORLD_POINTS_SHOWN = 50_000
 
 __all__ = ["DRIVE_MODE", "PATH_MODE", "MainWindow"]
 
@@ -81,11 +85,11 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.path_editor)  # PATH_MODE
         self.player = TakePlayer()
         self.pip = PictureInPicture(self.path_editor)
+        self.cache_inset = PictureInPicture(self.viewport, share=0.28)  # the world cache's render (debug view)
         centre = QWidget()
         column = QVBoxLayout(centre)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(2)
-        self.cache_inset = PictureInPicture(self.viewport, share=0.28)  # the world cache's render (debug view)
         column.addWidget(self.stack, 1)
         column.addWidget(self.player)
         self.setCentralWidget(centre)
@@ -135,11 +139,11 @@ class MainWindow(QMainWindow):
         self.timeline.refine_requested.connect(self.refine)
         self.player.frame_changed.connect(lambda frame, chunk, _: self.viewport.show_review(frame, chunk))
         self.viewport.image_changed.connect(self._update_pip)
+        c.cache_view.connect(lambda colour: self.cache_inset.set_image(to_qimage(colour), "world cache"))
         self.path_editor.generate_requested.connect(self.generate_path)
         self.path_editor.changed.connect(self._on_path_changed)
         # the stack's index, not the editor's changed(): a command's redo runs (and emits changed) before the push
         # has moved the index, so Undo would still read as unavailable
-        c.cache_view.connect(lambda colour: self.cache_inset.set_image(to_qimage(colour), "world cache"))
         self.path_editor.undo_stack.indexChanged.connect(self._update_actions)
         self._hud_timer = QTimer(self)
         self._hud_timer.setInterval(250)
@@ -223,18 +227,18 @@ class MainWindow(QMainWindow):
             self.viewport.end_review()
         self._update_actions()
 
-    def _update_pip(self) -> None:
-        """Path mode keeps the frames in view: the picture-in-picture repeats the viewport's picture."""
-        image = self.viewport.image if self.mode == PATH_MODE else None
-        chunk = self.viewport.hud_chunk
-        self.pip.set_image(image, "start image" if chunk is None else f"chunk {chunk}")
-
     def set_cache_view(self, on: bool) -> None:
         """View ▸ World cache view (debug): the cache rendered at the latest pose, in a corner of the viewport,
         from the next chunk or rewind on (rendered on the engine thread, where its GL context lives)."""
         self.client.worker.cache_view_enabled = bool(on)
         if not on:
             self.cache_inset.set_image(None)
+
+    def _update_pip(self) -> None:
+        """Path mode keeps the frames in view: the picture-in-picture repeats the viewport's picture."""
+        image = self.viewport.image if self.mode == PATH_MODE else None
+        chunk = self.viewport.hud_chunk
+        self.pip.set_image(image, "start image" if chunk is None else f"chunk {chunk}")
 
     def show_document(self, project: Project | None) -> None:
         """The timeline, the player and the autosaver follow the document."""
@@ -253,6 +257,7 @@ class MainWindow(QMainWindow):
         self.viewport.set_frame(info.frame if info.frame is not None else
                                 live[-1].frames[-1] if live else project.start.image)  # fmt: skip
         self._show_position(live)
+        self._show_world(live)
         self.viewport.hud_fps = None  # set_hud(fps=None) would mean "unchanged"
         self.status_fps.setText("- fps")
         self.chunk_seconds = None  # the previous world's pace says nothing about this one's
@@ -289,6 +294,7 @@ class MainWindow(QMainWindow):
         self.viewport.set_hud(fps=fps)
         self.status_fps.setText(f"{fps:.1f} fps")
         self.status_chunk.setText(f"chunk {record.index} · {self.project.current.name}")
+        self._show_world(self.project.live_chunks)
         self.set_state("driving" if self.drive.held else "ready")
         self.timeline.refresh()
         self.player.refresh()
@@ -303,9 +309,20 @@ class MainWindow(QMainWindow):
             self.viewport.set_frame(self.controller.start_info.frame)
         self.sync_drive()
         self._show_position(live)
+        self._show_world(live)
         self.timeline.refresh()
         self.player.refresh()
         self._update_actions()
+
+    def _show_world(self, live: list[ChunkEntry]) -> None:
+        """The 3D editor's world points: the world cache after the last live chunk, the start image's before any
+        (none when the model has no depth source)."""
+        snapshot = live[-1].record.snapshot if live else None
+        world = snapshot.world if snapshot is not None else getattr(self.controller.start_info, "world", None)
+        if world is None:
+            self.path_editor.set_world_points(None)
+        else:
+            self.path_editor.set_world_points(*cache_points(world, WORLD_POINTS_SHOWN))
 
     def _show_position(self, live: list[ChunkEntry]) -> None:
         """The status bar and the viewport's overlay name the same place: the last live chunk or the start image."""

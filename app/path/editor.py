@@ -147,6 +147,7 @@ class PathEditor(QWidget):
         p.play_toggled.connect(self.set_playing)
         p.frame_scrubbed.connect(self.set_current_frame)
         p.view_through_toggled.connect(self.set_view_through)
+        p.world_points_toggled.connect(self.set_show_world_points)
         p.import_clicked.connect(self._import_dialog)
         p.export_clicked.connect(self._export_dialog)
         p.generate_clicked.connect(self.generate_requested.emit)
@@ -222,6 +223,20 @@ class PathEditor(QWidget):
             self.panel.play_button.setChecked(playing)
             self.panel.play_button.blockSignals(False)
         self.panel.play_button.setText("Pause" if playing else "Play")
+
+    def set_world_points(self, xyz: np.ndarray | None, rgb: np.ndarray | None = None) -> None:
+        """Show the world cache's points (the start image's depth at first, the world as it grows) so a path is
+        authored inside the scene's geometry; None clears them. The "World points" box hides them."""
+        if self.gl_view is None:
+            return
+        self.gl_view.cloud = None if xyz is None else (np.asarray(xyz, np.float32), np.asarray(rgb, np.uint8))
+        self.panel.world_points_box.setEnabled(xyz is not None and len(xyz) > 0)
+        self.gl_view.update()
+
+    def set_show_world_points(self, on: bool) -> None:
+        if self.gl_view is not None:
+            self.gl_view.show_cloud = bool(on)
+            self.gl_view.update()
 
     def set_view_through(self, on: bool) -> None:
         """Show the scene through the path camera at the playback frame (instead of the orbit camera)."""

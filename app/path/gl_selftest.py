@@ -219,6 +219,17 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
     editor.undo_stack.undo()
     keys["after_undo"] = editor.path.frames
     report["delete_key"] = keys
+
+    # world points: a magenta wall of cache points 6 units in front of the start camera, shown, then hidden
+    ys, xs = np.mgrid[-1:1:40j, -1:1:40j]
+    xyz = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, 6.0)], -1).astype(np.float32)
+    editor.set_world_points(xyz, np.tile(np.array([[255, 0, 255]], np.uint8), (len(xyz), 1)))
+    for name, on in (("points_on", True), ("points_off", False)):
+        editor.panel.world_points_box.setChecked(on)
+        for _ in range(5):
+            app.processEvents()
+        report[name] = shot(name)
+    report["points_xyz"] = xyz[::37].tolist()
     (out / "report.json").write_text(json.dumps(report, indent=1))
     editor.close()
     return 0

@@ -128,6 +128,11 @@ class PathGLView(QOpenGLWidget):
         self.grid_extent = 20  # half-size of the ground grid last drawn (units)
         #: extra polylines ``((N, 3) points, rgb)`` drawn over the path (app.score_take: requested vs estimated)
         self.overlays: list[tuple[np.ndarray, tuple[float, float, float]]] = []
+        #: the world cache's points ``(xyz float32 (N, 3), rgb uint8 (N, 3))`` in the session's world, drawn when
+        #: ``show_cloud`` (the editor sets both; see PathEditor.set_world_points)
+        self.cloud: tuple[np.ndarray, np.ndarray] | None = None
+        self.show_cloud = True
+        self._cloud_vao, self._cloud_buffers, self._cloud_key = None, [], None
 
     # --- matrices (the tests use the same ones) -------------------------------------------------------------------
 
@@ -199,7 +204,11 @@ class PathGLView(QOpenGLWidget):
                 "image": self.ctx.program(
                     vertex_shader=load_shader("editor/image.vert"), fragment_shader=load_shader("editor/image.frag")
                 ),
+                "points": self.ctx.program(
+                    vertex_shader=load_shader("editor/points.vert"), fragment_shader=load_shader("editor/points.frag")
+                ),
             }
+            self._cloud_vao, self._cloud_key = None, None
             self._texture, self._texture_key = None, None
             self.error = None
         except Exception as exc:  # any GL/driver failure: report it and let the editor show why
@@ -229,6 +238,8 @@ class PathGLView(QOpenGLWidget):
         self._lines(minor, GRID_MINOR, mvp)
         self._lines(major, GRID_MAJOR, mvp)
 
+        if self.show_cloud and self.cloud is not None and len(self.cloud[0]):
+            self._points(mvp)
         start = np.eye(4)
         if src.start_image is not None:
             self._start_image(frustum_corners(start, src.start_vfov_deg, aspect, START_FRUSTUM_DEPTH), mvp)
@@ -273,6 +284,29 @@ class PathGLView(QOpenGLWidget):
         vao.render(self.ctx.LINES)
         vao.release()
         vbo.release()
+
+    def _points(self, mvp: np.ndarray) -> None:
+        """The world points; uploaded once per cloud (a new cloud is a new tuple)."""
+        if self._cloud_key != id(self.cloud):
+            self._drop_cloud()
+            xyz, rgb = self.cloud
+            pos = self.ctx.buffer(np.ascontiguousarray(xyz, dtype="f4").tobytes())
+            col = self.ctx.buffer(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes())
+            self._cloud_vao = self.ctx.vertex_array(self._programs["points"], [(pos, "3f", "in_position"),
+                                                                               (col, "3f1", "in_colour")])  # fmt: skip
+            self._cloud_buffers, self._cloud_key = [pos, col], id(self.cloud)
+        prog = self._programs["points"]
+        prog["u_mvp"].write(mvp.T.astype("f4").tobytes())
+        prog["u_size"].value = float(max(1.0, 2.0 * self.devicePixelRatioF()))
+        self.ctx.enable(self.ctx.PROGRAM_POINT_SIZE)
+        self._cloud_vao.render(self.ctx.POINTS)
+
+    def _drop_cloud(self) -> None:
+        if self._cloud_vao is not None:
+            self._cloud_vao.release()
+        for buffer in self._cloud_buffers:
+            buffer.release()
+        self._cloud_vao, self._cloud_buffers, self._cloud_key = None, [], None
 
     def _start_image(self, corners: np.ndarray, mvp: np.ndarray) -> None:
         image = self.source.start_image

@@ -61,6 +61,8 @@ class PathPanel(QWidget):
     play_toggled = Signal(bool)
     frame_scrubbed = Signal(int)
     view_through_toggled = Signal(bool)
+    #: the "World points" box: show the world cache's points in the 3D view
+    world_points_toggled = Signal(bool)
     import_clicked = Signal()
     export_clicked = Signal()
     generate_clicked = Signal()
@@ -145,6 +147,12 @@ class PathPanel(QWidget):
         self.view_through_box = QCheckBox("View through path camera")
         self.view_through_box.toggled.connect(self.view_through_toggled.emit)
         path_form.addRow(self.view_through_box)
+        self.world_points_box = QCheckBox("World points")
+        self.world_points_box.setToolTip("The world cache's points: the start image's depth, then the world as it grows")
+        self.world_points_box.setChecked(True)
+        self.world_points_box.setEnabled(False)  # until there are points
+        self.world_points_box.toggled.connect(self.world_points_toggled.emit)
+        path_form.addRow(self.world_points_box)
         files_row = QHBoxLayout()
         self.import_button = QPushButton("Import…")
         self.export_button = QPushButton("Export…")

@@ -237,3 +237,17 @@ def test_delete_in_the_view_deletes_the_selected_keyframe_but_not_the_start_one(
     assert keys["after_delete"] == keys["before"][:-1]
     assert keys["after_delete_start"] == keys["after_delete"] and "frame 0" in keys["message"]
     assert keys["after_undo"] == keys["before"]
+
+
+def test_world_points_are_drawn_where_they_project_and_the_toggle_hides_them(selftest):
+    out, report = selftest
+    magenta = (1.0, 0.0, 1.0)
+    on, off = load(out, report["points_on"]), load(out, report["points_off"])
+    shot = report["points_on"]
+    xy, vis = project(np.array(report["points_xyz"]), np.array(shot["mvp"]), shot["size"])
+    hit = color_mask(on, magenta)
+    scale = shot["image_size"][0] / shot["size"][0]
+    found = [hit[max(0, int(y * scale) - 2) : int(y * scale) + 3, max(0, int(x * scale) - 2) : int(x * scale) + 3].any()
+             for (x, y), v in zip(xy, vis) if v and 0 <= x < shot["size"][0] and 0 <= y < shot["size"][1]]
+    assert len(found) > 10 and np.mean(found) > 0.8
+    assert not color_mask(off, magenta).any()
