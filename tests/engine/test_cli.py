@@ -33,3 +33,13 @@ def test_version_flag(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert "sana-wm" in capsys.readouterr().out
+
+
+def test_usage_errors_and_unusable_numbers_are_one_line(capsys):
+    for argv in (["trajectory", "from-action"], ["trajectory", "from-action", "w-8", "-o", "x.npz", "--fov", "nan"],
+                 ["synth", "dataset", "--out", ""]):  # fmt: skip
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and ": error: " in lines[0] and "--help" in lines[0]
