@@ -7,7 +7,18 @@ import pytest
 import torch
 
 from engine.errors import SanaWMInputError
-from engine.eval.metrics import SSIM_K1, SSIM_K2, frame_stats, gaussian_window, luma, psnr, ssim
+from engine.eval.metrics import (
+    SSIM_K1,
+    SSIM_K2,
+    frame_stats,
+    gaussian_window,
+    gradient_magnitude,
+    luma,
+    psnr,
+    sharpness,
+    sharpness_ratio,
+    ssim,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -81,3 +92,50 @@ def test_frame_stats_of_a_flat_colour():
     f[..., 0] = 200  # pure red-ish: luma 0.299 * 200, chroma 200
     stats = frame_stats(f)
     np.testing.assert_allclose(stats, [[0.299 * 200, 0, 200, 0]] * 2)
+
+
+def _box_blur(frames: np.ndarray) -> np.ndarray:
+    """3x3 box blur per channel (edges replicated), back to uint8."""
+    f = np.pad(frames.astype(np.float64), [(0, 0), (1, 1), (1, 1), (0, 0)], mode="edge")
+    h, w = frames.shape[1:3]
+    out = sum(f[:, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9.0
+    return np.round(out).astype(np.uint8)
+
+
+def test_sharpness_ratio_of_the_truth_is_one_and_of_a_blurred_copy_below_one():
+    truth = _noise((3, 24, 32, 3), 6)
+    assert sharpness_ratio(truth, truth) == pytest.approx(1.0)
+    blurred = _box_blur(truth)
+    ratio = sharpness_ratio(blurred, truth)
+    assert 0.0 < ratio < 0.6  # a 3x3 box removes most of white noise's gradient
+    assert sharpness_ratio(_box_blur(blurred), truth) < ratio  # blurring more: less again
+    assert sharpness_ratio(truth, blurred) > 1.0  # more detail than the reference: above 1
+    flat = np.full_like(truth, 90)
+    assert sharpness_ratio(flat, truth) == 0.0
+    assert math.isnan(sharpness_ratio(truth, flat))  # no gradient to compare with
+
+
+def test_sharpness_is_the_mean_forward_difference_gradient_of_luma():
+    frame = np.zeros((3, 4, 3), np.uint8)
+    frame[:, 2:] = 100  # a vertical edge between columns 1 and 2: gx = 100 there, gy = 0 everywhere
+    g = gradient_magnitude(frame)
+    assert g.shape == (1, 2, 3)
+    np.testing.assert_allclose(g[0], [[0, 100, 0], [0, 100, 0]])
+    assert sharpness(frame) == pytest.approx(100 / 3)
+    np.testing.assert_allclose(sharpness(np.stack([frame, frame[:, ::-1]])), [100 / 3, 100 / 3])
+
+
+def test_sharpness_ratio_pools_frames_and_counts_only_the_mask():
+    truth = _noise((2, 16, 16, 3), 7)
+    gen = truth.copy()
+    gen[:, :, 8:] = 0  # right half flat
+    mask = np.zeros((16, 16), bool)
+    mask[:, :8] = True
+    assert sharpness_ratio(gen, truth, mask) == pytest.approx(1.0)  # the left half is the truth
+    assert sharpness_ratio(gen, truth) < 0.6
+    both = np.concatenate([truth[:1], gen[1:]])  # one exact frame, one half flat
+    expected = (gradient_magnitude(both).sum()) / gradient_magnitude(truth).sum()
+    assert sharpness_ratio(both, truth) == pytest.approx(expected)
+    assert math.isnan(sharpness(gen[0], np.zeros((16, 16), bool)))
+    with pytest.raises(SanaWMInputError, match="mask"):
+        sharpness_ratio(gen, truth, np.ones((8, 8), bool))
