@@ -49,6 +49,7 @@ class DecoderState(Protocol):
 DECODER_STATES: dict[str, str] = {
     "tensor": "engine.components.patch_codec:PatchDCTState",
     "ltx2": "engine.components.ltx2_vae:StreamState",
+    "guided": "engine.components.guided_decode:GuidedState",
 }
 
 

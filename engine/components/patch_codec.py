@@ -79,6 +79,12 @@ class PatchDCTCodec:
         patches = (coeffs @ self._basis).view(f, h, w, 3, p, p).permute(0, 1, 4, 2, 5, 3)  # (F, h, p, w, p, 3)
         return patches.reshape(f, h * p, w * p, 3)
 
+    def band(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``(F, H, W, 3)`` float pixels -> their projection on what a latent can carry (each patch's ``C`` lowest
+        DCT coefficients, decoded back): ``decode(encode(x))`` of a key frame, without the uint8 rounding. The
+        guided decoder (:mod:`engine.components.guided_decode`) adds a frame's detail outside this band."""
+        return self._to_pixels(self._to_latent(pixels.float()))
+
     # ----- the LatentCodec interface
     def encode(self, frames: np.ndarray) -> torch.Tensor:
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:

@@ -58,7 +58,8 @@ from engine.bundles import ModelBundle
 from engine.camera.conditioning import CameraConditioner, CameraConditioning
 from engine.camera.intrinsics import as_vec4
 from engine.camera.poses import validate_c2w
-from engine.components.codec import DecoderState
+from engine.components.codec import DecoderState, StreamDecoder
+from engine.components.guided_decode import FrameGuide, GuidedStreamDecoder
 from engine.errors import Cancelled, SanaWMInputError, SessionStateError
 from engine.generation.sampling import frame_noise, sample_chunk
 from engine.generation.start_image import prepare_start_frame
@@ -128,7 +129,6 @@ class WorldSession:
         self.prompt: str = ""
         self.start_frame: np.ndarray | None = None
         self._state: SessionSnapshot | None = None
-        self._decoder = bundle.codec.stream_decoder()
         self._fixed_noise: torch.Tensor | None = None
         self._cancel = threading.Event()
         if isinstance(depth, str):
@@ -136,6 +136,7 @@ class WorldSession:
                 raise SanaWMInputError(f"depth: expected 'auto', None or a depth function, found {depth!r}")
             depth = depth_source_for(bundle.source)
         self.world_memory = None if depth is None else WorldMemory(depth, world_cache)
+        self._decoder = self._new_decoder()
         self._root_world: CacheState | None = None
         limit = self.context_limit
         if limit is not None and limit < 1 + 2 * self.settings.chunk_latent_frames:
@@ -250,7 +251,7 @@ class WorldSession:
         self.prompt = prompt
         self.caption = self._encode_caption(prompt, caption)
         self._fixed_noise = None if noise is None else self._check_noise(noise)
-        self._decoder = self.bundle.codec.stream_decoder()
+        self._decoder = self._new_decoder()
         self.history = []
         intr = np.asarray(intr, dtype=np.float64).reshape(1, 4)
         self._root_world = self._start_world(first_latent, intr)
@@ -393,7 +394,7 @@ class WorldSession:
         cached = time.perf_counter()
         if progress is not None:
             progress("cache", 1, 1)
-        frames, decoder_state = self._decode(state, latents)
+        frames, decoder_state = self._decode(state, chunk, latents)
         decoded = time.perf_counter()
         if progress is not None:
             progress("decode", 1, 1)
@@ -434,7 +435,7 @@ class WorldSession:
         state = self._reanchor(snapshot, chunk)
         cond = self._chunk_conditioning(state, chunk)
         next_cache = self._commit(state, chunk, cond, self._cache_input(state, chunk), record.latents)
-        frames, decoder_state = self._decode(state, record.latents)
+        frames, decoder_state = self._decode(state, chunk, record.latents)
         q0 = 0 if chunk.index == 0 else state.c2w.shape[0]
         world = self._grow_world(state, frames, chunk.c2w[q0:], chunk.intrinsics[q0:], first_chunk=chunk.index == 0)
         # the count of the session that made it: one more per chunk when it kept its history, else unchanged
@@ -540,11 +541,29 @@ class WorldSession:
             return None
         return self.world_memory.after_chunk(state.world, frames, c2w, intrinsics, first_chunk=first_chunk)
 
-    def _decode(self, state: SessionSnapshot, latents: torch.Tensor) -> tuple[np.ndarray, DecoderState | None]:
-        """Decode: the causal decode of the chunk from the state's decoder state -> (frames, the next state)."""
+    def _decode(self, state: SessionSnapshot, chunk: _Chunk,
+                latents: torch.Tensor) -> tuple[np.ndarray, DecoderState | None]:  # fmt: skip
+        """Decode: the causal decode of the chunk from the state's decoder state -> (frames, the next state). With
+        sharp frames, guided by the world cache as it stood before the chunk, rendered at the frames' poses."""
         self._decoder.restore(state.decoder_state)
-        frames = self._decoder.decode_next(latents)
+        if not isinstance(self._decoder, GuidedStreamDecoder):
+            return self._decoder.decode_next(latents), self._decoder.snapshot()
+        guide = None
+        if state.world is not None:
+            q0 = 0 if chunk.index == 0 else state.c2w.shape[0]
+            world, size, memory = state.world, self.bundle.frame_size, self.world_memory
+            guide = FrameGuide(chunk.c2w[q0:], chunk.intrinsics[q0:],
+                               lambda c2w, k: memory.render(world, c2w, k, size))  # fmt: skip
+        frames = self._decoder.decode_next(latents, guide)
         return frames, self._decoder.snapshot()
+
+    def _new_decoder(self) -> StreamDecoder:
+        """The stream decoder of a new stream: guided by the world cache when the settings ask for sharp frames,
+        the session has a world cache and the codec can say what its latents carry (``band``); else the codec's."""
+        codec = self.bundle.codec
+        if self.settings.sharp_frames and self.world_memory is not None and hasattr(codec, "band"):
+            return GuidedStreamDecoder(codec)
+        return codec.stream_decoder()
 
     def _forward(
         self, chunk: _Chunk, latents: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep,

@@ -37,6 +37,10 @@ class StreamSettings:
         reanchor: re-anchor when the model's trained context is full (see :mod:`engine.generation.session`); only
             models that declare a context (:attr:`ModelBundle.context_frames`) are affected. False = never (for
             measurements).
+        sharp_frames: decode with the world cache as a guide (:mod:`engine.components.guided_decode`): detail
+            where the cache knows the scene, no block grid, motion instead of a cross-fade between key frames. Only
+            sessions with a world cache whose codec offers ``band`` (the embedded patch codec) are affected; False =
+            the codec's own decode (for comparisons).
     """
 
     window: AttentionWindow = AttentionWindow()
@@ -44,6 +48,7 @@ class StreamSettings:
     chunk_latent_frames: int = CHUNK_SIZE
     seed: int = 42
     reanchor: bool = True
+    sharp_frames: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,408 @@
+"""Sharp frames: the embedded patch codec's stream decode guided by the world cache.
+
+Why: the patch codec (:mod:`engine.components.patch_codec`) keeps the 32 lowest DCT coefficients of each 16-px
+patch of every 8th frame. Decoded alone that gives a visible 16-px block grid, no detail finer than a few pixels,
+and a cross-fade between key frames instead of motion. The world cache (:mod:`engine.world_cache`) knows much of
+the scene at full detail and with depth. This decoder keeps the latent as the source of the low frequencies and
+takes everything else from geometry:
+
+1. **deblocking** (:func:`deblock`): at every patch boundary the step the blocks leave (the jump across it minus
+   the local slope on both sides) is spread over ``reach`` pixels each side by a raised-cosine ramp. Linear, so it
+   commutes with the detail transfer below.
+2. **detail transfer** on each key frame (:func:`transfer_detail`): the cache is rendered at the key frame's pose;
+   its colour (the decoded frame where the cache does not cover) minus its own codec band
+   (:meth:`PatchDCTCodec.band`, exactly what the latent can carry, then deblocked) is the detail the latent cannot
+   carry. It is added where the cache covers (a feathered mask) and where the cache's band agrees with the decoded
+   band (a soft gate on blurred luma: a disagreement means the model moved or changed something, so its frame
+   wins). Where the two agree the key frame becomes the cache render itself; elsewhere it is the deblocked decode.
+3. **motion between key frames** (:func:`interpolate_motion`): each frame between key frames ``a`` and ``b`` is
+   the two (sharpened) key frames reprojected to its own pose with depth and blended by time (``1 - t``, ``t``), a
+   backward warp whose per-pixel depth is found by one fixed-point step from the nearer key frame's depth. Key-frame
+   depth is the cache's where it covers, filled elsewhere from the nearest covered depth (a push-pull pyramid), so
+   unknown parts move like their known neighbours; a frame with no depth at all uses a plane at
+   :data:`DEFAULT_DEPTH`. A pixel that neither key frame sees (outside both, or occluded) keeps the plain
+   interpolation.
+
+The stream state (:class:`GuidedState`) is the patch decoder's state plus the last key frame as shown, its depth,
+pose and intrinsics (so the next chunk's first frames warp from exactly what was on screen). Without a guide (no
+world cache) :meth:`GuidedStreamDecoder.decode_next` is the patch decoder, deblocked. Deterministic: the same
+latents, state and renders give bit-identical frames (torch on CPU, a fixed thread count), which is what rewind,
+:meth:`WorldSession.replay` and ``.swm`` resume rely on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.components.codec import from_uint8, to_uint8
+from engine.components.patch_codec import PatchDCTCodec, PatchDCTState
+from engine.errors import SanaWMInputError
+
+#: Depth (scene units) of frames that have no covered pixel: a plane this far away.
+DEFAULT_DEPTH = 4.0
+LUMA = (0.299, 0.587, 0.114)
+
+#: ``render(c2w (4, 4), intrinsics (4,)) -> object with colour (H, W, 3) uint8, coverage (H, W) bool, depth (H, W)``
+#: (a :class:`~engine.world_cache.CacheRender` at the codec's frame size).
+Render = Callable[[np.ndarray, np.ndarray], Any]
+
+
+@dataclass(frozen=True)
+class SharpSettings:
+    """Tuning of the guided decode (defaults measured on held-out worlds, docs/embedded_model.md "Sharp frames").
+
+    Attributes:
+        reach: pixels each side of a patch boundary over which the block step is spread (at most half a patch).
+        gate: luma disagreement (0-255) between the cache's band and the decoded band above which the cache's detail
+            fades out (gone at twice this).
+        feather: pixels over which detail fades in from the edge of the cache's coverage.
+        occlusion: relative depth margin of the warp's occlusion test.
+        warp_stride: the warp's geometry is solved every ``warp_stride`` pixels and interpolated.
+    """
+
+    reach: int = 8
+    gate: float = 20.0
+    feather: int = 4
+    occlusion: float = 0.08
+    warp_stride: int = 4
+
+
+@dataclass(frozen=True)
+class FrameGuide:
+    """What the decoder needs to know about the frames of one ``decode_next`` call: the camera of each output frame
+    (``c2w (F, 4, 4)``, ``intrinsics (F, 4)`` in frame pixels, the same frames the call returns) and the world cache
+    rendered at any pose (the cache as it stood before the chunk)."""
+
+    c2w: np.ndarray
+    intrinsics: np.ndarray
+    render: Render
+
+
+# ----- deblocking ---------------------------------------------------------------------------------------------------
+def _ramp(reach: int) -> torch.Tensor:
+    """Weights ``(reach,)`` of the step moved onto the pixels ``m = 0 .. reach - 1`` away from a boundary: a
+    raised-cosine ramp from 0.5 at the boundary to 0 at ``reach``."""
+    m = torch.arange(reach, dtype=torch.float32) + 0.5
+    return 0.5 * (1.0 - torch.sin(math.pi * m / (2 * reach)))
+
+
+def _deblock_axis(x: torch.Tensor, block: int, reach: int, dim: int) -> torch.Tensor:
+    n = x.shape[dim]
+    edges = torch.arange(block, n, block)  # first pixel after each boundary
+    if not len(edges):
+        return x
+    at = lambda i: x.index_select(dim, i)  # noqa: E731
+    before, after = at(edges - 1), at(edges)
+    slope = 0.5 * ((before - at(edges - 2)) + (at((edges + 1).clamp(max=n - 1)) - after))
+    step = (after - before) - slope
+    out = x.clone()
+    for m, w in enumerate(_ramp(reach).tolist()):
+        out.index_add_(dim, edges - 1 - m, step * w)
+        out.index_add_(dim, edges + m, step * -w)
+    return out
+
+
+def deblock(pixels: torch.Tensor, block: int, reach: int = 8) -> torch.Tensor:
+    """``(F, H, W, C)`` float frames with the step at every ``block``-pixel boundary spread over ``reach`` pixels
+    each side (see the module docstring). Linear in ``pixels``; frames without steps pass unchanged up to rounding."""
+    if not 1 <= reach <= block // 2:
+        raise SanaWMInputError(f"deblock reach: expected 1..{block // 2} pixels for {block}-pixel blocks, found {reach}")
+    return _deblock_axis(_deblock_axis(pixels, block, reach, dim=2), block, reach, dim=1)
+
+
+def block_grid_energy(frames: np.ndarray, block: int = 16) -> float:
+    """How visible a ``block``-pixel grid is: the mean absolute luma difference between neighbouring pixels across
+    block boundaries over the same mean inside blocks (both directions). About 1 for natural frames, well above 1
+    for a blocky decode."""
+    y = np.asarray(frames, np.float64) @ np.asarray(LUMA)
+    if y.ndim == 2:
+        y = y[None]
+    dx, dy = np.abs(np.diff(y, axis=2)), np.abs(np.diff(y, axis=1))  # dx[..., i] is between pixels i and i + 1
+    on_x = (np.arange(dx.shape[2]) + 1) % block == 0
+    on_y = (np.arange(dy.shape[1]) + 1) % block == 0
+    across = np.concatenate([dx[:, :, on_x].ravel(), dy[:, on_y].ravel()]).mean()
+    inside = np.concatenate([dx[:, :, ~on_x].ravel(), dy[:, ~on_y].ravel()]).mean()
+    return float(across / max(inside, 1e-9))
+
+
+def mean_gradient(frames: np.ndarray) -> float:
+    """Mean luma gradient magnitude (0-255 per pixel) of ``(F, H, W, 3)`` or ``(H, W, 3)`` frames: the sharpness
+    measure of docs/embedded_model.md (generated over ground truth = the sharpness ratio)."""
+    y = np.asarray(frames, np.float64) @ np.asarray(LUMA)
+    gx, gy = np.diff(y, axis=-1)[..., :-1, :], np.diff(y, axis=-2)[..., :, :-1]
+    return float(np.sqrt(gx * gx + gy * gy).mean())
+
+
+# ----- detail transfer ----------------------------------------------------------------------------------------------
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    return x @ torch.tensor(LUMA, dtype=x.dtype)
+
+
+def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """``(F, H, W)`` box-blurred with the given radius (borders averaged over the inside only)."""
+    if radius < 1:
+        return x
+    return F.avg_pool2d(x[:, None], 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)[:, 0]
+
+
+def feather(covered: torch.Tensor, radius: int) -> torch.Tensor:
+    """``(F, H, W)`` bool -> float weight in [0, 1]: 0 outside the coverage, rising to 1 about ``radius`` pixels
+    inside it (blurred, then only the covered part kept and stretched)."""
+    inside = _box(covered.float(), radius)
+    return torch.where(covered, ((inside - 0.5) * 2).clamp(0, 1), torch.zeros_like(inside))
+
+
+def transfer_detail(base: torch.Tensor, guide: torch.Tensor, covered: torch.Tensor,
+                    band: Callable[[torch.Tensor], torch.Tensor], block: int,
+                    settings: SharpSettings = SharpSettings()) -> torch.Tensor:  # fmt: skip
+    """Key frames with the cache's detail: ``base`` ``(F, H, W, 3)`` deblocked decoded frames in [-1, 1], ``guide``
+    the cache render's colour (same layout) where ``covered`` ``(F, H, W)`` -> ``base`` plus, where covered and
+    agreeing, ``guide - deblock(band(guide))`` (see the module docstring)."""
+    filled = torch.where(covered[..., None], guide, base)
+    low = deblock(band(filled), block, settings.reach)
+    disagree = _box(_luma(base - low).abs(), 2) * 127.5  # 0-255 luma levels
+    agree = (2.0 - disagree / settings.gate).clamp(0, 1)
+    weight = feather(covered, settings.feather) * agree
+    return base + weight[..., None] * (filled - low)
+
+
+# ----- motion between key frames ------------------------------------------------------------------------------------
+def fill_depth(depth: torch.Tensor, covered: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` depth known where ``covered`` -> depth everywhere: unknown pixels take a push-pull average of the
+    nearest known ones (coarser levels fill what finer ones cannot); no known pixel gives :data:`DEFAULT_DEPTH`."""
+    if not bool(covered.any()):
+        return torch.full_like(depth, DEFAULT_DEPTH)
+    known = covered.float()[None, None]
+    value = torch.where(covered, depth, torch.zeros_like(depth))[None, None]
+    levels = [(value, known)]
+    while min(levels[-1][0].shape[-2:]) > 1:
+        v, k = levels[-1]
+        levels.append((F.avg_pool2d(v, 2, ceil_mode=True), F.avg_pool2d(k, 2, ceil_mode=True)))
+    v, k = levels[-1]
+    filled = v / k.clamp(min=1e-6)
+    for v, k in reversed(levels[:-1]):
+        up = F.interpolate(filled, size=v.shape[-2:], mode="bilinear", align_corners=False)
+        mean = v / k.clamp(min=1e-6)
+        filled = torch.where(k > 0.999, mean, k * mean + (1 - k) * up)
+    return torch.where(covered, depth, filled[0, 0])
+
+
+def _pose(c2w: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """``c2w (..., 4, 4)`` -> float32 ``(c2w, w2c)`` tensors."""
+    c2w = np.asarray(c2w, np.float64)
+    return torch.from_numpy(c2w).float(), torch.from_numpy(np.linalg.inv(c2w)).float()
+
+
+def _apply(m: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """``(N, 4, 4)`` or ``(4, 4)`` rigid transforms applied to points ``(N, h, w, 3)``."""
+    m = m.expand(points.shape[0], 4, 4) if m.ndim == 2 else m
+    return torch.einsum("nhwc,ndc->nhwd", points, m[:, :3, :3]) + m[:, None, None, :3, 3]
+
+
+def _pixels_to_grid(u: torch.Tensor, v: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    w, h = size
+    return torch.stack([2 * u / w - 1, 2 * v / h - 1], -1)
+
+
+def _project(cam: torch.Tensor, k: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Camera points ``(N, h, w, 3)`` with intrinsics ``k (N, 4)`` -> grid_sample coordinates ``(N, h, w, 2)``
+    (``[-1, 1]`` spans a frame of ``size``)."""
+    k = k[:, :, None, None]
+    z = cam[..., 2].clamp(min=1e-4)
+    return _pixels_to_grid(k[:, 0] * cam[..., 0] / z + k[:, 2], k[:, 1] * cam[..., 1] / z + k[:, 3], size)
+
+
+def _rays(k: torch.Tensor, grid: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Camera rays with z = 1 ``(N, h, w, 3)`` through grid positions ``(N, h, w, 2)`` of cameras ``k (N, 4)``."""
+    w, h = size
+    k = k[:, :, None, None]
+    u, v = (grid[..., 0] + 1) * w / 2, (grid[..., 1] + 1) * h / 2
+    return torch.stack([(u - k[:, 2]) / k[:, 0], (v - k[:, 3]) / k[:, 1], torch.ones_like(u)], -1)
+
+
+def _sample(image: torch.Tensor, grid: torch.Tensor, mode: str) -> torch.Tensor:
+    """``image (H, W, C)`` at ``grid (N, h, w, 2)`` -> ``(N, h, w, C)`` (border pixels repeat)."""
+    src = image.permute(2, 0, 1)[None].expand(grid.shape[0], -1, -1, -1)
+    return F.grid_sample(src, grid, mode=mode, padding_mode="border", align_corners=False).permute(0, 2, 3, 1)
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """A key frame as the warp uses it: ``colour (H, W, 3)`` float in [-1, 1], filled ``depth (H, W)``, its camera
+    ``c2w (4, 4)`` and ``intrinsics (4,)`` (float64 numpy, as stored)."""
+
+    colour: torch.Tensor
+    depth: torch.Tensor
+    c2w: np.ndarray
+    intrinsics: np.ndarray
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.depth.shape[1], self.depth.shape[0]
+
+    def _k(self, n: int) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.intrinsics, np.float64)).float().expand(n, 4)
+
+    def grid_of(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """World ``points (N, h, w, 3)`` -> (their grid positions in this frame, their camera z)."""
+        cam = _apply(_pose(self.c2w)[1], points)
+        return _project(cam, self._k(points.shape[0]), self.size), cam[..., 2]
+
+    def surface(self, grid: torch.Tensor) -> torch.Tensor:
+        """The world points this key frame shows at ``grid (N, h, w, 2)`` (the nearest pixel's depth)."""
+        z = _sample(self.depth[..., None], grid, "nearest")
+        return _apply(_pose(self.c2w)[0], _rays(self._k(grid.shape[0]), grid, self.size) * z)
+
+
+def interpolate_motion(a: KeyView, b: KeyView, c2w: np.ndarray, intrinsics: np.ndarray, t: torch.Tensor,
+                       fallback: torch.Tensor, settings: SharpSettings = SharpSettings()) -> torch.Tensor:  # fmt: skip
+    """Frames between key frames ``a`` and ``b`` at poses ``c2w (N, 4, 4)`` (``intrinsics (N, 4)``), ``t (N,)`` in
+    (0, 1) from ``a`` to ``b`` -> ``(N, H, W, 3)`` float: both key frames warped to each pose and blended by time;
+    ``fallback (N, H, W, 3)`` (the plain interpolation) where neither sees a pixel (see the module docstring).
+
+    The geometry (depth at each pose, where each pixel lands in the key frames) is solved on a grid ``warp_stride``
+    times coarser than the frame and upsampled; only the colour lookup is per pixel."""
+    w, h = a.size
+    n, s = len(c2w), settings.warp_stride
+    lw, lh = -(-w // s), -(-h // s)
+    pose, _ = _pose(c2w)
+    k = torch.from_numpy(np.asarray(intrinsics, np.float64)).float()
+    ys, xs = torch.meshgrid((torch.arange(lh) + 0.5) * s, (torch.arange(lw) + 0.5) * s, indexing="ij")
+    grid = _pixels_to_grid(xs, ys, (w, h)).expand(n, lh, lw, 2)  # coarse pixel centres of this pose
+    rays = _rays(k, grid, (w, h))
+    later = (t >= 0.5)[:, None, None]  # which key frame is nearer in time
+    out = torch.empty_like(fallback)
+    # this pose's depth: each key frame's depth through the same pixel, then one fixed-point step (the surface the
+    # key frame shows where that guess lands, brought into this camera); the nearer key frame's is used
+    z = {}
+    for key in (a, b):
+        guess = _sample(key.depth[..., None], grid, "nearest")
+        landed, _ = key.grid_of(_apply(pose, rays * guess))
+        z[id(key)] = _apply(torch.linalg.inv(pose), key.surface(landed))[..., 2:].clamp(min=1e-2)
+    points = _apply(pose, rays * torch.where(later[..., None], z[id(b)], z[id(a)]))
+    weights, grids = [], []
+    for key, share in ((a, 1 - t), (b, t)):
+        g, depth = key.grid_of(points)
+        shown = _sample(key.depth[..., None], g, "nearest")[..., 0]
+        seen = (g.abs() <= 1).all(-1) & (depth > 1e-3) & (depth <= shown * (1 + settings.occlusion))
+        weights.append(seen.float() * share[:, None, None])
+        grids.append(g)
+    coarse = torch.cat([grids[0], grids[1], weights[0][..., None], weights[1][..., None]], -1)  # (N, lh, lw, 6)
+    fine = F.interpolate(coarse.permute(0, 3, 1, 2).contiguous(), size=(h, w), mode="bilinear", align_corners=False)
+    fine = fine.permute(0, 2, 3, 1)
+    ca, cb = _sample(a.colour, fine[..., 0:2], "bilinear"), _sample(b.colour, fine[..., 2:4], "bilinear")
+    wa, wb = fine[..., 4:5], fine[..., 5:6]
+    total = wa + wb
+    blend = (wa * ca + wb * cb) / total.clamp(min=1e-6)
+    out = torch.where(total > 1e-3, blend, fallback)
+    return out
+
+
+# ----- the stream decoder -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GuidedState:
+    """:class:`GuidedStreamDecoder` state (a :class:`~engine.components.codec.DecoderState`): the patch decoder's
+    state, and the last key frame as shown (``frame (H, W, 3)`` uint8), its filled ``depth (H, W)`` float32,
+    ``c2w (4, 4)`` and ``intrinsics (4,)`` float64 (absent when the last chunk had no guide). Never mutated."""
+
+    kind: ClassVar[str] = "guided"
+    inner: PatchDCTState
+    frame: torch.Tensor | None = None
+    depth: torch.Tensor | None = None
+    c2w: torch.Tensor | None = None
+    intrinsics: torch.Tensor | None = None
+
+    def to_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {f"inner.{k}": v for k, v in self.inner.to_tensors()[0].items()}
+        for name in ("frame", "depth", "c2w", "intrinsics"):
+            if getattr(self, name) is not None:
+                tensors[name] = getattr(self, name)
+        return tensors, {}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> GuidedState:
+        inner = {k.partition(".")[2]: v for k, v in tensors.items() if k.startswith("inner.")}
+        key = [tensors.get(n) for n in ("frame", "depth", "c2w", "intrinsics")]
+        if any(v is None for v in key) and any(v is not None for v in key):
+            raise SanaWMInputError(f"guided decoder state: expected frame, depth, c2w and intrinsics together, found {sorted(tensors)}")
+        return cls(PatchDCTState.from_tensors(inner, {}), *key)
+
+
+class GuidedStreamDecoder:
+    """A :class:`~engine.components.codec.StreamDecoder` for :class:`PatchDCTCodec` streams that decodes sharp
+    frames with a :class:`FrameGuide` (see the module docstring); ``decode_next(latents)`` without one is the patch
+    decode, deblocked (key frames interpolated linearly)."""
+
+    def __init__(self, codec: PatchDCTCodec, settings: SharpSettings = SharpSettings()) -> None:
+        self.codec = codec
+        self.settings = settings
+        self._last: torch.Tensor | None = None  # (1, C, h, w) latent of the previous key frame
+        self._key: KeyView | None = None  # the previous key frame as shown, when it had a guide
+
+    def decode_next(self, latents: torch.Tensor, guide: FrameGuide | None = None) -> np.ndarray:
+        c, p, s, tf = self.codec.latent_channels, self.codec.spatial_factor, self.settings, self.codec.temporal_factor
+        if latents.ndim != 5 or latents.shape[1] != c or latents.shape[2] < 1:
+            raise SanaWMInputError(f"latents must be (1, {c}, T >= 1, h, w), got {tuple(latents.shape)}")
+        first = self._last is None
+        count = tf * (latents.shape[2] - 1) + 1 if first else tf * latents.shape[2]
+        if guide is not None and len(guide.c2w) != count:
+            raise SanaWMInputError(f"frame guide: expected the poses of {count} frames, found {len(guide.c2w)}")
+        keys = deblock(self.codec._to_pixels(latents[0].float().permute(1, 0, 2, 3)), p, s.reach)  # (T, H, W, 3)
+        at = list(range(0 if first else tf - 1, count, tf))  # where the key frames are in this call's frames
+        views: list[KeyView | None] = [None] * len(at)
+        if guide is not None:
+            renders = [guide.render(guide.c2w[i], guide.intrinsics[i]) for i in at]
+            covered = torch.from_numpy(np.stack([r.coverage for r in renders]))
+            guides = from_uint8(np.stack([r.colour for r in renders]))
+            keys = from_uint8(to_uint8(transfer_detail(keys, guides, covered, self.codec.band, p, s)))
+            for n, (i, r) in enumerate(zip(at, renders)):
+                depth = torch.from_numpy(np.where(r.coverage, r.depth, 0).astype(np.float32))
+                views[n] = KeyView(keys[n], fill_depth(depth, covered[n]), np.asarray(guide.c2w[i], np.float64),
+                                   np.asarray(guide.intrinsics[i], np.float64))  # fmt: skip
+        if first:
+            frames, previous, previous_view = [keys[:1]], keys[0], views[0]
+            keys, views, at = keys[1:], views[1:], at[1:]
+        else:
+            previous_view = self._key
+            plain = deblock(self.codec._to_pixels(self._last), p, s.reach)[0]
+            previous = plain if previous_view is None else previous_view.colour
+            frames = []
+        t = torch.arange(1, tf, dtype=torch.float32) / tf
+        for key, view, i in zip(keys, views, at):
+            between = torch.lerp(previous[None], key[None], t[:, None, None, None])  # the cross-fade, as fallback
+            if view is not None and previous_view is not None:
+                between = interpolate_motion(previous_view, view, guide.c2w[i - tf + 1 : i],
+                                             guide.intrinsics[i - tf + 1 : i], t, between, s)  # fmt: skip
+            frames += [between, key[None]]
+            previous, previous_view = key, view
+        self._last = latents[0, :, -1:].float().permute(1, 0, 2, 3).clone()
+        self._key = previous_view
+        return to_uint8(torch.cat(frames))
+
+    def snapshot(self) -> GuidedState | None:
+        if self._last is None:
+            return None
+        inner, k = PatchDCTState(self._last.clone()), self._key
+        if k is None:
+            return GuidedState(inner)
+        frame = torch.from_numpy(to_uint8(k.colour))
+        return GuidedState(inner, frame, k.depth.clone(), torch.from_numpy(k.c2w.copy()),
+                           torch.from_numpy(k.intrinsics.copy()))  # fmt: skip
+
+    def restore(self, state: GuidedState | PatchDCTState | None) -> None:
+        """Return to a :meth:`snapshot` (a bare :class:`PatchDCTState`, from a stream decoded without guidance, is
+        accepted: the next chunk's first frames then interpolate without motion)."""
+        if state is not None and not isinstance(state, (GuidedState, PatchDCTState)):
+            raise SanaWMInputError(f"restore expects a GuidedState from snapshot() or None, got {type(state).__name__}")
+        inner = state.inner if isinstance(state, GuidedState) else state
+        self._last = None if inner is None else inner.last.clone()
+        self._key = None
+        if isinstance(state, GuidedState) and state.frame is not None:
+            self._key = KeyView(from_uint8(state.frame.numpy()[None])[0], state.depth.clone(), state.c2w.numpy().copy(),
+                                state.intrinsics.numpy().copy())  # fmt: skip
