@@ -33,10 +33,12 @@ def seconds_list(text: str) -> tuple[float, ...]:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval",
-        help="PSNR/SSIM, revisit and drift scores on held-out worlds, with baselines",
+        help="PSNR/SSIM, sharpness, parallax, revisit and drift scores on held-out worlds, with baselines",
         description="Roll the model out on held-out procedural worlds along camera paths and compare with "
-        "ground-truth renders of the same poses: PSNR and SSIM at each horizon, a revisit test (out and back) "
-        "and a drift check; the same for the baselines 'repeat first frame' and 'untrained model'.",
+        "ground-truth renders of the same poses: PSNR, SSIM and sharpness (gradient ratio) at each horizon, a "
+        "parallax check (image expansion while driving forward), a revisit test (out and back) and a drift check; "
+        "the same for the baselines 'repeat first frame', 'untrained model' and the start frame's world cache "
+        "('cache render').",
     )
     p.add_argument("--model", type=Path, help="model folder (default: the embedded model)")
     p.add_argument("--scenes", type=int, default=4, help="held-out worlds (default 4)")
@@ -55,8 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON ('-' = stdout)")
     p.add_argument("--markdown", type=Path, metavar="PATH", help="also write the table to a markdown file")
-    p.add_argument("--figure", type=Path, metavar="PNG", help="also write ground truth next to every row's frames "
-                   "at each horizon, for one world (see --figure-world)")
+    p.add_argument("--figure", type=Path, metavar="PNG", help="also write ground truth above the cache renders, the "
+                   "model's and the baselines' frames at each horizon, for one world (see --figure-world)")
     p.add_argument("--figure-world", type=int, default=0, metavar="K",
                    help="the world the figure shows: index 0..scenes-1 in this run (default 0, the first)")
     p.add_argument("--quiet", action="store_true", help="no progress line")

@@ -12,7 +12,10 @@ A cache render knows only the pixels it covers (the rest is disoccluded or outsi
 score **where covered**: PSNR over the covered pixels of each frame (mean over the ``±window`` frames around a
 horizon), with the covered share beside it (:attr:`RowResult.coverage`). SSIM needs whole frames and is not
 reported for them (NaN), nor is drift (a static cache does not drift). Revisit: the render at the return frame
-``j`` against the truth there, and against the render at ``i`` (both where both are covered).
+``j`` against the truth there, and against the render at ``i`` (both where both are covered). The sharpness ratio
+is also over covered pixels (:func:`engine.eval.metrics.sharpness_ratio` with the coverage as mask), and the
+parallax check (:mod:`engine.eval.parallax`) over the tiles both renders of a pair cover. For figures the row
+keeps its renders at the horizon frames with uncovered pixels in :data:`UNCOVERED_RGB`.
 """
 
 from __future__ import annotations
@@ -24,14 +27,18 @@ from typing import Callable
 import numpy as np
 
 from engine.camera.poses import relative_to_first
+from engine.eval.metrics import sharpness_ratio
+from engine.eval.parallax import parallax_scores, tiles_inside
 from engine.eval.rollout import PSNR_CAP_DB, Scene
-from engine.eval.rows import RowResult
+from engine.eval.rows import RowResult, mean_parallax
 from engine.generation.world_memory import WorldCacheSettings
 from engine.synth.trajectories import ClipPlan
-from engine.world_cache import CacheRenderer, CacheState, empty_state, unproject, update
+from engine.world_cache import CacheRender, CacheRenderer, CacheState, empty_state, unproject, update
 
 #: ``depth(scene, path, start) -> (H, W)`` float32 metres of the path's first frame (``inf`` = sky).
 StartDepth = Callable[[Scene, ClipPlan, np.ndarray], np.ndarray]
+#: the colour figures show where a cache render covers nothing (a neutral mid grey)
+UNCOVERED_RGB = (128, 128, 128)
 
 
 def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
@@ -56,19 +63,26 @@ def score_cache_row(name: str, label: str, config, scenes: list[Scene], depth: S
     per_world: list[dict[str, dict[str, float]]] = []
     covered: dict[str, list[float]] = {k: [] for k in keys}
     rev_self, rev_truth = [], []
-    for scene in scenes:
+    parallax: list[dict[str, float]] = []
+    examples = None
+    for k, scene in enumerate(scenes):
         cache, rel, size = _path_cache(scene, scene.path, scene.truth[0], depth, settings)
+        render = lambda f: renderer.render(cache, rel[f], scene.path.intrinsics[f], size)  # noqa: E731
         scores = {}
         for key, frame in zip(keys, config.horizon_frames()):
             lo, hi = max(0, frame - config.window), min(len(scene.truth), frame + config.window + 1)
-            psnrs, shares = [], []
-            for f in range(lo, hi):
-                out = renderer.render(cache, rel[f], scene.path.intrinsics[f], size)
-                psnrs.append(masked_psnr(out.colour, scene.truth[f], out.coverage))
-                shares.append(float(out.coverage.mean()))
-            scores[key] = {"psnr": _nanmean(psnrs), "ssim": math.nan, "coverage": float(np.mean(shares))}
+            outs = [render(f) for f in range(lo, hi)]
+            psnrs = [masked_psnr(o.colour, scene.truth[f], o.coverage) for o, f in zip(outs, range(lo, hi))]
+            shares = [float(o.coverage.mean()) for o in outs]
+            sharp = sharpness_ratio(np.stack([o.colour for o in outs]), scene.truth[lo:hi],
+                                    np.stack([o.coverage for o in outs]))  # fmt: skip
+            scores[key] = {"psnr": _nanmean(psnrs), "ssim": math.nan, "sharpness": sharp,
+                           "coverage": float(np.mean(shares))}  # fmt: skip
             covered[key].append(float(np.mean(shares)))
         per_world.append(scores)
+        if k == config.example_world:
+            examples = np.stack([with_uncovered(render(f)) for f in config.horizon_frames()])
+        parallax.append(_cache_parallax(scene, render))
         pair = scene.revisit_pair
         if pair is not None:
             i, j = pair
@@ -80,7 +94,8 @@ def score_cache_row(name: str, label: str, config, scenes: list[Scene], depth: S
     return RowResult(
         name=name,
         label=label,
-        horizons={k: {"psnr": _nanmean([w[k]["psnr"] for w in per_world]), "ssim": math.nan} for k in keys},
+        horizons={k: {"psnr": _nanmean([w[k]["psnr"] for w in per_world]), "ssim": math.nan,
+                      "sharpness": _nanmean([w[k]["sharpness"] for w in per_world])} for k in keys},
         revisit_self_psnr=_nanmean(rev_self),
         revisit_self_ssim=math.nan,
         revisit_truth_psnr=_nanmean(rev_truth),
@@ -89,7 +104,26 @@ def score_cache_row(name: str, label: str, config, scenes: list[Scene], depth: S
         seconds=time.perf_counter() - started,
         per_world=per_world,
         coverage={k: float(np.mean(v)) for k, v in covered.items()},
+        examples=examples,
+        parallax=mean_parallax(parallax),
+        per_world_parallax=parallax,
     )
+
+
+def with_uncovered(out: CacheRender) -> np.ndarray:
+    """A cache render's colour with the pixels it does not cover in :data:`UNCOVERED_RGB` (figures)."""
+    return np.where(out.coverage[..., None], out.colour, np.asarray(UNCOVERED_RGB, np.uint8))
+
+
+def _cache_parallax(scene: Scene, render: Callable[[int], CacheRender]) -> dict[str, float]:
+    """The parallax check on the cache renders, on the tiles both renders of a pair cover."""
+    reference = scene.parallax
+    frames, tiles = [], []
+    for t, u in reference.pairs:
+        a, b = render(int(t)), render(int(u))
+        frames.append((with_uncovered(a), with_uncovered(b)))
+        tiles.append(tiles_inside(a.coverage) & tiles_inside(b.coverage))
+    return parallax_scores(reference, frames, tiles)
 
 
 def _path_cache(scene: Scene, path: ClipPlan, start: np.ndarray, depth: StartDepth, settings: WorldCacheSettings):

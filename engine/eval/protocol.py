@@ -6,8 +6,11 @@ Per scene (world seed ``seed + i``, ``i < scenes``):
 1. **Long path**: an explore path (:func:`engine.synth.trajectories.sample_clip`, no return) long enough for the
    largest horizon and the drift check, rounded up to whole chunks. The start frame is the ground-truth render
    of its first pose; every model is started from it and driven along the path's poses (relative to the first).
-2. **Horizons**: PSNR and SSIM of generated frames against the renders at ``round(h * fps)`` (16, 80, 320 at
+2. **Horizons**: PSNR, SSIM and the sharpness ratio (:func:`engine.eval.metrics.sharpness_ratio`: mean luma
+   gradient, generated / truth) of generated frames against the renders at ``round(h * fps)`` (16, 80, 320 at
    16 fps), averaged over ``±window`` frames around each and over scenes.
+   **Parallax** (:mod:`engine.eval.parallax`): on the straight forward-driving stretches of the long path, the
+   image expansion and optical flow of the generated frames against the truth's (1.0 = right parallax, 0 = none).
 3. **Revisit**: a return path (out and back, :attr:`ClipPlan.revisits`); at the pair ``(i, j)`` farthest apart the
    generated frame ``j`` is compared with the generated frame ``i`` (self-consistency: does the model remember
    what it showed?) and with the render at ``j``.
@@ -40,8 +43,9 @@ from engine.errors import ConfigError
 from engine.generation.world_memory import DepthSource, depth_source_for
 from engine.eval.cache_row import score_cache_row
 from engine.eval.exposure import ExposureCurves, exposure_curves
-from engine.eval.metrics import frame_stats, psnr, ssim
-from engine.eval.rows import RowResult
+from engine.eval.metrics import frame_stats, psnr, sharpness_ratio, ssim
+from engine.eval.parallax import parallax_scores
+from engine.eval.rows import RowResult, mean_parallax
 from engine.eval.rollout import CHUNK_FRAMES, PSNR_CAP_DB, Progress, Scene, repeat_first_frame, rollout
 from engine.synth.trajectories import ClipPlan, PathConfig, sample_clip
 from engine.synth.world import make_world
@@ -127,19 +131,28 @@ class EvalResult:
     def to_markdown(self) -> str:
         hs = list(self.rows[0].horizons) if self.rows else []
         head = ["", *[f"PSNR {h}" for h in hs], *[f"SSIM {h}" for h in hs],
-                "revisit PSNR self / GT", "revisit SSIM self / GT", f"in range {self.config.drift_seconds:g} s"]
+                "revisit PSNR self / GT", "revisit SSIM self / GT", f"in range {self.config.drift_seconds:g} s",
+                *[f"sharpness {h}" for h in hs], "parallax", "flow cos / EPE px"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.rows:
             cells = [r.name, *[_num(r.horizons[h]["psnr"], 2) for h in hs], *[_num(r.horizons[h]["ssim"], 3) for h in hs],
                      f"{_num(r.revisit_self_psnr, 2)} / {_num(r.revisit_truth_psnr, 2)}",
                      f"{_num(r.revisit_self_ssim, 3)} / {_num(r.revisit_truth_ssim, 3)}",
-                     "—" if math.isnan(r.drift_in_range) else f"{100 * r.drift_in_range:.0f}%"]
+                     "—" if math.isnan(r.drift_in_range) else f"{100 * r.drift_in_range:.0f}%",
+                     *[_num(r.horizons[h].get("sharpness", math.nan), 2) for h in hs],
+                     _num(r.parallax.get("expansion_ratio", math.nan), 2),
+                     f"{_num(r.parallax.get('flow_cosine', math.nan), 2)} / "
+                     f"{_num(r.parallax.get('flow_epe_px', math.nan), 1)}"]
             lines.append("| " + " | ".join(cells) + " |")
         w, h = self.frame_size
         lines.append("")
         lines.append(f"{self.model}; {len(self.world_seeds)} held-out worlds (seeds {self.world_seeds[0]}..."
                      f"{self.world_seeds[-1]}), {w}x{h}, PSNR in dB (capped at {PSNR_CAP_DB:g}), SSIM on luma, "
-                     f"±{self.config.window} frames around each horizon{self._streaming_note()}.")
+                     f"±{self.config.window} frames around each horizon{self._streaming_note()}. Sharpness: "
+                     f"mean luma gradient, generated / ground truth (1 = as detailed, below 1 = blurrier). Parallax: "
+                     f"image expansion while driving straight forward, generated / ground truth (1 = right, 0 = no "
+                     f"motion), and the flow's cosine with the truth's and end-point error, "
+                     f"{self._parallax_note()}.")
         partial = [r for r in self.rows if r.coverage is not None]
         if partial:
             lines.append("")
@@ -147,10 +160,24 @@ class EvalResult:
                       + ", ".join(f"{100 * r.coverage[h]:.0f}% at {h}" for h in hs) + f" ({r.label})." for r in partial]
         if len(self.world_seeds) > 1 and all(r.per_world for r in self.rows):
             lines += ["", "Per world, PSNR in dB at each horizon:", "", *self._per_world_markdown(hs)]
+            lines += ["", "Per world, sharpness (generated / ground truth) at each horizon:", "",
+                      *self._per_world_markdown(hs, "sharpness")]
+        if len(self.world_seeds) > 1 and all(r.per_world_parallax for r in self.rows):
+            lines += ["", "Per world, parallax: expansion ratio, flow cosine (frame pairs):", "",
+                      *self._per_world_parallax_markdown()]
         if self.exposure is not None:
             lines += ["", "Exposure check: PSNR per chunk of the model fed its own chunks (free) and fed the ground "
                       "truth as context (teacher-forced).", "", self.exposure.to_markdown()]
         return "\n".join(lines)
+
+    def _parallax_note(self) -> str:
+        pairs = [w.get("pairs", 0) for w in self.rows[0].per_world_parallax] if self.rows else []
+        if not any(pairs):
+            return "not measured (no straight forward driving on these paths)"
+        truth = self.rows[0].parallax.get("truth_flow_px", math.nan)
+        worlds = sum(1 for p in pairs if p)
+        return (f"over {sum(pairs)} frame pairs 0.5 s apart in {worlds} of {len(pairs)} worlds (true flow "
+                f"{_num(truth, 1)} px on average)")
 
     def _streaming_note(self) -> str:
         if self.context_frames is None:
@@ -159,11 +186,23 @@ class EvalResult:
             return f", re-anchoring off (the model's trained context is {self.context_frames} latent frames)"
         return f", re-anchored every time the model's trained context of {self.context_frames} latent frames is full"
 
-    def _per_world_markdown(self, horizons: list[str]) -> list[str]:
+    def _per_world_markdown(self, horizons: list[str], metric: str = "psnr") -> list[str]:
         head = ["world seed", *[f"{r.name} {h}" for h in horizons for r in self.rows]]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for k, seed in enumerate(self.world_seeds):
-            cells = [_num(r.per_world[k][h]["psnr"], 2) for h in horizons for r in self.rows]
+            cells = [_num(r.per_world[k][h].get(metric, math.nan), 2) for h in horizons for r in self.rows]
+            lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+        return lines
+
+    def _per_world_parallax_markdown(self) -> list[str]:
+        head = ["world seed", *[r.name for r in self.rows]]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for k, seed in enumerate(self.world_seeds):
+            cells = []
+            for r in self.rows:
+                w = r.per_world_parallax[k]
+                cells.append("—" if not w["pairs"] else f"{_num(w['expansion_ratio'], 2)}, "
+                             f"{_num(w['flow_cosine'], 2)} ({w['pairs']})")
             lines.append(f"| {seed} | " + " | ".join(cells) + " |")
         return lines
 
@@ -210,6 +249,12 @@ def horizon_scores(generated: np.ndarray, truth: np.ndarray, frame: int, window:
     return _capped(psnr(generated[lo:hi], truth[lo:hi])), float(np.mean(ssim(generated[lo:hi], truth[lo:hi])))
 
 
+def horizon_sharpness(generated: np.ndarray, truth: np.ndarray, frame: int, window: int) -> float:
+    """Sharpness ratio (:func:`engine.eval.metrics.sharpness_ratio`) over the frames :func:`horizon_scores` uses."""
+    lo, hi = max(0, frame - window), min(len(truth), frame + window + 1)
+    return sharpness_ratio(generated[lo:hi], truth[lo:hi])
+
+
 def drift_in_range(generated: np.ndarray, truth: np.ndarray, margin: float) -> float:
     """Fraction of generated frames whose luma/saturation mean and std all lie within the truth's range ± margin."""
     ref = frame_stats(truth)
@@ -222,9 +267,10 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
               generate: Callable[[Scene, ClipPlan, np.ndarray], np.ndarray]) -> RowResult:
     """Score one model (``generate(scene, path, start) -> frames``) on every scene."""
     started = time.perf_counter()
-    hp = {f"{h:g}s": ([], []) for h in config.horizons_s}
+    hp = {f"{h:g}s": ([], [], []) for h in config.horizons_s}
     rev = ([], [], [], [])
     drift = []
+    parallax = []
     examples = None
     n_drift = round(config.drift_seconds * config.fps) + 1
     for k, scene in enumerate(scenes):
@@ -235,6 +281,8 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
             p, s = horizon_scores(gen, scene.truth, frame, config.window)
             hp[key][0].append(p)
             hp[key][1].append(s)
+            hp[key][2].append(horizon_sharpness(gen, scene.truth, frame, config.window))
+        parallax.append(parallax_scores(scene.parallax, gen))
         if config.drift_seconds > 0:
             drift.append(drift_in_range(gen[:n_drift], scene.truth[:n_drift], config.drift_margin))
         pair = scene.revisit_pair
@@ -249,15 +297,18 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
     return RowResult(
         name=name,
         label=label,
-        horizons={k: {"psnr": mean(p), "ssim": mean(s)} for k, (p, s) in hp.items()},
+        horizons={k: {"psnr": mean(p), "ssim": mean(s), "sharpness": mean(sh)} for k, (p, s, sh) in hp.items()},
         revisit_self_psnr=mean(rev[0]),
         revisit_self_ssim=mean(rev[1]),
         revisit_truth_psnr=mean(rev[2]),
         revisit_truth_ssim=mean(rev[3]),
         drift_in_range=mean(drift),
         seconds=time.perf_counter() - started,
-        per_world=[{key: {"psnr": ps[i], "ssim": ss[i]} for key, (ps, ss) in hp.items()} for i in range(len(scenes))],
+        per_world=[{key: {"psnr": ps[i], "ssim": ss[i], "sharpness": sh[i]} for key, (ps, ss, sh) in hp.items()}
+                   for i in range(len(scenes))],
         examples=examples,
+        parallax=mean_parallax(parallax),
+        per_world_parallax=parallax,
     )
 
 

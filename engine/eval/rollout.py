@@ -9,7 +9,7 @@ each other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from engine.bundles import ModelBundle
 from engine.camera.poses import relative_to_first
 from engine.errors import ConfigError
+from engine.eval.parallax import ParallaxReference, parallax_reference
 from engine.generation.session import StreamSettings, WorldSession
 from engine.synth.scene import World
 from engine.synth.trajectories import ClipPlan
@@ -42,6 +43,14 @@ class Scene:
     #: ``(H, W)`` metric depth of ``truth[0]`` and ``revisit_truth[0]`` (for the cache rows; None when not rendered)
     start_depth: np.ndarray | None = None
     revisit_start_depth: np.ndarray | None = None
+    _parallax: ParallaxReference | None = field(default=None, init=False, repr=False)
+
+    @property
+    def parallax(self) -> ParallaxReference:
+        """The truth's side of the parallax check on the long path (computed once, then kept)."""
+        if self._parallax is None:
+            self._parallax = parallax_reference(self.truth, self.path.c2w)
+        return self._parallax
 
     @property
     def revisit_pair(self) -> tuple[int, int] | None:

@@ -74,3 +74,24 @@ def test_cache_rows_add_an_estimated_row_only_with_a_depth_source(scenes):
     rows = cache_rows(CONFIG, scenes, flat)
     assert [r.name for r in rows] == ["cache render", "cache render, exact depth"]
     assert rows[0].horizons["1s"]["psnr"] != rows[1].horizons["1s"]["psnr"]
+
+
+def test_the_cache_row_keeps_figure_frames_sharpness_and_parallax(scenes, renderer):
+    from engine.eval.cache_row import UNCOVERED_RGB, with_uncovered
+
+    row = score_cache_row("exact", "", CONFIG, scenes, exact, renderer)
+    scene = scenes[CONFIG.example_world]
+    frames = CONFIG.horizon_frames()
+    assert row.examples.shape == (len(frames), SIZE[1], SIZE[0], 3)
+    cache = start_cache(scene.truth[0], scene.start_depth, scene.path.intrinsics[0], WorldCacheSettings())
+    from engine.camera.poses import relative_to_first
+
+    out = renderer.render(cache, relative_to_first(scene.path.c2w)[frames[1]], scene.path.intrinsics[frames[1]], SIZE)
+    assert np.array_equal(row.examples[1], with_uncovered(out))
+    assert np.array_equal(row.examples[1][~out.coverage], np.broadcast_to(UNCOVERED_RGB, (int((~out.coverage).sum()), 3)))
+    for key, h in row.horizons.items():
+        # over covered pixels the splat render is softer than the truth, never sharper by much
+        assert 0.2 < h["sharpness"] < 1.2, key
+        assert h["sharpness"] == pytest.approx(np.nanmean([w[key]["sharpness"] for w in row.per_world]))
+    assert set(row.parallax) == {"expansion_ratio", "flow_cosine", "flow_epe_px", "truth_flow_px", "pairs"}
+    assert len(row.per_world_parallax) == len(scenes)

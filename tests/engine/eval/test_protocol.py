@@ -204,3 +204,48 @@ def test_the_figure_world_supplies_the_example_frames(two_worlds, renderer):
     assert np.array_equal(repeat.examples[0], second.truth[0])  # the repeat row shows world 1's start image
     with pytest.raises(ConfigError, match="figure world"):
         EvalConfig(scenes=2, example_world=2)
+
+
+def test_the_table_has_sharpness_and_parallax_columns(result):
+    table = result.to_markdown()
+    head = table.splitlines()[0]
+    assert "| sharpness 1s | sharpness 2s | parallax | flow cos / EPE px |" in head
+    repeat = result.rows[1]
+    cells = next(line for line in table.splitlines() if line.startswith("| repeat first frame |")).split(" | ")
+    assert cells[-4:-2] == [f"{repeat.horizons[h]['sharpness']:.2f}" for h in ("1s", "2s")]
+    # 64x32 frames are smaller than one flow tile and its search border: no parallax, and the table says so
+    assert math.isnan(result.rows[0].parallax["expansion_ratio"]) and result.rows[0].parallax["pairs"] == 0
+    assert "not measured" in table
+    data = json.loads(json.dumps(result.as_dict()))
+    assert data["rows"][0]["horizons"]["1s"]["sharpness"] > 0 and "parallax" in data["rows"][0]
+    assert data["rows"][1]["per_world"][0]["2s"]["sharpness"] == pytest.approx(repeat.horizons["2s"]["sharpness"])
+
+
+def test_per_world_tables_of_sharpness_and_parallax(two_worlds):
+    table = two_worlds.to_markdown()
+    assert "Per world, sharpness (generated / ground truth) at each horizon:" in table
+    assert "Per world, parallax: expansion ratio, flow cosine (frame pairs):" in table
+    seed = two_worlds.config.world_seeds()[1]
+    model = two_worlds.rows[0]
+    sharp_rows = [line for line in table.splitlines() if line.startswith(f"| {seed} |")]
+    assert len(sharp_rows) == 3  # PSNR, sharpness, parallax
+    assert sharp_rows[1].startswith(f"| {seed} | {model.per_world[1]['1s']['sharpness']:.2f} |")
+
+
+def test_the_figure_shows_the_cache_render_after_the_truth(result, tmp_path):
+    from PIL import Image
+
+    from engine.eval.cache_row import UNCOVERED_RGB
+    from engine.eval.figure import LABEL_HEIGHT, write_horizon_figure
+
+    image = np.asarray(Image.open(write_horizon_figure(result, tmp_path / "all.png")).convert("RGB"))
+    w, h = SIZE
+    tile = h + LABEL_HEIGHT + 4
+    assert image.shape[0] == 5 * tile - 4  # truth, cache render, model, repeat, untrained
+    cache = next(r for r in result.rows if r.name == "cache render, exact depth")
+    order = [cache, *result.rows[:3]]
+    for k, row in enumerate(order, start=1):
+        top = k * tile + LABEL_HEIGHT
+        assert np.array_equal(image[top : top + h, :w], row.examples[0]), row.name
+    # the cache render's uncovered pixels are the neutral grey (the sky and what the start view never saw)
+    assert (cache.examples == np.asarray(UNCOVERED_RGB, np.uint8)).all(axis=-1).any()
