@@ -7,7 +7,7 @@ the scene at full detail and with depth. This decoder keeps the latent as the so
 takes everything else from geometry:
 
 1. **deblocking** (:func:`deblock`): at every patch boundary the step the blocks leave (the jump across it minus
-   the local slope on both sides) is spread over ``reach`` pixels each side by a raised-cosine ramp. Linear, so it
+   the local slope on both sides) is spread over ``reach`` pixels each side by a linear ramp. Linear, so it
    commutes with the detail transfer below.
 2. **detail transfer** on each key frame (:func:`transfer_detail`): the cache is rendered at the key frame's pose;
    its colour (the decoded frame where the cache does not cover) minus its own codec band
@@ -86,10 +86,12 @@ class FrameGuide:
 
 # ----- deblocking ---------------------------------------------------------------------------------------------------
 def _ramp(reach: int) -> torch.Tensor:
-    """Weights ``(reach,)`` of the step moved onto the pixels ``m = 0 .. reach - 1`` away from a boundary: a
-    raised-cosine ramp from 0.5 at the boundary to 0 at ``reach``."""
+    """Weights ``(reach,)`` of the step moved onto the pixels ``m = 0 .. reach - 1`` away from a boundary: a linear
+    ramp from 0.5 at the boundary to 0 at ``reach``, so a step between two flat blocks becomes a straight line
+    between their centres (with ``reach`` = half a block: flat blocks become the bilinear interpolation of their
+    means)."""
     m = torch.arange(reach, dtype=torch.float32) + 0.5
-    return 0.5 * (1.0 - torch.sin(math.pi * m / (2 * reach)))
+    return 0.5 * (1.0 - m / reach)
 
 
 def _deblock_axis(x: torch.Tensor, block: int, reach: int, dim: int) -> torch.Tensor:
@@ -129,14 +131,6 @@ def block_grid_energy(frames: np.ndarray, block: int = 16) -> float:
     across = np.concatenate([dx[:, :, on_x].ravel(), dy[:, on_y].ravel()]).mean()
     inside = np.concatenate([dx[:, :, ~on_x].ravel(), dy[:, ~on_y].ravel()]).mean()
     return float(across / max(inside, 1e-9))
-
-
-def mean_gradient(frames: np.ndarray) -> float:
-    """Mean luma gradient magnitude (0-255 per pixel) of ``(F, H, W, 3)`` or ``(H, W, 3)`` frames: the sharpness
-    measure of docs/embedded_model.md (generated over ground truth = the sharpness ratio)."""
-    y = np.asarray(frames, np.float64) @ np.asarray(LUMA)
-    gx, gy = np.diff(y, axis=-1)[..., :-1, :], np.diff(y, axis=-2)[..., :, :-1]
-    return float(np.sqrt(gx * gx + gy * gy).mean())
 
 
 # ----- detail transfer ----------------------------------------------------------------------------------------------

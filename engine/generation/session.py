@@ -546,7 +546,7 @@ class WorldSession:
         """Decode: the causal decode of the chunk from the state's decoder state -> (frames, the next state). With
         sharp frames, guided by the world cache as it stood before the chunk, rendered at the frames' poses."""
         self._decoder.restore(state.decoder_state)
-        if not isinstance(self._decoder, GuidedStreamDecoder):
+        if not self._guided:
             return self._decoder.decode_next(latents), self._decoder.snapshot()
         guide = None
         if state.world is not None:
@@ -561,9 +561,8 @@ class WorldSession:
         """The stream decoder of a new stream: guided by the world cache when the settings ask for sharp frames,
         the session has a world cache and the codec can say what its latents carry (``band``); else the codec's."""
         codec = self.bundle.codec
-        if self.settings.sharp_frames and self.world_memory is not None and hasattr(codec, "band"):
-            return GuidedStreamDecoder(codec)
-        return codec.stream_decoder()
+        self._guided = self.settings.sharp_frames and self.world_memory is not None and hasattr(codec, "band")
+        return GuidedStreamDecoder(codec) if self._guided else codec.stream_decoder()
 
     def _forward(
         self, chunk: _Chunk, latents: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep,

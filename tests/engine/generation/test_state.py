@@ -46,5 +46,5 @@ def test_a_malformed_snapshot_names_what_is_wrong(snapshot):
         SessionSnapshot.from_tensors({k: v for k, v in tensors.items() if k != "first_latent"}, meta)
     with pytest.raises(SanaWMInputError, match="stream cache is malformed"):
         SessionSnapshot.from_tensors({**tensors, "cache.blocks.x": torch.zeros(1)}, meta)
-    with pytest.raises(SanaWMInputError, match="expected kind 'tensor' or 'ltx2', found 'vq'"):
+    with pytest.raises(SanaWMInputError, match="expected kind 'tensor' or 'ltx2' or 'guided', found 'vq'"):
         SessionSnapshot.from_tensors(tensors, {**meta, "decoder": {"kind": "vq", "meta": {}}})

@@ -103,12 +103,18 @@ def test_rewind_restores_the_world_exactly_and_branches_do_not_share_points(bund
 
 
 def test_without_a_depth_source_nothing_else_changes(bundle):
+    """The cache never feeds this model: the same latents with or without it, and the same frames once sharp frames
+    (the one thing the cache changes, docs/embedded_model.md) are off."""
     plain = WorldSession(bundle, StreamSettings(seed=3), depth=None)
     plain.start(image(), intrinsics=K)
     cached = session_with_cache(bundle)
-    a, b = plain.step(poses(0.05)), cached.step(poses(0.05))
+    unsharp = WorldSession(bundle, StreamSettings(seed=3, sharp_frames=False), depth=wall_depth,
+                           world_cache=WorldCacheSettings(voxel_size=0.05, capacity=5000))  # fmt: skip
+    unsharp.start(image(), intrinsics=K)
+    a, b, c = plain.step(poses(0.05)), cached.step(poses(0.05)), unsharp.step(poses(0.05))
     assert plain.world_cache is None and plain.cache_points()[0].shape == (0, 3)
-    assert torch.equal(a.latents, b.latents) and np.array_equal(a.frames, b.frames)
+    assert torch.equal(a.latents, b.latents) and torch.equal(a.latents, c.latents)
+    assert np.array_equal(a.frames, c.frames)
     with pytest.raises(SessionStateError, match="no depth source"):
         plain.render_cache(np.eye(4))
 

@@ -1,0 +1,102 @@
+"""Sharp frames in a session (:mod:`engine.components.guided_decode`): on by default for a session with a world
+cache, deterministic across rewind, replay and a saved and resumed session file, off on request (then the codec's
+own decode), and the 16-px block grid is gone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.bundles import ModelBundle
+from engine.components.guided_decode import GuidedState, block_grid_energy
+from engine.components.patch_codec import PatchDCTState
+from engine.generation.project import Project, StartSettings
+from engine.generation.session import StreamSettings, WorldSession
+from engine.generation.session_file import load_project, resume_session, save_project
+from engine.generation.world_memory import WorldCacheSettings
+
+FRAME = (96, 64)
+K = (80.0, 80.0, 48.0, 32.0)
+CACHE = WorldCacheSettings(voxel_size=0.05, capacity=5000)
+
+
+@pytest.fixture(scope="module")
+def bundle() -> ModelBundle:
+    return ModelBundle.random("sana-wm-tiny-test", frame_size=FRAME, spatial_factor=16, sdpa_bf16=False)
+
+
+def wall_depth(frames: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
+    return np.full(frames.shape[:3], 4.0, np.float32)
+
+
+def image() -> np.ndarray:
+    """Fine stripes on a gradient: detail the codec's latent cannot carry."""
+    y, x = np.mgrid[0:64, 0:96]
+    stripes = 50 * ((x // 3 + y // 5) % 2)
+    return np.stack([x * 2 + stripes, y * 3, 255 - x - stripes], -1).clip(0, 255).astype(np.uint8)
+
+
+def poses(k: int, dx: float = 0.01) -> np.ndarray:
+    c2w = np.tile(np.eye(4), (24, 1, 1))
+    c2w[:, 0, 3] = dx * np.arange(24 * k + 1, 24 * k + 25)
+    return c2w
+
+
+def session_of(bundle, sharp: bool = True) -> WorldSession:
+    session = WorldSession(bundle, StreamSettings(seed=3, sharp_frames=sharp), depth=wall_depth, world_cache=CACHE)
+    session.start(image(), intrinsics=K)
+    return session
+
+
+def decoder_tensors(snapshot) -> dict[str, torch.Tensor]:
+    return snapshot.decoder_state.to_tensors()[0]
+
+
+def test_rewind_and_replay_give_the_same_frames_bit_for_bit(bundle):
+    session = session_of(bundle)
+    records = [session.step(poses(k)) for k in range(3)]
+    assert isinstance(records[2].snapshot.decoder_state, GuidedState)
+    session.rewind(0)
+    again = [session.step(poses(k)) for k in (1, 2)]
+    for first, second in zip(records[1:], again):
+        assert np.array_equal(first.frames, second.frames)
+    for k in (1, 2):
+        snap, frames = session.replay(records[k - 1].snapshot, records[k])
+        assert np.array_equal(frames, records[k].frames)
+        expected = decoder_tensors(records[k].snapshot)
+        assert all(torch.equal(t, expected[name]) for name, t in decoder_tensors(snap).items())
+
+
+def test_a_resumed_session_file_continues_with_the_same_frames(bundle, tmp_path):
+    session = session_of(bundle)
+    project = Project(StartSettings(image=image(), intrinsics=K, seed=3))
+    project.stream_settings = session.settings
+    for k in range(3):
+        project.add_chunk(session.step(poses(k)))
+    save_project(project, tmp_path / "s.swm")  # compact: the middle snapshot is rebuilt by replay
+    next_chunk = session.step(poses(3))
+    loaded = load_project(tmp_path / "s.swm")
+    assert loaded.stream_settings.sharp_frames
+    fresh = WorldSession(bundle, depth=wall_depth, world_cache=CACHE)
+    resume_session(fresh, loaded)
+    assert np.array_equal(fresh.step(poses(3)).frames, next_chunk.frames)
+
+
+def test_off_it_is_the_codec_decode_and_on_the_block_grid_is_gone(bundle):
+    sharp, plain = session_of(bundle), session_of(bundle, sharp=False)
+    reference = bundle.codec.stream_decoder()
+    for k in range(2):
+        a, b = sharp.step(poses(k)), plain.step(poses(k))
+        assert torch.equal(a.latents, b.latents)  # only the decode changes
+        assert np.array_equal(b.frames, reference.decode_next(b.latents))
+        assert isinstance(b.snapshot.decoder_state, PatchDCTState)
+        assert block_grid_energy(a.frames) < 0.6 * block_grid_energy(b.frames)
+
+
+def test_the_start_frame_keeps_the_start_images_detail(bundle):
+    """Frame 0 is the start image seen by the cache, not its blocky low-pass."""
+    sharp, plain = session_of(bundle), session_of(bundle, sharp=False)
+    a, b = sharp.step(poses(0)).frames[0], plain.step(poses(0)).frames[0]
+    err = lambda f: np.abs(f.astype(float) - image().astype(float)).mean()  # noqa: E731
+    assert err(a) < 0.6 * err(b)  # (the cache holds it at pixel stride 2, so not every stripe)
