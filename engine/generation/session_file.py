@@ -520,7 +520,8 @@ def _unique_entries(project: Project) -> list[ChunkEntry]:
 def redecode_previews(project: Project, codec: Any) -> int:
     """Replace the stored (JPEG) preview frames with an exact decode of the stored latents; returns the number of
     chunks decoded. Chunk ``k`` is decoded from the decoder state after chunk ``k - 1`` of its take (the state a
-    streaming decode had), so this needs the snapshots; chunks without one keep their stored frames."""
+    streaming decode had), so this needs the snapshots; chunks without one keep their stored frames, and so do chunks
+    decoded with sharp frames (their decode needs the session's world cache, :mod:`engine.components.guided_decode`)."""
     missing = object()  # the previous chunk kept no snapshot: its decoder state is unknown
     previous: dict[int, Any] = {}  # id(entry) -> decoder state before it
     for branch in project.branches.values():
@@ -533,8 +534,9 @@ def redecode_previews(project: Project, codec: Any) -> int:
     done = 0
     for entry in _unique_entries(project):
         state = previous[id(entry)]
-        if state is missing:
-            continue
+        after = entry.record.snapshot
+        if state is missing or "guided" in (getattr(state, "kind", None), getattr(after and after.decoder_state, "kind", None)):
+            continue  # sharp frames need the world cache and poses: resume_session (replay) rebuilds those exactly
         decoder = codec.stream_decoder()
         decoder.restore(state)
         frames = decoder.decode_next(entry.record.latents)
