@@ -6,7 +6,8 @@ Why a separate process: pytest-qt makes one ``QApplication`` per process, and wi
     DISPLAY=:N QT_QPA_PLATFORM=xcb python -m app.path.gl_selftest --out DIR
 
 which writes into ``DIR``: ``orbit.png`` (the editor's view of a known path), ``through_start.png`` and
-``through_end.png`` (the scene seen through the path camera at its first and last frames), ``editor.png`` (the whole
+``through_end.png`` (the scene seen through the path camera at its first and last frames), ``grazing.png`` and
+``grazing_nofade.png`` (a view 2.5 degrees above the ground with the grid's fade on and off), ``editor.png`` (the whole
 widget, for the docs) and ``report.json`` with the matrices and sizes used for each shot, the sampled path, the
 keyframes, and the outcome of a synthetic click on a keyframe, a drag of its X handle and a drag of its yaw ring
 (selected frame, positions, angles, undo-stack counts). The test then projects points on the CPU and checks pixels
@@ -91,9 +92,11 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
         img = view.grabFramebuffer()
         img.save(str(out / f"{name}.png"))
         return {"file": f"{name}.png", "image_size": [img.width(), img.height()], "size": list(view.screen_size()),
-                "mvp": view.mvp().tolist(), "dpr": view.devicePixelRatioF()}
+                "mvp": view.mvp().tolist(), "dpr": view.devicePixelRatioF(), "eye": view.eye().tolist(),
+                "focal_px": view.focal_px()}
 
     report["orbit"] = shot("orbit")  # nothing selected: no handles over the grid and path
+    report["drawn_points"] = np.concatenate([lines for lines, _ in view.scene_lines()]).tolist()  # what F frames
     if view.error:
         report["error"] = view.error
     report["gl_renderer"] = view.ctx.info.get("GL_RENDERER") if view.ctx is not None else None
@@ -230,6 +233,24 @@ def run(out: Path, width: int = 800, height: int = 520) -> int:
             app.processEvents()
         report[name] = shot(name)
     report["points_xyz"] = xyz[::37].tolist()
+
+    # a grazing view (2.5 degrees above the ground) along a path 100 units long (the grid grows to 105 units, so its
+    # far lines crowd under a pixel apart), with the grid's fade on, then off for comparison
+    from app.path.view_math import OrbitCamera
+    from engine.camera.keyframes import CameraPath, Keyframe
+
+    editor.set_world_points(None, None)
+    editor.path = CameraPath([Keyframe.from_euler(0, (0.0, 0.0, 0.0), vfov_deg=55.0),
+                              Keyframe.from_euler(72, (0.0, 0.0, 100.0), vfov_deg=55.0)], length=73, frame_size=(320, 192))
+    editor.select(None)
+    view.orbit = OrbitCamera(target=np.array([0.0, 1.2, 8.0]), distance=8.0, azimuth_deg=0.0, elevation_deg=2.5)
+    for name, fade in (("grazing", True), ("grazing_nofade", False)):
+        view.grid_fade = fade
+        view.update()
+        for _ in range(5):
+            app.processEvents()
+        report[name] = shot(name) | {"grid_extent": view.grid_extent}
+    view.grid_fade = True
     (out / "report.json").write_text(json.dumps(report, indent=1))
     editor.close()
     return 0

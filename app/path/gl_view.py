@@ -5,7 +5,8 @@ renderer, while Qt owns the window, the context and the event loop. ``initialize
 ``moderngl.create_context()``; ``paintGL`` draws into the widget's framebuffer object (``detect_framebuffer``),
 which Qt then composites.
 
-What is drawn (world = the path's OpenCV space, +Y down): a ground grid at ``y = GROUND_Y`` under the start camera,
+What is drawn (world = the path's OpenCV space, +Y down): a ground grid at ``y = GROUND_Y`` under the start camera
+(its lines fade into the background where they crowd, far away and at grazing angles: ``shaders/editor/grid.frag``),
 the start camera's frustum (textured with the start image when there is one), the sampled path polyline, a frustum
 per keyframe (the selected one highlighted, with 3 axis handles and 2 rotation rings), thin frustums along the path,
 and the playback camera. In "view through path camera" mode the scene (grid, start frustum, path) is seen from the
@@ -31,9 +32,12 @@ from PySide6.QtOpenGLWidgets import QOpenGLWidget
 from engine.camera.keyframes import START_FRAME, CameraPath, Keyframe
 from engine.camera.poses import rot_x, rot_y, rotation_to_quaternion
 from app.path.view_math import (
+    GRID_FADE_PX,
+    GROUND_Y,
     OrbitCamera,
     camera_view,
     drag_along_axis,
+    focal_px,
     frustum_corners,
     frustum_lines,
     grid_extent,
@@ -51,7 +55,8 @@ from app.path.view_math import (
 
 log = logging.getLogger(__name__)
 
-# Colours (RGB in 0..1). Drawn flat, without blending or multisampling, so tests can look for them exactly.
+# Colours (RGB in 0..1). Drawn flat, without blending or multisampling, so tests can look for them exactly; the grid
+# keeps its exact colours wherever its lines stand apart (view_math.grid_fade says where they fade).
 BACKGROUND = (0.10, 0.11, 0.13)
 GRID_MINOR = (0.27, 0.29, 0.32)
 GRID_MAJOR = (0.42, 0.45, 0.50)
@@ -132,6 +137,8 @@ class PathGLView(QOpenGLWidget):
         #: ``show_cloud`` (the editor sets both; see PathEditor.set_world_points)
         self.cloud: tuple[np.ndarray, np.ndarray] | None = None
         self.show_cloud = True
+        #: fade the ground grid where its lines crowd (off only for the tests' comparison shot)
+        self.grid_fade = True
         self._cloud_vao, self._cloud_buffers, self._cloud_key = None, [], None
 
     # --- matrices (the tests use the same ones) -------------------------------------------------------------------
@@ -157,6 +164,16 @@ class PathGLView(QOpenGLWidget):
     def mvp(self) -> np.ndarray:
         return self.projection_matrix() @ self.view_matrix()
 
+    def eye(self) -> np.ndarray:
+        """World position of the eye the scene is drawn from (the orbit camera, or the path camera)."""
+        if self.source.view_through:
+            return self.playback_pose()[0][:3, 3].copy()
+        return self.orbit.eye()
+
+    def focal_px(self) -> float:
+        """Vertical focal length in framebuffer pixels (what the grid's fade measures line gaps in)."""
+        return focal_px(self.projection_matrix(), self.screen_size()[1] * self.devicePixelRatioF())
+
     def playback_pose(self) -> tuple[np.ndarray, float]:
         """``(c2w, vfov_deg)`` of the path camera at the playback frame."""
         c2w, vfov = self.source.path.sample_poses(np.array([self.source.current_frame]))
@@ -177,12 +194,36 @@ class PathGLView(QOpenGLWidget):
         return project(pos, self.mvp(), self.screen_size())
 
     def frame_all(self) -> None:
-        """Aim the orbit camera at the start camera, the path and the keyframes (key F)."""
-        c2w, _ = self.sampled_path()
-        start = frustum_corners(np.eye(4), self.source.start_vfov_deg, self.frame_aspect(), START_FRUSTUM_DEPTH)
-        pts = np.concatenate([c2w[:, :3, 3], np.zeros((1, 3)), start])
+        """Aim the orbit camera so everything :meth:`scene_lines` draws fits the view with a margin (key F): the
+        start frustum, the path, the overlays and every frustum along it (keyframes at their full depth, their "up"
+        ticks, the playhead). The ground grid and the world points are left out: both reach far beyond the path."""
+        pts = np.concatenate([lines for lines, _ in self.scene_lines(orbit=True)])
         self.orbit.frame_all(pts, self.aspect())
         self.update()
+
+    def scene_lines(self, orbit: bool | None = None) -> list[tuple[np.ndarray, tuple[float, float, float]]]:
+        """Line pairs ``(2M, 3)`` and colour of every path-related part, in drawing order; the frustums along the
+        path, the keyframes and the playhead only in the orbit view (``orbit``: default, unless view-through)."""
+        src = self.source
+        orbit = not src.view_through if orbit is None else orbit
+        path_c2w, path_vfov = self.sampled_path()
+        aspect = self.frame_aspect()
+        out = [(frustum_lines(np.eye(4), src.start_vfov_deg, aspect, START_FRUSTUM_DEPTH), START_COLOR),
+               (polyline_lines(path_c2w[:, :3, 3]), PATH_COLOR)]
+        out += [(polyline_lines(points), color) for points, color in self.overlays]  # e.g. a scored take's paths
+        if not orbit:
+            return out
+        keyed = set(src.path.frames)
+        along = [f for f in range(0, len(path_c2w), ALONG_EVERY) if f not in keyed]
+        if along:
+            out.append((np.concatenate([frustum_lines(path_c2w[f], path_vfov[f], aspect, FRUSTUM_DEPTH * 0.6)
+                                        for f in along]), ALONG_COLOR))
+        for k in src.path.keyframes:
+            color = SELECTED_COLOR if k.frame == src.selected_frame else KEYFRAME_COLOR
+            out.append((frustum_lines(k.c2w, k.vfov_deg, aspect, FRUSTUM_DEPTH), color))
+        cur = int(np.clip(src.current_frame, 0, len(path_c2w) - 1))
+        out.append((frustum_lines(path_c2w[cur], path_vfov[cur], aspect, FRUSTUM_DEPTH * 0.8), PLAYHEAD_COLOR))
+        return out
 
     def frame_aspect(self) -> float:
         w, h = self.source.path.frame_size
@@ -203,6 +244,9 @@ class PathGLView(QOpenGLWidget):
                 ),
                 "image": self.ctx.program(
                     vertex_shader=load_shader("editor/image.vert"), fragment_shader=load_shader("editor/image.frag")
+                ),
+                "grid": self.ctx.program(
+                    vertex_shader=load_shader("editor/grid.vert"), fragment_shader=load_shader("editor/grid.frag")
                 ),
                 "points": self.ctx.program(
                     vertex_shader=load_shader("editor/points.vert"), fragment_shader=load_shader("editor/points.frag")
@@ -230,36 +274,22 @@ class PathGLView(QOpenGLWidget):
         fbo.clear(*BACKGROUND, 1.0, depth=1.0)
         mvp = self.mvp()
         src = self.source
-        path_c2w, path_vfov = self.sampled_path()
+        path_c2w, _ = self.sampled_path()
         aspect = self.frame_aspect()
 
         self.grid_extent = grid_extent(path_c2w[:, :3, 3])  # the grid grows to hold the whole path
         minor, major = grid_lines(self.grid_extent)
-        self._lines(minor, GRID_MINOR, mvp)
-        self._lines(major, GRID_MAJOR, mvp)
+        self._grid(minor, GRID_MINOR, 1.0, mvp)
+        self._grid(major, GRID_MAJOR, 5.0, mvp)
 
         if self.show_cloud and self.cloud is not None and len(self.cloud[0]):
             self._points(mvp)
-        start = np.eye(4)
         if src.start_image is not None:
-            self._start_image(frustum_corners(start, src.start_vfov_deg, aspect, START_FRUSTUM_DEPTH), mvp)
-        self._lines(frustum_lines(start, src.start_vfov_deg, aspect, START_FRUSTUM_DEPTH), START_COLOR, mvp)
-        self._lines(polyline_lines(path_c2w[:, :3, 3]), PATH_COLOR, mvp)
-        for points, color in self.overlays:  # e.g. a scored take's requested and estimated paths
-            self._lines(polyline_lines(points), color, mvp)
+            self._start_image(frustum_corners(np.eye(4), src.start_vfov_deg, aspect, START_FRUSTUM_DEPTH), mvp)
+        for lines, color in self.scene_lines():
+            self._lines(lines, color, mvp)
         if src.view_through:
             return
-
-        keyed = set(src.path.frames)
-        along = [f for f in range(0, len(path_c2w), ALONG_EVERY) if f not in keyed]
-        if along:
-            self._lines(np.concatenate([frustum_lines(path_c2w[f], path_vfov[f], aspect, FRUSTUM_DEPTH * 0.6)
-                                        for f in along]), ALONG_COLOR, mvp)
-        for k in src.path.keyframes:
-            color = SELECTED_COLOR if k.frame == src.selected_frame else KEYFRAME_COLOR
-            self._lines(frustum_lines(k.c2w, k.vfov_deg, aspect, FRUSTUM_DEPTH), color, mvp)
-        cur = int(np.clip(src.current_frame, 0, len(path_c2w) - 1))
-        self._lines(frustum_lines(path_c2w[cur], path_vfov[cur], aspect, FRUSTUM_DEPTH * 0.8), PLAYHEAD_COLOR, mvp)
         handled = self._handles_on()
         if handled is not None:
             pos = np.array(handled.position)
@@ -279,6 +309,25 @@ class PathGLView(QOpenGLWidget):
         prog = self._programs["lines"]
         prog["u_mvp"].write(mvp.T.astype("f4").tobytes())
         prog["u_color"].value = (*color, 1.0)
+        vbo = self.ctx.buffer(np.ascontiguousarray(vertices, dtype="f4").tobytes())
+        vao = self.ctx.vertex_array(prog, [(vbo, "3f", "in_position")])
+        vao.render(self.ctx.LINES)
+        vao.release()
+        vbo.release()
+
+    def _grid(self, vertices: np.ndarray, color: tuple[float, float, float], spacing: float, mvp: np.ndarray) -> None:
+        """Grid lines ``spacing`` apart, fading toward the background where they crowd (``shaders/editor/grid.frag``,
+        mirrored by :func:`app.path.view_math.grid_fade`)."""
+        prog = self._programs["grid"]
+        prog["u_mvp"].write(mvp.T.astype("f4").tobytes())
+        prog["u_color"].value = color
+        prog["u_background"].value = BACKGROUND
+        prog["u_eye"].value = tuple(float(v) for v in self.eye())
+        prog["u_ground_y"].value = GROUND_Y
+        prog["u_focal_px"].value = self.focal_px()
+        prog["u_spacing"].value = spacing
+        prog["u_fade_px"].value = GRID_FADE_PX
+        prog["u_fade"].value = bool(self.grid_fade)
         vbo = self.ctx.buffer(np.ascontiguousarray(vertices, dtype="f4").tobytes())
         vao = self.ctx.vertex_array(prog, [(vbo, "3f", "in_position")])
         vao.render(self.ctx.LINES)

@@ -293,6 +293,33 @@ def grid_lines(extent: int = 20, spacing: float = 1.0, ground_y: float = GROUND_
     return np.array(minor, dtype=np.float64), np.array(major, dtype=np.float64)
 
 
+#: Grid lines fade where neighbouring lines come closer on screen than this (gone at the first, exact at the second).
+GRID_FADE_PX = (2.0, 8.0)
+
+
+def grid_fade(
+    points: np.ndarray, eye: np.ndarray, focal_px: float, spacing: float, ground_y: float = GROUND_Y,
+    fade_px: tuple[float, float] = GRID_FADE_PX,
+) -> np.ndarray:
+    """How much of a grid line's colour stays at ground ``points`` ``(N, 3)`` (1: exact, 0: background), as
+    ``shaders/editor/grid.frag`` computes it: lines ``spacing`` apart, seen from ``eye`` at height ``h`` over the
+    ground, lie ``focal_px * spacing * h / d**2`` pixels apart at distance ``d``; below ``fade_px`` they fade out
+    (GLSL ``smoothstep``). Why: at grazing angles the far lines fall closer than a pixel and alias into a band."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    eye = np.asarray(eye, dtype=np.float64)
+    d2 = np.maximum(((pts - eye) ** 2).sum(axis=1), 1e-8)
+    h = max(abs(float(eye[1]) - ground_y), 1e-4)
+    gap = focal_px * spacing * h / d2
+    lo, hi = fade_px
+    t = np.clip((gap - lo) / (hi - lo), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def focal_px(projection: np.ndarray, height_px: float) -> float:
+    """Vertical focal length in pixels of an OpenGL ``projection`` drawn ``height_px`` pixels high."""
+    return float(np.asarray(projection)[1, 1]) * height_px / 2.0
+
+
 def frustum_corners(c2w: np.ndarray, vfov_deg: float, aspect: float, depth: float) -> np.ndarray:
     """World corners ``(4, 3)`` of the image plane at ``depth`` (top-left, top-right, bottom-right, bottom-left)."""
     ty = math.tan(math.radians(vfov_deg) / 2.0) * depth
@@ -332,6 +359,9 @@ __all__ = [
     "drag_along_axis",
     "frustum_corners",
     "frustum_lines",
+    "focal_px",
+    "GRID_FADE_PX",
+    "grid_fade",
     "grid_extent",
     "grid_lines",
     "handle_length",

@@ -158,3 +158,16 @@ def test_grid_extent_grows_to_cover_the_path_in_steps_of_five():
     assert grid_extent(np.array([[1e6, 0.0, 0.0]])) == 1000
     minor, major = grid_lines(35)
     assert np.abs(np.concatenate([minor, major])[:, [0, 2]]).max() == 35
+
+
+def test_grid_fade_keeps_near_lines_exact_and_fades_far_minor_lines_before_major_ones():
+    from app.path.view_math import grid_fade
+
+    eye = np.array([0.0, GROUND_Y - 0.5, 0.0])  # half a unit above the ground: a grazing view far out
+    pts = np.array([[0.0, GROUND_Y, z] for z in (1.0, 5.0, 12.0, 25.0, 60.0)])
+    minor, major = grid_fade(pts, eye, 500.0, 1.0), grid_fade(pts, eye, 500.0, 5.0)
+    assert minor[0] == 1.0 and major[0] == 1.0  # near: the exact colour
+    assert np.all(np.diff(minor) <= 0) and minor[-1] == 0.0  # fading with distance, gone far away
+    assert np.all(major >= minor) and major[3] > minor[3]  # major lines (5 apart) outlast minor ones
+    higher = grid_fade(pts, eye - [0.0, 4.0, 0.0], 500.0, 1.0)
+    assert higher[3] > minor[3]  # from higher up the same lines stand further apart
