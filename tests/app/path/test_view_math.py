@@ -168,6 +168,6 @@ def test_grid_fade_keeps_near_lines_exact_and_fades_far_minor_lines_before_major
     minor, major = grid_fade(pts, eye, 500.0, 1.0), grid_fade(pts, eye, 500.0, 5.0)
     assert minor[0] == 1.0 and major[0] == 1.0  # near: the exact colour
     assert np.all(np.diff(minor) <= 0) and minor[-1] == 0.0  # fading with distance, gone far away
-    assert np.all(major >= minor) and major[3] > minor[3]  # major lines (5 apart) outlast minor ones
+    assert np.all(major >= minor) and major[2] > minor[2]  # major lines (5 apart) outlast minor ones
     higher = grid_fade(pts, eye - [0.0, 4.0, 0.0], 500.0, 1.0)
     assert higher[3] > minor[3]  # from higher up the same lines stand further apart
