@@ -147,13 +147,16 @@ def trajectory_filters() -> dict[str, str]:
     return filters
 
 
-def _ask(parent: QWidget | None, title: str, name: str, filters: str) -> tuple[str, str]:
-    return QFileDialog.getSaveFileName(parent, title, name, filters)
+def _ask(parent: QWidget | None, title: str, name: str, filters: str, folder: str | None = None) -> tuple[str, str]:
+    """The save dialog, opened in ``folder`` (the app's export folder; None: the working folder) on ``name``."""
+    return QFileDialog.getSaveFileName(parent, title, str(Path(folder) / name) if folder else name, filters)
 
 
-def export_video(parent: QWidget | None, project: Project, *, chunks: tuple[int, int] | None = None) -> Path | None:
+def export_video(
+    parent: QWidget | None, project: Project, *, chunks: tuple[int, int] | None = None, folder: str | None = None
+) -> Path | None:
     """Ask for an ``.mp4`` name and export the current take to it with a progress dialog."""
-    path, _ = _ask(parent, "Export video", default_file_name(project, ".mp4"), "MP4 video (*.mp4)")
+    path, _ = _ask(parent, "Export video", default_file_name(project, ".mp4"), "MP4 video (*.mp4)", folder)
     if not path:
         return None
     path = path if Path(path).suffix else path + ".mp4"
@@ -161,10 +164,12 @@ def export_video(parent: QWidget | None, project: Project, *, chunks: tuple[int,
     return None if result is None else result.video
 
 
-def export_storyboard(parent: QWidget | None, project: Project, *, chunks: tuple[int, int] | None = None) -> Path | None:
+def export_storyboard(
+    parent: QWidget | None, project: Project, *, chunks: tuple[int, int] | None = None, folder: str | None = None
+) -> Path | None:
     """Ask for a storyboard name (``.png``; the ``.pdf`` is written beside it) and export the current take."""
     path, _ = _ask(parent, "Export storyboard", default_file_name(project, "_storyboard.png"),
-                   "Storyboard PNG + PDF (*.png *.pdf)")  # fmt: skip
+                   "Storyboard PNG + PDF (*.png *.pdf)", folder)  # fmt: skip
     if not path:
         return None
     result = run_with_progress(parent, "Export storyboard",
@@ -172,10 +177,12 @@ def export_storyboard(parent: QWidget | None, project: Project, *, chunks: tuple
     return None if result is None else result.png
 
 
-def export_trajectory(parent: QWidget | None, project: Project, *, chunks: tuple[int, int] | None = None) -> Path | None:
+def export_trajectory(
+    parent: QWidget | None, project: Project, *, chunks: tuple[int, int] | None = None, folder: str | None = None
+) -> Path | None:
     """Ask for a file and a format (every format of :mod:`engine.camera.formats`) and write the camera path."""
     filters = trajectory_filters()
-    path, chosen = _ask(parent, "Export camera path", default_file_name(project, ".npz"), ";;".join(filters))
+    path, chosen = _ask(parent, "Export camera path", default_file_name(project, ".npz"), ";;".join(filters), folder)
     if not path:
         return None
     fmt = filters.get(chosen)

@@ -143,9 +143,21 @@ def export(window: QMainWindow, exporter) -> None:
     if window.project is None or not window.project.current.chunks:
         window.show_error("export: nothing to export yet; generate a few chunks first")
         return
-    written = exporter(window, window.project)
+    written = exporter(window, window.project, folder=export_folder(window))
     if written is not None:
+        window.app_settings.set_last_folder("export", written)
         window.set_state(f"exported {Path(written).name}")
+
+
+def export_folder(window: QMainWindow) -> str:
+    """Where an export dialog opens: the folder last exported to, else the session file's folder, else the folder
+    the start image was picked from (never the process's working folder)."""
+    stored = str(window.app_settings.qsettings.value("folders/export", "") or "")
+    if stored and Path(stored).is_dir():
+        return stored
+    if window.session_path is not None and Path(window.session_path).parent.is_dir():
+        return str(Path(window.session_path).parent)
+    return window.app_settings.last_folder("image")
 
 
 def restore_path_and_keys(window: QMainWindow, project: Project, loaded: bool) -> None:
