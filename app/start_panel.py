@@ -333,6 +333,23 @@ class StartPanel(QWidget):
         self.demo_selected.emit(demo.name)
         return True
 
+    def _restore_demo(self, extras: dict) -> None:
+        """A session started from a demo names it and its suggested path (``extras``): show both again, keeping the
+        session's own image and intrinsics."""
+        name = extras.get("demo")
+        index = self.demo_box.findData(name) if isinstance(name, str) and name else -1
+        if index <= 0:
+            return
+        try:
+            self.demo = load_demo(name)
+        except SanaWMInputError:  # the demo is no longer shipped: the session still opens, without the label
+            return
+        self.demo_box.blockSignals(True)
+        self.demo_box.setCurrentIndex(index)
+        self.demo_box.blockSignals(False)
+        action = extras.get("suggested_action") or self.demo.action
+        self.action_label.setText(f"Suggested path: {action} ({self.demo.action_version})")
+
     # ----- result ---------------------------------------------------------------------------------------------------
     def intrinsics(self) -> tuple[float, float, float, float] | None:
         """``fx, fy, cx, cy`` in pixels of the opened image, or None for the model's default field of view."""
@@ -380,6 +397,7 @@ class StartPanel(QWidget):
         self.demo_box.setCurrentIndex(0)
         self.demo_box.blockSignals(False)
         self.set_image(settings.image, name=settings.image_name)
+        self._restore_demo(settings.extras or {})
         self.prompt.setPlainText(settings.prompt)
         self.model_edit.setText(settings.model or "")
         self.seed.setValue(settings.seed)

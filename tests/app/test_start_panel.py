@@ -63,6 +63,18 @@ def test_a_demo_fills_image_intrinsics_and_suggested_action(qtbot, panel):
     assert not panel.select_demo("atlantis")
 
 
+def test_a_reopened_demo_session_shows_its_demo_and_suggested_path(qtbot, panel, tmp_path):
+    panel.select_demo("meadow_stroll")
+    saved = panel.start_settings()
+    reopened = StartPanel(AppSettings(QSettings(str(tmp_path / "t.ini"), QSettings.Format.IniFormat)))
+    qtbot.addWidget(reopened)
+    reopened.load_settings(saved)
+    assert reopened.demo_box.currentData() == "meadow_stroll"  # not "(none)"
+    assert load_demo("meadow_stroll").action in reopened.action_label.text()
+    assert reopened.start_settings().extras == saved.extras  # saving again keeps them
+    assert reopened.start_settings().intrinsics == pytest.approx(saved.intrinsics)
+
+
 def test_start_emits_settings_with_prompt_model_and_seed(qtbot, panel, start_image):
     panel.set_image(start_image, name="grad.png")
     panel.prompt.setPlainText("  a quiet street  ")
