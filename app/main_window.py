@@ -129,6 +129,7 @@ class MainWindow(QMainWindow):
         c.finished.connect(ctl.on_finished)
         self.start_panel.start_requested.connect(self.start_world)
         self.start_panel.error.connect(self.show_error)
+        self.start_panel.suggested_path_requested.connect(self.use_suggested_path)
         self.start_panel.image_changed.connect(self._on_image_changed)
         self.viewport.image_dropped.connect(self._on_image_dropped)
         self.drive.step_requested.connect(lambda poses: self._attempt(ctl.step, poses))
@@ -483,6 +484,11 @@ class MainWindow(QMainWindow):
         self._attempt(self.controller.refine, a, b)
 
     # ----- modes, key map, path edits -----------------------------------------------------------------------------
+    def use_suggested_path(self, action: str, version: str) -> None:
+        """The start panel's "Use suggested path": path mode, with the demo's action as an editable path (undoable)."""
+        self.set_mode(PATH_MODE)
+        self.path_editor.use_action(action, version)
+
     def set_mode(self, mode: int) -> None:
         self.stack.setCurrentIndex(mode)
         self._update_pip()

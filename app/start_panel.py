@@ -71,6 +71,8 @@ class StartPanel(QWidget):
     start_requested = Signal(object)
     image_changed = Signal()
     demo_selected = Signal(str)
+    #: "Use suggested path" was pressed: the demo's action string and its mapping version
+    suggested_path_requested = Signal(str, str)
     error = Signal(str)
 
     def __init__(self, settings: AppSettings | None = None, parent: QWidget | None = None) -> None:
@@ -80,6 +82,7 @@ class StartPanel(QWidget):
         self.image: np.ndarray | None = None
         self.image_name = "image.png"
         self.demo: Demo | None = None
+        self._suggested: tuple[str, str] | None = None
         self._demos = list_demos()
 
         self.demo_box = QComboBox()
@@ -90,6 +93,10 @@ class StartPanel(QWidget):
         self.action_label = QLabel("")
         self.action_label.setWordWrap(True)
         self.action_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.use_suggested_button = QPushButton("Use suggested path")
+        self.use_suggested_button.setToolTip("Load the demo's suggested path into path mode (Edit > Undo takes it back)")
+        self.use_suggested_button.setVisible(False)
+        self.use_suggested_button.clicked.connect(self._use_suggested)
 
         self.preview = QLabel("No image.\nOpen one or drop it here.")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -161,6 +168,7 @@ class StartPanel(QWidget):
         form = QFormLayout()
         form.addRow("Demo scene", self.demo_box)
         form.addRow("", self.action_label)
+        form.addRow("", self.use_suggested_button)
         form.addRow("Prompt", self.prompt)
         form.addRow("Model", model_row)
         form.addRow("Camera", self.fov_mode)
@@ -193,7 +201,7 @@ class StartPanel(QWidget):
             self.app_settings.set_last_folder("image", image)
         self.image, self.image_name = array, name or "image.png"
         self.demo = None
-        self.action_label.setText("")
+        self._show_suggested(None)
         h, w = array.shape[:2]
         self.fov_mode.setCurrentIndex(FOV_DEFAULT)
         f = vertical_fov_intrinsics(self.vfov.value(), w, h)[0]
@@ -319,7 +327,7 @@ class StartPanel(QWidget):
             self.select_demo(name)
         else:
             self.demo = None
-            self.action_label.setText("")
+            self._show_suggested(None)
 
     def _apply_demo(self, demo: Demo) -> bool:
         if not self.set_image(demo.image_path, name=f"{demo.name}.png"):
@@ -329,9 +337,19 @@ class StartPanel(QWidget):
         for box, value in ((self.fx, fx), (self.fy, fy), (self.cx, cx), (self.cy, cy)):
             box.setValue(value)
         self.fov_mode.setCurrentIndex(FOV_EXPLICIT)
-        self.action_label.setText(f"Suggested path: {demo.action} ({demo.action_version})")
+        self._show_suggested(demo.action, demo.action_version)
         self.demo_selected.emit(demo.name)
         return True
+
+    def _show_suggested(self, action: str | None, version: str = "v2") -> None:
+        """The suggested path as text and as a button that applies it (hidden when there is none)."""
+        self._suggested = None if not action else (action, version)
+        self.action_label.setText(f"Suggested path: {action} ({version})" if action else "")
+        self.use_suggested_button.setVisible(bool(action))
+
+    def _use_suggested(self) -> None:
+        if self._suggested is not None:
+            self.suggested_path_requested.emit(*self._suggested)
 
     def _restore_demo(self, extras: dict) -> None:
         """A session started from a demo names it and its suggested path (``extras``): show both again, keeping the
@@ -348,7 +366,7 @@ class StartPanel(QWidget):
         self.demo_box.setCurrentIndex(index)
         self.demo_box.blockSignals(False)
         action = extras.get("suggested_action") or self.demo.action
-        self.action_label.setText(f"Suggested path: {action} ({self.demo.action_version})")
+        self._show_suggested(action, self.demo.action_version)
 
     # ----- result ---------------------------------------------------------------------------------------------------
     def intrinsics(self) -> tuple[float, float, float, float] | None:

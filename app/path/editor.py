@@ -333,6 +333,23 @@ class PathEditor(QWidget):
 
     # --- files --------------------------------------------------------------------------------------------------
 
+    def use_action(self, action: str, version: str = "v2", label: str = "suggested path") -> bool:
+        """Replace the path by keyframes picked from ``action`` integrated with the DSL (one undo step), at the start
+        camera's FOV; errors are shown and the path is kept. How a demo's suggested path becomes editable."""
+        from engine.camera.actions import action_to_c2w
+        from engine.camera.trajectory import Trajectory
+
+        try:
+            c2w = action_to_c2w(action, version=version)
+            new = CameraPath.from_trajectory(Trajectory(c2w=c2w, action=action, action_version=version),
+                                             frame_size=self.path.frame_size, default_vfov_deg=self.start_vfov_deg)
+        except SanaWMInputError as exc:
+            self._error(str(exc))
+            return False
+        self._push(lambda: ReplacePathCommand(self.path, new, self._after_edit, f"Use {label}"))
+        self.panel.show_message(f"Loaded the {label} {action}: {len(new)} keyframes, {new.num_frames} frames")
+        return True
+
     def import_file(self, file: str | os.PathLike, *, format: str | None = None, every: int | None = None) -> bool:
         """Replace the path by keyframes picked from a trajectory file (one undo step). Errors are shown, and the
         path is kept; returns whether it worked."""

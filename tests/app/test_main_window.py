@@ -279,3 +279,22 @@ def test_mode_switches_and_path_edits_show_in_the_status_bar_and_the_edit_menu(w
     assert len(window.path_editor.path) == 2 and window.project is None
     window.act_drive_mode.trigger()
     assert window.status_state.text() == "drive mode: open an image or pick a demo, then Start"
+
+
+def test_use_suggested_path_loads_the_demos_action_into_path_mode_with_undo(qtbot, window):
+    from app.menus import PATH_MODE
+    from engine.camera.actions import action_num_frames
+    from engine.io.demos import load_demo
+
+    panel, editor = window.start_panel, window.path_editor
+    assert not panel.use_suggested_button.isVisibleTo(panel)
+    assert panel.select_demo("meadow_stroll")
+    demo = load_demo("meadow_stroll")
+    assert panel.use_suggested_button.isVisibleTo(panel)  # the suggestion is a button, not just a label
+    before = editor.path.copy()
+    qtbot.mouseClick(panel.use_suggested_button, Qt.MouseButton.LeftButton)
+    assert window.stack.currentIndex() == PATH_MODE
+    assert editor.path.num_frames >= action_num_frames(demo.action) + 1  # every frame of the action, plus frame 0
+    assert not editor.path.same_as(before) and len(editor.path) > 2
+    editor.undo_stack.undo()  # one step takes it back
+    assert editor.path.same_as(before)
