@@ -18,6 +18,7 @@ The window is widgets and wiring; each part stays ignorant of the others:
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("SANA-WM Explorer")
         self.app_settings = settings or AppSettings()
+        #: [time the current chunk's first denoising step reported, seconds the last chunk took from there]
+        self._chunk_clock: list[float | None] = [None, None]
         self.client = EngineClient(bundle_factory, parent=self)
         self.controller = ExplorerController(self.client, self)
         self.model_info: ModelInfo | None = None
@@ -380,6 +383,19 @@ class MainWindow(QMainWindow):
     def _on_progress(self, stage: str, done: int, total: int) -> None:
         if stage == "refine":
             self.set_state(f"refining: block {done}/{total}")
+        elif stage == "sample":  # within a chunk: its denoising steps, and the time left by the last chunk's
+            now = time.monotonic()
+            if done == 1 or self._chunk_clock[0] is None:
+                self._chunk_clock[0] = now
+            chunk = self.project.cursor if self.project is not None else 0
+            text = f"chunk {chunk}: step {done}/{total}"
+            last = self._chunk_clock[1]
+            if last is not None:
+                text += f", ~{max(last - (now - self._chunk_clock[0]), 0.0):.0f} s left"
+            self.set_state(text)
+        elif stage == "decode" and self._chunk_clock[0] is not None:  # the chunk is done: its time guides the next
+            self._chunk_clock[1] = time.monotonic() - self._chunk_clock[0]
+            self._chunk_clock[0] = None
 
     def _on_busy(self, busy: bool) -> None:
         if not busy:

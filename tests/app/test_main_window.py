@@ -298,3 +298,19 @@ def test_use_suggested_path_loads_the_demos_action_into_path_mode_with_undo(qtbo
     assert not editor.path.same_as(before) and len(editor.path) > 2
     editor.undo_stack.undo()  # one step takes it back
     assert editor.path.same_as(before)
+
+
+def test_a_chunk_shows_its_denoising_steps_and_the_time_left_by_the_last_chunk(window, monkeypatch):
+    import app.main_window as mw
+
+    clock = iter([100.0, 101.0, 102.0, 103.0, 104.0, 110.0, 111.5])
+    monkeypatch.setattr(mw.time, "monotonic", lambda: next(clock))
+    progress = window.client.progress  # what the engine worker reports from WorldSession.step
+    progress.emit("sample", 1, 4)
+    assert window.status_state.text() == "chunk 0: step 1/4"  # the first chunk: no timing to go by yet
+    for done in (2, 3, 4):
+        progress.emit("sample", done, 4)
+    progress.emit("decode", 1, 1)  # 4 s from the first step to the decoded frames
+    progress.emit("sample", 1, 4)
+    progress.emit("sample", 2, 4)
+    assert window.status_state.text() == "chunk 0: step 2/4, ~2 s left"
