@@ -1,6 +1,6 @@
 """A session saved by the code before the engine took over the session format (issue 15) still opens and continues
-exactly: the fixture in ``data/swm_v3_before_issue15`` was written by commit 3663ab9 (``make_fixture.py`` there is
-its recipe) together with the chunk that session made next."""
+exactly (to float rounding across CPUs): the fixture in ``data/swm_v3_before_issue15`` was written by commit 3663ab9
+(``make_fixture.py`` there is its recipe) together with the chunk that session made next."""
 
 from __future__ import annotations
 
@@ -33,5 +33,11 @@ def test_a_version_3_session_from_before_the_move_resumes_bit_exact():
 
     record = session.step(forward(3))
 
-    assert torch.equal(record.latents, torch.from_numpy(np.load(DATA / "next_latents.npy")))
-    assert np.array_equal(record.frames, np.load(DATA / "next_frames.npy"))
+    # The reference chunk was computed on the machine that wrote the fixture. Another CPU's matmul kernels sum in
+    # another order (an AMD EPYC differs by 1.1e-6 at most), so across machines the chunk agrees to float rounding,
+    # not bit for bit; a wrong restored state (cache, pose, noise stream) moves latents by orders of magnitude more.
+    # Same-machine bit exactness of save -> load -> resume is tested in test_session_file.py.
+    expected = torch.from_numpy(np.load(DATA / "next_latents.npy"))
+    torch.testing.assert_close(record.latents, expected, rtol=0, atol=1e-5)
+    frame_diff = np.abs(record.frames.astype(np.int16) - np.load(DATA / "next_frames.npy").astype(np.int16))
+    assert frame_diff.max() <= 1 and (frame_diff > 0).mean() < 1e-3
