@@ -52,7 +52,8 @@ class SanaWMConfig:
 
     Numerics switches: ``sdpa_bf16`` rounds softmax-attention operands to bf16 as the reference does even when the
     model runs in fp32 (on for the official preset, off for the small ones); ``gated_delta_impl`` names the scan
-    implementation (one of :data:`engine.ops.gated_delta.IMPLEMENTATIONS`), resolved once when the blocks are built.
+    implementation (one of :data:`engine.ops.gated_delta.IMPLEMENTATIONS`), resolved once when the blocks are built;
+    ``"auto"`` then runs the Triton kernel on CUDA inference calls and ``"chunk"`` everywhere else.
     """
 
     depth: int = 20
