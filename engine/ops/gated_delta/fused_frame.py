@@ -127,15 +127,14 @@ def numerator_scan(
     final = torch.empty(b * h, d, d, dtype=torch.float32, device=q.device)
     m0 = final if initial_state is None else _flat(initial_state, 2)  # unread without HAS_INITIAL
     block_k = _block(d)
-    emulate = precision == "bf16" and interpreted()  # the interpreter has no bf16 matmul (fused_frame_kernels)
     block_v = _block(d, cap=block_v)
     grid = (b * h, -(-d // block_v))
     kernels.numerator_kernel[grid](
         _flat(q, 3), _flat(k, 3), _flat(v, 3), _flat(beta, 2), _flat(g, 1), m0, out, final,
         t_len, s, d,
         HAS_INITIAL=initial_state is not None, REVERSE=reverse,
-        DOT_DTYPE=kernels.DOT_DTYPES[precision], PRECISION="ieee" if emulate else kernels.DOT_PRECISIONS[precision],
-        EMULATE_BF16=emulate,
+        DOT_DTYPE=kernels.DOT_DTYPES[precision], PRECISION=kernels.DOT_PRECISIONS[precision],
+        INTERPRETER=interpreted(),  # its bf16 matmuls and casts differ from the GPU's (fused_frame_kernels)
         BLOCK_S=_block(s, cap=block_s), BLOCK_K=block_k, BLOCK_V=block_v, num_warps=NUMERATOR_WARPS,
     )  # fmt: skip
     return out.view(b, h, t_len, s, d), final.view(b, h, d, d)
@@ -169,7 +168,7 @@ def normaliser_scan(
     kernels.normaliser_kernel[(b * h,)](
         _flat(q, 3), _flat(k, 3), _flat(beta, 2), _flat(g, 1), z0, den, final,
         t_len, s, d,
-        HAS_INITIAL=initial_state is not None, REVERSE=reverse, BLOCK_S=_block(s, cap=block_s), BLOCK_K=_block(d),
-        num_warps=NORMALISER_WARPS,
+        HAS_INITIAL=initial_state is not None, REVERSE=reverse, INTERPRETER=interpreted(),
+        BLOCK_S=_block(s, cap=block_s), BLOCK_K=_block(d), num_warps=NORMALISER_WARPS,
     )  # fmt: skip
     return den.view(b, h, t_len, s), final.view(b, h, d)

@@ -15,7 +15,9 @@ row; it is a vector per (batch, head) and runs as elementwise fp32 work in its o
 
 Precision, as the reference kernel (spec model §5.4, ``FUSED_GDN_PRECISION`` 2): matmul operands in ``DOT_DTYPE``
 (bf16), state and accumulators in fp32; ``DOT_DTYPE`` fp32 with ``PRECISION`` "ieee" gives a full-fp32 path that
-checks the algorithm against the reference to float rounding.
+checks the algorithm against the reference to float rounding. ``INTERPRETER`` (set by the wrapper when the kernels
+run in Triton's interpreter) makes every bf16 rounding explicit, because the interpreter's bf16 matmul and casts are
+not the GPU's (:func:`_operand`, :func:`_stored`); on the GPU it is off and compiles away.
 
 Importing this module needs triton. Triton decides at decoration time whether a kernel is compiled for the GPU or
 run by its interpreter on CPU tensors: set ``TRITON_INTERPRET=1`` *before* the first import to run it on CPU.
@@ -41,19 +43,27 @@ def _round_to_bf16(x):
 
 
 @triton.jit
-def _operand(x, DOT_DTYPE: tl.constexpr, EMULATE_BF16: tl.constexpr):
+def _operand(x, DOT_DTYPE: tl.constexpr, INTERPRETER: tl.constexpr):
     """``x`` as a matmul operand: cast to ``DOT_DTYPE``.
 
-    ``EMULATE_BF16`` is for Triton's interpreter, whose ``tl.dot`` multiplies the raw bits of bf16 operands and
-    whose casts truncate: there the operand stays fp32 holding ``x`` rounded to bf16 as the GPU rounds it, and the
-    fp32 ("ieee") product of two such operands is exact, as in a tensor-core MMA; only the order of the fp32
-    accumulation can differ.
+    Under Triton's interpreter (``INTERPRETER``), whose ``tl.dot`` multiplies the raw bits of bf16 operands and whose
+    casts truncate, a bf16 operand stays fp32 holding ``x`` rounded to bf16 as the GPU rounds it: the fp32 ("ieee")
+    product of two such operands is exact, as in a tensor-core MMA; only the order of the fp32 accumulation differs.
     """
-    if EMULATE_BF16:
+    if INTERPRETER and DOT_DTYPE == tl.bfloat16:
         out = _round_to_bf16(x.to(tl.float32))
     else:
         out = x.to(DOT_DTYPE)
     return out
+
+
+@triton.jit
+def _stored(x, ptr, INTERPRETER: tl.constexpr):
+    """fp32 ``x`` cast to the element type of ``ptr``, rounding to nearest as the GPU does (the interpreter's cast to
+    bf16 truncates, so there a bf16 value is rounded first and the cast is exact)."""
+    if INTERPRETER and ptr.dtype.element_ty == tl.bfloat16:
+        x = _round_to_bf16(x)
+    return x.to(ptr.dtype.element_ty)
 
 
 @triton.jit
@@ -66,17 +76,17 @@ def _token_tile(ptr, frame, tok, tok_ok, D, dims, dims_ok):
 @triton.jit
 def _write_outputs(
     q_ptr, out_ptr, state, frame, S, D, rows, cols, row_ok, col_ok,
-    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, EMULATE_BF16: tl.constexpr, BLOCK_S: tl.constexpr,
+    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, INTERPRETER: tl.constexpr, BLOCK_S: tl.constexpr,
 ):  # fmt: skip
     """``out[frame, s, rows] = q[frame, s, :] @ state^T`` for every token of one frame (``frame`` = its first token)."""
-    state_op = _operand(state, DOT_DTYPE, EMULATE_BF16)
+    state_op = _operand(state, DOT_DTYPE, INTERPRETER)
     for s0 in range(0, S, BLOCK_S):
         tok = s0 + tl.arange(0, BLOCK_S)
         tok_ok = tok < S
-        q = _operand(_token_tile(q_ptr, frame, tok, tok_ok, D, cols, col_ok), DOT_DTYPE, EMULATE_BF16)
+        q = _operand(_token_tile(q_ptr, frame, tok, tok_ok, D, cols, col_ok), DOT_DTYPE, INTERPRETER)
         o = tl.dot(q, tl.trans(state_op), input_precision=PRECISION)  # (BLOCK_S, BLOCK_V)
         out_mask = tok_ok[:, None] & row_ok[None, :]
-        tl.store(out_ptr + (frame + tok)[:, None] * D + rows[None, :], o.to(out_ptr.dtype.element_ty), mask=out_mask)
+        tl.store(out_ptr + (frame + tok)[:, None] * D + rows[None, :], _stored(o, out_ptr, INTERPRETER), mask=out_mask)
 
 
 @triton.jit
@@ -84,7 +94,7 @@ def numerator_kernel(
     q_ptr, k_ptr, v_ptr, beta_ptr, g_ptr, m0_ptr, out_ptr, m_final_ptr,
     T, S, D,
     HAS_INITIAL: tl.constexpr, REVERSE: tl.constexpr,
-    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, EMULATE_BF16: tl.constexpr,
+    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, INTERPRETER: tl.constexpr,
     BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr,
 ):  # fmt: skip
     """One program = value rows ``[pid1 * BLOCK_V, +BLOCK_V)`` of the numerator state of (batch, head) ``pid0``.
@@ -113,43 +123,44 @@ def numerator_kernel(
         gt = tl.load(g_ptr + bh * T + t).to(tl.float32)
         if REVERSE:  # exclusive: frame t reads the state of frames t+1 .. T-1
             _write_outputs(q_ptr, out_ptr, state, frame, S, D, rows, cols, row_ok, col_ok,
-                           DOT_DTYPE, PRECISION, EMULATE_BF16, BLOCK_S)  # fmt: skip
-        prior = _operand(state, DOT_DTYPE, EMULATE_BF16)  # every token of the frame reads the same prior state
+                           DOT_DTYPE, PRECISION, INTERPRETER, BLOCK_S)  # fmt: skip
+        prior = _operand(state, DOT_DTYPE, INTERPRETER)  # every token of the frame reads the same prior state
         write = tl.zeros((BLOCK_V, BLOCK_K), dtype=tl.float32)
         for s0 in range(0, S, BLOCK_S):
             tok = s0 + tl.arange(0, BLOCK_S)
             tok_ok = tok < S
-            k = _operand(_token_tile(k_ptr, frame, tok, tok_ok, D, cols, col_ok), DOT_DTYPE, EMULATE_BF16)
+            k = _operand(_token_tile(k_ptr, frame, tok, tok_ok, D, cols, col_ok), DOT_DTYPE, INTERPRETER)
             v = _token_tile(v_ptr, frame, tok, tok_ok, D, rows, row_ok)  # (BLOCK_S, BLOCK_V): this program's dims
             beta = tl.load(beta_ptr + frame + tok, mask=tok_ok, other=0.0).to(tl.float32)  # 0 on padding tokens
             predicted = tl.dot(k, tl.trans(prior), input_precision=PRECISION)  # (BLOCK_S, BLOCK_V): K M^T
             residual = (v.to(tl.float32) - gt * predicted) * beta[:, None]
-            residual = _operand(residual, DOT_DTYPE, EMULATE_BF16)
+            residual = _operand(residual, DOT_DTYPE, INTERPRETER)
             write += tl.dot(tl.trans(residual), k, input_precision=PRECISION)  # (BLOCK_V, BLOCK_K): P^T K
         state = gt * state + write
         if not REVERSE:  # inclusive: frame t reads the state after its own write
             _write_outputs(q_ptr, out_ptr, state, frame, S, D, rows, cols, row_ok, col_ok,
-                           DOT_DTYPE, PRECISION, EMULATE_BF16, BLOCK_S)  # fmt: skip
+                           DOT_DTYPE, PRECISION, INTERPRETER, BLOCK_S)  # fmt: skip
 
     tl.store(m_final_ptr + state_offsets, state, mask=state_mask)
 
 
 @triton.jit
-def _write_normaliser(q_ptr, den_ptr, z, frame, S, D, cols, col_ok, BLOCK_S: tl.constexpr):
+def _write_normaliser(q_ptr, den_ptr, z, frame, S, D, cols, col_ok, INTERPRETER: tl.constexpr, BLOCK_S: tl.constexpr):
     """``den[frame, s] = q[frame, s, :] . z`` for every token of one frame."""
     for s0 in range(0, S, BLOCK_S):
         tok = s0 + tl.arange(0, BLOCK_S)
         tok_ok = tok < S
         q = _token_tile(q_ptr, frame, tok, tok_ok, D, cols, col_ok).to(tl.float32)
         den = tl.sum(q * z[None, :], axis=1)
-        tl.store(den_ptr + frame + tok, den.to(den_ptr.dtype.element_ty), mask=tok_ok)
+        tl.store(den_ptr + frame + tok, _stored(den, den_ptr, INTERPRETER), mask=tok_ok)
 
 
 @triton.jit
 def normaliser_kernel(
     q_ptr, k_ptr, beta_ptr, g_ptr, z0_ptr, den_ptr, z_final_ptr,
     T, S, D,
-    HAS_INITIAL: tl.constexpr, REVERSE: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr,
+    HAS_INITIAL: tl.constexpr, REVERSE: tl.constexpr, INTERPRETER: tl.constexpr,
+    BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
     """One program = the normaliser ``z (D,)`` of (batch, head) ``pid0``: ``z <- g z + K^T (beta * (1 - g K z))``.
 
@@ -171,7 +182,7 @@ def normaliser_kernel(
         frame = (bh * T + t) * S
         gt = tl.load(g_ptr + bh * T + t).to(tl.float32)
         if REVERSE:
-            _write_normaliser(q_ptr, den_ptr, z, frame, S, D, cols, col_ok, BLOCK_S)
+            _write_normaliser(q_ptr, den_ptr, z, frame, S, D, cols, col_ok, INTERPRETER, BLOCK_S)
         write = tl.zeros((BLOCK_K,), dtype=tl.float32)
         for s0 in range(0, S, BLOCK_S):
             tok = s0 + tl.arange(0, BLOCK_S)
@@ -182,6 +193,6 @@ def normaliser_kernel(
             write += tl.sum(residual[:, None] * k, axis=0)
         z = gt * z + write
         if not REVERSE:
-            _write_normaliser(q_ptr, den_ptr, z, frame, S, D, cols, col_ok, BLOCK_S)
+            _write_normaliser(q_ptr, den_ptr, z, frame, S, D, cols, col_ok, INTERPRETER, BLOCK_S)
 
     tl.store(z_final_ptr + bh * D + cols, z, mask=col_ok)

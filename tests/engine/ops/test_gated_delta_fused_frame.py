@@ -231,12 +231,12 @@ names = ["q_ptr", "k_ptr", "v_ptr", "beta_ptr", "g_ptr", "m0_ptr", "out_ptr", "m
 for features, precision, reverse in (("bf16", "bf16", False), ("fp32", "bf16", True), ("fp32", "fp32", False)):
     types = [f"*{features}"] * 3 + ["*fp32"] * 3 + [f"*{features}", "*fp32"]
     constants = dict(HAS_INITIAL=True, REVERSE=reverse, DOT_DTYPE=fk.DOT_DTYPES[precision],
-                     PRECISION=fk.DOT_PRECISIONS[precision], EMULATE_BF16=False,
+                     PRECISION=fk.DOT_PRECISIONS[precision], INTERPRETER=False,
                      BLOCK_S=ff.BLOCK_S, BLOCK_K=128, BLOCK_V=ff.BLOCK_V)
     compile_kernel(fk.numerator_kernel, dict(zip(names, types)), ("T", "S", "D"), constants, ff.NUMERATOR_WARPS)
 names = ["q_ptr", "k_ptr", "beta_ptr", "g_ptr", "z0_ptr", "den_ptr", "z_final_ptr"]
 types = ["*bf16", "*bf16", "*fp32", "*fp32", "*fp32", "*bf16", "*fp32"]
-constants = dict(HAS_INITIAL=True, REVERSE=True, BLOCK_S=ff.BLOCK_S, BLOCK_K=128)
+constants = dict(HAS_INITIAL=True, REVERSE=True, INTERPRETER=False, BLOCK_S=ff.BLOCK_S, BLOCK_K=128)
 compile_kernel(fk.normaliser_kernel, dict(zip(names, types)), ("T", "S", "D"), constants, ff.NORMALISER_WARPS)
 print("compiled")
 """
