@@ -152,10 +152,11 @@ def test_all_three_time_mixing_modes_match_reference() -> None:
 
 def test_official_20_heads_x_112_at_720p_token_count_streaming_chunk() -> None:
     """The official layout (20 heads x 112, S = 880 tokens per 720p latent frame) on the fast path with bf16 inputs:
-    one streaming chunk of 2 frames continued from a carried state (forward seeded, exclusive reverse inside the
-    chunk), numerator and normaliser. Under the interpreter it runs one big token block per frame and one program
-    per head (the small shapes above cover the GPU launch shape); on a GPU, the default launch."""
-    q, k, v, beta, g = _model_like(1, 20, 2, 880, 112, seed=21, dtype=torch.bfloat16)
+    one streaming chunk (3 latent frames, as the session makes them) continued from a carried state (forward
+    seeded, exclusive reverse inside the chunk), numerator and normaliser. Under the interpreter it runs one big
+    token block per frame and one program per head (the small shapes above cover the GPU launch shape); on a GPU,
+    the default launch."""
+    q, k, v, beta, g = _model_like(1, 20, 3, 880, 112, seed=21, dtype=torch.bfloat16)
     m0 = torch.randn(1, 20, 112, 112, device=DEVICE) * 0.05
     z0 = torch.rand(1, 20, 112, device=DEVICE)
     launch = {"block_s": 1024, "block_v": 128} if DEVICE == "cpu" else {}
