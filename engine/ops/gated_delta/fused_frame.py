@@ -68,6 +68,7 @@ def interpreted() -> bool:
 
 
 def _block(n: int, cap: int | None = None) -> int:
+    """Block size for an axis of ``n``: a power of two (``tl.arange``), >= 16 (``tl.dot``), at most ``cap``."""
     size = max(_MIN_BLOCK, 1 << max(n - 1, 0).bit_length())
     return size if cap is None else min(size, cap)
 
