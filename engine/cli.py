@@ -20,6 +20,7 @@ from engine.commands import bench as bench_cmd
 from engine.commands import depth as depth_cmd
 from engine.commands import eval as eval_cmd
 from engine.commands import generate as generate_cmd
+from engine.commands import plan as plan_cmd
 from engine.commands import score as score_cmd
 from engine.commands import synth as synth_cmd
 from engine.commands import train as train_cmd
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     depth_cmd.register(sub)
     batch_cmd.register(sub)
     score_cmd.register(sub)
+    plan_cmd.register(sub)
     return parser
 
 

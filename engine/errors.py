@@ -88,6 +88,12 @@ class WorldCacheError(SanaWMInputError):
     shape or dtype, non-finite or out-of-range values, or of another format (the message names the part)."""
 
 
+class GPUMemoryError(SanaWMInputError):
+    """A memory tier that does not fit the GPU's free memory, found before anything is loaded (the message names the
+    tier, the memory it needs and the memory that is free), or a tier this machine cannot provide (fp8 weights
+    without torchao)."""
+
+
 class ExportCancelled(Exception):
     """An export stopped on request (a cancel flag was set, or a progress callback raised it).
 
@@ -124,6 +130,7 @@ __all__ = [
     "ExportError",
     "SessionFileError",
     "WorldCacheError",
+    "GPUMemoryError",
     "ExportCancelled",
     "Cancelled",
     "SessionStateError",

@@ -101,17 +101,18 @@ class GenerateWorker:
             os.replace(written, video)
 
     def _bundle(self, args: argparse.Namespace, generate_cmd):
-        """The model for ``args``, loaded once per (folder, dtype, device, refiner) and kept."""
+        """The model for ``args``, loaded once per (folder, dtype, device, refiner, memory tier) and kept."""
         import torch
 
         from engine.bundles import load_bundle
 
-        key = (str(args.model), args.dtype, args.device, args.no_refiner)
+        key = (str(args.model), args.dtype, args.device, args.no_refiner, args.memory)
         if key not in self._bundles:
             device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
             dtype = generate_cmd.DTYPES[args.dtype] if args.dtype else (
                 torch.bfloat16 if device.type == "cuda" else torch.float32)
-            self._bundles[key] = load_bundle(args.model, dtype=dtype, device=device, refiner=not args.no_refiner)
+            self._bundles[key] = load_bundle(args.model, dtype=dtype, device=device, refiner=not args.no_refiner,
+                                             memory=args.memory)  # fmt: skip
         return self._bundles[key]
 
 

@@ -18,6 +18,7 @@ import torch
 
 from engine.components.codec import LatentCodec
 from engine.components.patch_codec import PatchDCTCodec
+from engine.memory.tiers import FULL, TierPolicy
 from engine.model.config import SanaWMConfig
 from engine.model.transformer import SanaWMTransformer
 
@@ -62,6 +63,8 @@ class ModelBundle:
         context_frames: the longest stream, in latent frames, the model was trained to continue (its training
             window); a session re-anchors before a chunk would go past it (:class:`engine.generation.session.WorldSession`).
             None = no limit (the official checkpoints, trained on long clips, stream with absolute positions).
+        memory: the memory tier the bundle was loaded in (:mod:`engine.memory.tiers`); sessions and pipelines read
+            how to decode from it. ``full`` unless a tier was chosen (:func:`engine.bundles.load_bundle`).
     """
 
     name: str
@@ -75,6 +78,7 @@ class ModelBundle:
     label: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
     context_frames: int | None = None
+    memory: TierPolicy = FULL
 
     @property
     def config(self) -> SanaWMConfig:

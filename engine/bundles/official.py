@@ -44,6 +44,8 @@ from engine.components.ltx2_vae import LTX2VideoCodec
 from engine.components.refiner import LTX2Refiner, refiner_missing
 from engine.errors import BundleError, CheckpointError, clip_text
 from engine.io.bounded import MAX_JSON_BYTES, read_bytes
+from engine.memory.fp8 import quantize_fp8
+from engine.memory.tiers import FULL, TierPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -234,6 +236,7 @@ def load_official_bundle(
     frame_size: tuple[int, int] | None = None,
     text_encoder_folder: str | Path | None = None,
     keep_text_encoder_loaded: bool = True,
+    memory: TierPolicy = FULL,
     **dit_overrides: Any,
 ) -> ModelBundle:
     """Load an official bundle folder into a :class:`ModelBundle`, offline.
@@ -247,7 +250,10 @@ def load_official_bundle(
         refiner: use the bundle's refiner when it has one (False = ``--no_refiner``: not even checked).
         frame_size: ``(W, H)`` override; default from the config's ``sana_wm_explorer.frame_size``, else 1280x704.
         text_encoder_folder: the Gemma-2 folder when it is not inside the bundle.
-        keep_text_encoder_loaded: False frees Gemma-2 after each encode.
+        keep_text_encoder_loaded: False frees Gemma-2 after each encode (so does a tier that says so).
+        memory: the memory tier's placement (:mod:`engine.memory.tiers`): fp8 DiT weights (converted right after the
+            DiT loads, before anything else is on the device), Gemma-2 freed after each prompt, the refiner's
+            placement. Checking that it fits is :func:`engine.bundles.load_bundle`'s job.
         **dit_overrides: :class:`~engine.model.SanaWMConfig` fields for the DiT (e.g. ``camera_variant``).
 
     Raises:
@@ -262,6 +268,8 @@ def load_official_bundle(
     text_config = config.get("text_encoder") or {}
 
     transformer = load_transformer(layout.dit, dtype=dtype, device=device, **dit_overrides)
+    if memory.dit_fp8:
+        quantize_fp8(transformer)
     codec = LTX2VideoCodec.from_folder(layout.vae, dtype=dtype, device=device)
     cfg = transformer.config
     _check(
@@ -272,7 +280,8 @@ def load_official_bundle(
     if cfg.text_conditioning:
         text_encoder = GemmaCaptionEncoder(
             layout.text_encoder, tokenizer_folder=layout.tokenizer, chi_prompt=text_config.get("chi_prompt"),
-            caption_length=cfg.caption_length, dtype=dtype, device=device, keep_loaded=keep_text_encoder_loaded,
+            caption_length=cfg.caption_length, dtype=dtype, device=device,
+            keep_loaded=keep_text_encoder_loaded and memory.text_encoder_resident,
         )  # fmt: skip
         _check(
             text_encoder.hidden_size == cfg.caption_channels,
@@ -281,7 +290,9 @@ def load_official_bundle(
         )
     stage2 = None
     if refiner and layout.has_refiner:
-        stage2 = LTX2Refiner(layout.refiner, layout.refiner_text_encoder, dtype=dtype, device=device)
+        stage2 = LTX2Refiner(layout.refiner, layout.refiner_text_encoder, dtype=dtype, device=device,
+                             resident=memory.refiner_resident, audio_on_device=memory.refiner_audio_on_device,
+                             offload=memory.refiner_offload)  # fmt: skip
         _check(
             stage2.latent_channels == codec.latent_channels,
             f"{layout.refiner}/transformer/config.json: in_channels {stage2.latent_channels} != VAE latent_channels "
@@ -307,4 +318,5 @@ def load_official_bundle(
         source=layout.root,
         label=str(ours.get("label") or "official weights"),
         extras=dict(layout=layout, kind=layout.kind, config=config, streaming=layout.kind == "streaming"),
+        memory=memory,
     )

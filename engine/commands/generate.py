@@ -2,7 +2,8 @@
 
 Accepts the official flags (``--image --prompt --action | --camera --intrinsics --translation_speed
 --rotation_speed_deg --num_frames --output_dir --no_refiner --seed --step --cfg_scale --flow_shift --fps``) and
-``--action-version``, ``--model``, ``--mode``, ``--dtype``, ``--device``, ``--demo``. Runs fully offline.
+``--action-version``, ``--model``, ``--mode``, ``--dtype``, ``--device``, ``--memory``, ``--demo``. Runs fully
+offline.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.bundles import MEMORY_CHOICES, cpu_notice
 from engine.camera import intrinsics as intr
 from engine.camera.actions import action_to_c2w
 from engine.camera.controls import MAPPINGS
@@ -76,6 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--no_refiner", "--no-refiner", action="store_true", help="skip the stage-2 refiner")
     gen.add_argument("--dtype", choices=sorted(DTYPES), help="default float32 on CPU, bfloat16 on CUDA")
     gen.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    gen.add_argument("--memory", choices=MEMORY_CHOICES, default="auto",
+                     help="GPU memory tier: full, balanced, low (fp8 DiT, offloaded refiner) or auto = the most "
+                     "resident that fits (default; see sana-wm plan)")  # fmt: skip
     out = p.add_argument_group("output")
     out.add_argument("--output_dir", "--output-dir", type=Path, default=Path("output"), help="default ./output")
     out.add_argument("--name", help="file stem (default: the image's or demo's name)")
@@ -109,8 +114,13 @@ def run(args: argparse.Namespace, bundle=None) -> int:
     timesteps = _timesteps(args.denoising_step_list)
     given_intrinsics = load_intrinsics_file(args.intrinsics) if args.intrinsics is not None else None
     _quiet_libraries()  # imports diffusers and transformers (seconds): only once the inputs are known to be good
+    notice = cpu_notice(args.memory) if device.type != "cuda" else None
+    if notice is not None:
+        print(f"sana-wm: {notice}", file=sys.stderr)
     if bundle is None:
-        bundle = load_bundle(args.model, dtype=dtype, device=device, refiner=not args.no_refiner)
+        bundle = load_bundle(args.model, dtype=dtype, device=device, refiner=not args.no_refiner, memory=args.memory)
+    if device.type == "cuda":
+        print(f"sana-wm: memory tier {bundle.memory.name} (--memory {args.memory})", file=sys.stderr)
     if bundle.label:
         print(f"sana-wm: model {bundle.display_name}", file=sys.stderr)
     if not args.quiet:  # the model's frame size decides the video's: say what became of the picture

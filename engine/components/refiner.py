@@ -13,7 +13,13 @@ engine needs around it:
   release) is loaded only to encode a new prompt and freed right after (its packed, connector-projected embeddings
   are cached per prompt, §2.6);
 * a plain API: normalised Stage-1 latents + prompt + seed in, refined latents out, with a progress callback per
-  block (raise from it to cancel).
+  block (raise from it to cancel);
+* placement for the memory tiers (:mod:`engine.memory.tiers`): ``resident=False`` frees the refiner after each
+  refine and encodes the prompt with Gemma-3 *before* the transformer moves to the device (the two never share it);
+  ``audio_on_device=False`` keeps the transformer's audio weights in host memory (the video-only forward never
+  reads them; 30 % of its parameters); ``offload=True`` leaves the transformer and Gemma-3 in host memory and moves
+  them to the device one block at a time while they run (diffusers' block-level group offloading, with a CUDA
+  stream prefetching the next block).
 
 Not covered: the legacy single-shot "sink-bidirectional" mode of the first bidirectional release (§2.4) — it is not
 in diffusers and the refiner was trained for block mode.
@@ -101,7 +107,22 @@ def _pipeline_class() -> type:
         def encode_with_gemma(self, prompt: str, device: torch.device, dtype: torch.dtype) -> Any:
             return SanaWMLTX2Refiner._encode_prompt(self, prompt, device=device, dtype=dtype)
 
+        @property
+        def _execution_device(self) -> torch.device:  # the owner's device, whatever part sits in host memory
+            return self.owner.device
+
     return _Pipeline
+
+
+def move_except(module: torch.nn.Module, device: torch.device, *, skip: str) -> None:
+    """Move ``module``'s parameters and buffers to ``device``, except those whose name contains ``skip`` (they stay
+    where they are)."""
+    for name, sub in module.named_modules():
+        for table in (sub._parameters, sub._buffers):
+            for key, tensor in table.items():
+                if tensor is not None and skip not in f"{name}.{key}" and tensor.device != device:
+                    moved = tensor.to(device)
+                    table[key] = torch.nn.Parameter(moved, tensor.requires_grad) if isinstance(tensor, torch.nn.Parameter) else moved
 
 
 class LTX2Refiner:
@@ -114,6 +135,8 @@ class LTX2Refiner:
         fps: frame rate fed to the refiner's RoPE (16 for SANA-WM).
         block_size, kv_max_frames, sink_size: block-mode settings (release: 3, 11, 1).
         text_max_sequence_length: Gemma-3 tokens per prompt (release: 1024).
+        resident, audio_on_device, offload: placement (see the module docstring; the defaults keep everything on
+            ``device``).
 
     Raises:
         BundleError: a file the refiner needs is missing (checked at construction; nothing heavy is loaded).
@@ -131,6 +154,9 @@ class LTX2Refiner:
         kv_max_frames: int = KV_MAX_FRAMES,
         sink_size: int = SINK_SIZE,
         text_max_sequence_length: int = TEXT_MAX_SEQUENCE_LENGTH,
+        resident: bool = True,
+        audio_on_device: bool = True,
+        offload: bool = False,
     ) -> None:
         self.refiner_folder = Path(refiner_folder)
         self.gemma_folder = Path(gemma_folder)
@@ -149,7 +175,11 @@ class LTX2Refiner:
         self.kv_max_frames = kv_max_frames
         self.sink_size = sink_size
         self.text_max_sequence_length = text_max_sequence_length
+        self.resident = resident
+        self.audio_on_device = audio_on_device and not offload
+        self.offload = offload
         self._pipe: Any = None
+        self._placed = False
         self._progress: Progress | None = None
         self._prompts: OrderedDict[tuple[str, str, torch.dtype], Any] = OrderedDict()
 
@@ -175,7 +205,9 @@ class LTX2Refiner:
 
         kwargs = dict(dtype=self.dtype, device=self.device)
         transformer_class = SanaWMLTX2RefinerTransformer3DModel
-        transformer = load_diffusers_model(transformer_class, self.refiner_folder / "transformer", **kwargs)
+        where = self.device if self.audio_on_device else torch.device("cpu")  # else placed in _place_transformer
+        transformer = load_diffusers_model(transformer_class, self.refiner_folder / "transformer", dtype=self.dtype,
+                                           device=where)  # fmt: skip
         connectors = load_diffusers_model(LTX2TextConnectors, self.refiner_folder / "connectors", **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(str(self.gemma_folder), local_files_only=True)
         if tokenizer.pad_token is None:  # §2.6: pad falls back to EOS
@@ -191,11 +223,29 @@ class LTX2Refiner:
         )
         pipe.owner = self
         self._pipe = pipe
+        self._placed = self.audio_on_device
         logger.info("loaded the LTX-2 refiner from %s", self.refiner_folder)
+
+    def _place_transformer(self) -> None:
+        """Put the loaded transformer where the placement says: its video weights on the device (audio weights stay in
+        host memory), or under block-level group offloading."""
+        if self._placed:
+            return
+        transformer = self._pipe.transformer
+        if self.offload:
+            from diffusers.hooks import apply_group_offloading
+
+            apply_group_offloading(transformer, onload_device=self.device, offload_device="cpu",
+                                   offload_type="block_level", num_blocks_per_group=1,
+                                   use_stream=self.device.type == "cuda")  # fmt: skip
+        else:
+            move_except(transformer, self.device, skip="audio")
+        self._placed = True
 
     def release(self) -> None:
         """Free the refiner (cached prompt embeddings are kept; they are small)."""
         self._pipe = None
+        self._placed = False
 
     def _prompt_embeddings(self, pipe: Any, prompt: str, device: torch.device, dtype: torch.dtype) -> Any:
         """Connector outputs for ``prompt``: cached, else Gemma-3 is loaded, run once and freed (§2.6)."""
@@ -206,7 +256,14 @@ class LTX2Refiner:
             gemma = Gemma3ForConditionalGeneration.from_pretrained(
                 str(self.gemma_folder), dtype=self.dtype, local_files_only=True
             )
-            pipe.text_encoder = gemma.to(device).eval()
+            if self.offload:  # stays in host memory; each layer visits the device while it runs
+                from diffusers.hooks import apply_group_offloading
+
+                apply_group_offloading(gemma, onload_device=device, offload_device="cpu", offload_type="block_level",
+                                       num_blocks_per_group=1, use_stream=device.type == "cuda")  # fmt: skip
+            else:
+                gemma = gemma.to(device)
+            pipe.text_encoder = gemma.eval()
             try:
                 self._prompts[key] = pipe.encode_with_gemma(prompt, device, dtype)
             finally:
@@ -247,9 +304,12 @@ class LTX2Refiner:
         channels = pipe.transformer.config.in_channels
         if latents.shape[1] != channels:
             raise SanaWMInputError(f"refiner latents must have {channels} channels, got {latents.shape[1]}")
-        generator = torch.Generator(device=self.device).manual_seed(int(seed))
         self._progress = progress
         try:
+            # the prompt first (cached per prompt): Gemma-3 has come and gone before the transformer moves over
+            self._prompt_embeddings(pipe, prompt, self.device, pipe.transformer.dtype)
+            self._place_transformer()
+            generator = torch.Generator(device=self.device).manual_seed(int(seed))
             refined = pipe(
                 latents.to(device=self.device, dtype=self.dtype),
                 prompt,
@@ -262,6 +322,8 @@ class LTX2Refiner:
             )
         finally:
             self._progress = None
+            if not self.resident:
+                self.release()
         out = refined.to(device=latents.device, dtype=latents.dtype)
         out[:, :, : self.sink_size] = latents[:, :, : self.sink_size]  # exact even across a dtype round trip
         return out

@@ -42,6 +42,7 @@ from engine.generation.sampling import (
     seeded_noise,
 )
 from engine.generation.session import StreamSettings, WorldSession
+from engine.memory.decode import decode_clip
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +144,8 @@ def generate(
     if request.refine:
         report = None if progress is None else (lambda done, total: progress("refine", done, total))
         latents = bundle.refiner.refine(latents, request.prompt, seed=request.seed, progress=report)
-    if written == 0:  # not streamed: decode the whole clip now
-        frames = bundle.codec.decode(latents)
+    if written == 0:  # not streamed: decode the whole clip now (in pieces when the memory tier says so)
+        frames = decode_clip(bundle.codec, latents, bundle.memory.decode_latents_per_call)
         if progress is not None:
             progress("decode", 1, 1)
         frames = frames[first_output_pose(request) :]

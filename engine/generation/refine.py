@@ -28,6 +28,7 @@ from engine.bundles import ModelBundle
 from engine.errors import ConfigError, SanaWMInputError
 from engine.generation.project import Project
 from engine.generation.state import ChunkRecord
+from engine.memory.decode import decode_clip
 
 #: ``progress(stage, done, total)`` with stages ``"refine"`` (per refined block) and ``"decode"``.
 Progress = Callable[[str, int, int], None]
@@ -63,7 +64,7 @@ def refine_span(
     refined = bundle.refiner.refine(
         latents, prompt, seed=seed, progress=None if progress is None else lambda done, total: progress("refine", done, total)
     )
-    frames = bundle.codec.decode(refined)
+    frames = decode_clip(bundle.codec, refined, bundle.memory.decode_latents_per_call)
     if progress is not None:
         progress("decode", 1, 1)
     return frames if first_chunk == 0 else frames[1:]

@@ -37,6 +37,9 @@ pose of each of the chunk's latent key frames and encoded (:func:`~engine.genera
 the input of the sampling steps and of the commit pass, exactly as in training (:mod:`engine.train.cache_data`).
 Such a model without a world cache, and a re-anchor's pass over past frames, see "nothing known" (zeros).
 
+**Memory tier** (:attr:`ModelBundle.memory`, :mod:`engine.memory.tiers`): a chunk is decoded in pieces of the tier's
+``decode_latents_per_call`` latent frames (the same frames from the causal decoder, less VAE memory on a GPU).
+
 State is only committed when a step completes: a cancelled or failed step leaves the session as it was.
 Everything a rewind needs (model cache, decoder state, trajectory, world cache) is immutable, so snapshots share
 tensors.
@@ -64,6 +67,7 @@ from engine.errors import Cancelled, SanaWMInputError, SessionStateError
 from engine.generation.sampling import frame_noise, sample_chunk
 from engine.generation.start_image import prepare_start_frame
 from engine.generation.state import ChunkRecord, SessionSnapshot, StreamSettings
+from engine.memory.decode import decode_pieces
 from engine.generation.world_memory import (
     DepthSource,
     WorldCacheSettings,
@@ -546,8 +550,9 @@ class WorldSession:
         """Decode: the causal decode of the chunk from the state's decoder state -> (frames, the next state). With
         sharp frames, guided by the world cache as it stood before the chunk, rendered at the frames' poses."""
         self._decoder.restore(state.decoder_state)
-        if not self._guided:
-            return self._decoder.decode_next(latents), self._decoder.snapshot()
+        if not self._guided:  # in pieces when the memory tier says so (the same frames, less memory)
+            frames = decode_pieces(self._decoder, latents, self.bundle.memory.decode_latents_per_call)
+            return frames, self._decoder.snapshot()
         guide = None
         if state.world is not None:
             q0 = 0 if chunk.index == 0 else state.c2w.shape[0]

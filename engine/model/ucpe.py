@@ -15,6 +15,7 @@ RoPE factors).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -46,7 +47,10 @@ class UCPEEncoding:
         The geometry runs in fp32 (the reference runs it in the conditions' dtype; on CPU only fp32/fp64 work),
         also under autocast (bf16 training), which would otherwise run its matmuls in bf16.
         """
-        with torch.autocast(camera_conditions.device.type, enabled=False):
+        device = camera_conditions.device.type
+        # meta tensors (memory planning, engine.memory.activations) have no autocast to switch off
+        no_autocast = torch.autocast(device, enabled=False) if device != "meta" else contextlib.nullcontext()
+        with no_autocast:
             rays = ucpe_transforms(camera_conditions.float(), (width, height))
         return cls(rays=rays, rope=camera_rope)
 
