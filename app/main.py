@@ -76,13 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
-    from app.settings import APPLICATION, ORGANIZATION
+    from app.settings import APPLICATION, ORGANIZATION, AppSettings
     from app.worker import default_bundle_factory
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
-    window = MainWindow(bundle_factory=default_bundle_factory(args.device, args.dtype))
+    window = MainWindow(bundle_factory=default_bundle_factory(args.device, args.dtype,
+                                                              memory=lambda: AppSettings().memory()))  # fmt: skip
     try:
         return _run(args, app, window, launched)
     finally:

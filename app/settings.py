@@ -1,4 +1,5 @@
-"""The explorer's persistent settings (QSettings): window geometry, last folders, key map, model, drive options.
+"""The explorer's persistent settings (QSettings): window geometry, last folders, key map, model and its GPU memory
+tier, drive options.
 
 Why a wrapper: one place names every key and its type, so widgets never spell QSettings keys (or convert QVariant
 strings) themselves, and tests can hand in a QSettings on a temporary INI file.
@@ -11,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from app.keymap import DEFAULT_KEYMAP, KeyMap, preset
+from engine.bundles import MEMORY_CHOICES
 from engine.errors import ConfigError
 
 ORGANIZATION = "SANA-WM"
@@ -74,6 +76,15 @@ class AppSettings:
 
     def set_model(self, folder: str | None) -> None:
         self.qsettings.setValue("model/folder", folder or "")
+
+    def memory(self) -> str:
+        """The GPU memory tier models load in (``auto``, ``full``, ``balanced``, ``low``; engine.memory); ``auto``
+        when none is saved or the saved one is unknown."""
+        value = str(self.qsettings.value("model/memory", "auto") or "auto")
+        return value if value in MEMORY_CHOICES else "auto"
+
+    def set_memory(self, tier: str) -> None:
+        self.qsettings.setValue("model/memory", tier if tier in MEMORY_CHOICES else "auto")
 
     def sync(self) -> None:
         self.qsettings.sync()

@@ -1,5 +1,6 @@
-"""The start panel: what a world starts from — image (file, drag and drop, or a demo scene), prompt, model, field of
-view or intrinsics, seed — and the Start button.
+"""The start panel: what a world starts from — image (file, drag and drop, or a demo scene), prompt, model (and the
+GPU memory tier it loads in, an app setting, not part of the session), field of view or intrinsics, seed — and the
+Start button.
 
 It produces a :class:`~engine.generation.project.StartSettings` and nothing else: loading the model and starting the stream are the
 worker's job, so the panel stays a plain form that tests can fill in. Input problems (an unreadable image, no image
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.bundles import MEMORY_CHOICES
 from engine.generation.project import StartSettings
 from app.settings import AppSettings
 from app.viewport import IMAGE_SUFFIXES, dropped_image, to_qimage
@@ -121,6 +123,15 @@ class StartPanel(QWidget):
         model_row.addWidget(model_button)
         model_row.addWidget(embedded_button)
 
+        self.memory_box = QComboBox()  # the GPU memory tier (sana-wm generate --memory); a setting of the app
+        self.memory_box.addItems(list(MEMORY_CHOICES))
+        self.memory_box.setCurrentText(self.app_settings.memory())
+        self.memory_box.setToolTip("Which parts stay on the GPU: full (everything), balanced (text encoders and the "
+                                   "refiner only while they run), low (also fp8 DiT weights and an offloaded "
+                                   "refiner), auto (the most that fits; sana-wm plan shows the numbers). Applies "
+                                   "when a model is loaded; no effect on the CPU.")  # fmt: skip
+        self.memory_box.currentTextChanged.connect(self.app_settings.set_memory)
+
         self.fov_mode = QComboBox()
         self.fov_mode.addItems(["Model default", "Vertical FOV", "Explicit fx fy cx cy"])
         self.vfov = _spin(5.0, 170.0, 60.0, 1, "°")
@@ -171,6 +182,7 @@ class StartPanel(QWidget):
         form.addRow("", self.use_suggested_button)
         form.addRow("Prompt", self.prompt)
         form.addRow("Model", model_row)
+        form.addRow("GPU memory", self.memory_box)
         form.addRow("Camera", self.fov_mode)
         form.addRow("", self.fov_stack)
         form.addRow("Framing", self.framing_row)

@@ -55,16 +55,18 @@ BundleFactory = Callable[[str | None], ModelBundle]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def default_bundle_factory(device: str | None = None, dtype: str | None = None) -> BundleFactory:
+def default_bundle_factory(device: str | None = None, dtype: str | None = None,
+                           memory: Callable[[], str] | None = None) -> BundleFactory:  # fmt: skip
     """:func:`engine.bundles.load_bundle` on ``device`` (default: CUDA when available, else the CPU) in ``dtype``
-    (default: bfloat16 on CUDA, float32 on the CPU) — the same defaults as ``sana-wm generate``."""
+    (default: bfloat16 on CUDA, float32 on the CPU) — the same defaults as ``sana-wm generate`` — in the GPU memory
+    tier ``memory()`` names when the model is loaded (None: ``full``; a tier that does not fit is an error)."""
     if dtype is not None and dtype not in DTYPES:
         raise ConfigError(f"--dtype: expected one of {', '.join(DTYPES)}, found {dtype!r}")
 
     def load(source: str | None) -> ModelBundle:
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         kind = DTYPES[dtype] if dtype else (torch.bfloat16 if dev.type == "cuda" else torch.float32)
-        return load_bundle(source, dtype=kind, device=dev)
+        return load_bundle(source, dtype=kind, device=dev, memory=None if memory is None else memory())
 
     return load
 

@@ -41,3 +41,14 @@ def test_the_default_settings_are_isolated_in_tests(isolated_qsettings):
     s.set_model("/m")
     s.sync()
     assert s.qsettings.fileName().startswith(str(isolated_qsettings)), s.qsettings.fileName()
+
+
+def test_the_gpu_memory_tier_persists_and_an_unknown_one_is_auto(tmp_path):
+    path = tmp_path / "s.ini"
+    assert reopen(path).memory() == "auto"
+    first = reopen(path)
+    first.set_memory("low")
+    first.sync()
+    assert reopen(path).memory() == "low"
+    first.qsettings.setValue("model/memory", "huge")
+    assert first.memory() == "auto"

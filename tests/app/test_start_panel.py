@@ -90,3 +90,9 @@ def test_start_emits_settings_with_prompt_model_and_seed(qtbot, panel, start_ima
     assert s.intrinsics == (100, 101, 60, 40) and np.array_equal(s.image, start_image)
     panel.load_settings(s.__class__(image=start_image, prompt="p", seed=3))
     assert panel.fov_mode.currentIndex() == FOV_DEFAULT and panel.seed.value() == 3 and panel.model_edit.text() == ""
+
+
+def test_the_gpu_memory_tier_is_offered_and_remembered(panel):
+    assert [panel.memory_box.itemText(i) for i in range(panel.memory_box.count())] == ["auto", "full", "balanced", "low"]
+    panel.memory_box.setCurrentText("balanced")
+    assert panel.app_settings.memory() == "balanced"

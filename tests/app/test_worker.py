@@ -249,7 +249,7 @@ def test_default_factory_follows_the_generate_command_defaults(monkeypatch):
     from app import worker
 
     calls = []
-    monkeypatch.setattr(worker, "load_bundle", lambda source, dtype, device: calls.append((source, dtype, device)))
+    monkeypatch.setattr(worker, "load_bundle", lambda source, dtype, device, memory: calls.append((source, dtype, device)))
     monkeypatch.setattr(worker.torch.cuda, "is_available", lambda: False)
     worker.default_bundle_factory()(None)
     monkeypatch.setattr(worker.torch.cuda, "is_available", lambda: True)
@@ -262,3 +262,17 @@ def test_default_factory_follows_the_generate_command_defaults(monkeypatch):
     ]
     with pytest.raises(ValueError, match="--dtype: expected one of"):
         worker.default_bundle_factory(dtype="int8")
+
+
+def test_the_default_factory_loads_in_the_memory_tier_set_when_the_model_loads(monkeypatch):
+    from app import worker
+
+    tiers = []
+    monkeypatch.setattr(worker, "load_bundle", lambda source, dtype, device, memory: tiers.append(memory))
+    chosen = ["low"]
+    factory = worker.default_bundle_factory("cpu", memory=lambda: chosen[0])
+    factory(None)
+    chosen[0] = "balanced"
+    factory(None)
+    worker.default_bundle_factory("cpu")(None)
+    assert tiers == ["low", "balanced", None]
