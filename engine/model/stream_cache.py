@@ -19,10 +19,14 @@ from typing import Any
 
 import torch
 
+from engine.errors import clip_text
 from engine.model.chunks import AttentionWindow
 from engine.model.time_mixing.streaming import BlockCache, CachedMixer
 
-__all__ = ["BlockCache", "CachedStep", "StreamCache"]
+__all__ = ["BlockCache", "CachedStep", "MAX_DEPTH", "StreamCache"]
+
+#: The most blocks a stored cache may claim (the official DiT has 20).
+MAX_DEPTH = 1024
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class StreamCache:
     def from_tensors(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> StreamCache:
         """Rebuild a cache from :meth:`to_tensors` output. Raises ``ValueError`` naming a malformed tensor name."""
         depth = int(meta["depth"])
+        if not 0 < depth <= MAX_DEPTH:  # a damaged file's depth must not make millions of empty blocks
+            raise ValueError(f"stream cache depth: expected 1..{MAX_DEPTH} blocks, found {clip_text(depth, 20)}")
         states: list[dict[str, torch.Tensor]] = [{} for _ in range(depth)]
         kv: list[dict[int, dict[str, dict[str, torch.Tensor]]]] = [{} for _ in range(depth)]
         for name, tensor in tensors.items():
