@@ -19,8 +19,10 @@ Configurations (sources in ``spec/``):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -112,7 +114,7 @@ def build_vae() -> nn.Module:
     """The LTX-2.0 VAE on the meta device, in bf16."""
     from diffusers import AutoencoderKLLTX2Video
 
-    with torch.device("meta"):
+    with torch.device("meta"), _diffusers_quiet():
         return AutoencoderKLLTX2Video(**LTX2_VAE_CONFIG).to(torch.bfloat16).eval()
 
 
@@ -120,8 +122,22 @@ def build_refiner() -> nn.Module:
     """The LTX-2 refiner transformer (diffusers 0.42.1 defaults = LTX-2.0) on the meta device, in bf16."""
     from diffusers.models.transformers.transformer_sana_wm_refiner import SanaWMLTX2RefinerTransformer3DModel
 
-    with torch.device("meta"):
+    with torch.device("meta"), _diffusers_quiet():
         return SanaWMLTX2RefinerTransformer3DModel().to(torch.bfloat16).eval()
+
+
+@contextlib.contextmanager
+def _diffusers_quiet() -> Iterator[None]:
+    """Silence diffusers' advice about keeping modules in float32 when casting with ``to()``: these models are built
+    on the meta device only to count sizes, so the advice does not apply and would reach the user's terminal."""
+    from diffusers.utils import logging as diffusers_logging
+
+    level = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        diffusers_logging.set_verbosity(level)
 
 
 @functools.cache
