@@ -34,7 +34,7 @@ _TOP = {
     "min_lr_ratio": "min_lr_ratio", "warmup": "warmup_steps", "weight_decay": "weight_decay",
     "grad_clip": "grad_clip", "ema_decay": "ema_decay", "seed": "seed", "checkpoint_every": "checkpoint_every",
     "keep_checkpoints": "keep_checkpoints", "bf16": "bf16", "device": "device", "threads": "threads",
-    "name": "bundle_name",
+    "name": "bundle_name", "checkpoint_minutes": "checkpoint_minutes", "data_workers": "data_workers",
 }  # fmt: skip
 #: Flag destination -> ObjectiveConfig field.
 _OBJECTIVE = {
@@ -80,10 +80,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--ema-decay", type=float, help="EMA of the weights that are shipped (default 0.999)")
     o.add_argument("--seed", type=int, help="model init, data order and noise (default 0)")
     o.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 100)")
+    o.add_argument("--checkpoint-minutes", type=float,
+                   help="also checkpoint after this many minutes since the last checkpoint (default 0 = off)")
     o.add_argument("--keep-checkpoints", type=int, help="checkpoints kept, 0 = all (default 3)")
+    o.add_argument("--max-minutes", type=float,
+                   help="stop this start of the run after this many minutes: checkpoint, write the bundle; "
+                   "--resume continues (default: run to --steps)")
     o.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default off)")
     o.add_argument("--device", help="cpu, cuda, cuda:N (default cpu)")
     o.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    o.add_argument("--data-workers", type=int,
+                   help="processes that build training windows ahead of the step; the batches are the same for "
+                   "any count (default 0: in the training process)")
     obj = p.add_argument_group("objective")
     obj.add_argument("--clean-context-prob", type=float, help="share of clean-context samples (default 0.5)")
     obj.add_argument("--context-noise", type=float, help="max noise on clean context frames (default 0 = off)")
@@ -201,13 +209,16 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(args, clips)
     progress = TrainProgress(enabled=not args.quiet)
     try:
-        result = train(config, clips, args.out, progress, resume=args.resume)
+        result = train(config, clips, args.out, progress, resume=args.resume, max_minutes=args.max_minutes)
     except KeyboardInterrupt:
         print(f"\nsana-wm: interrupted; continue from the last checkpoint with: sana-wm train --data {args.data} "
               f"--out {args.out} --resume", file=sys.stderr)  # fmt: skip
         return 130
     print(f"trained {result.steps} steps ({result.samples_seen} samples) in {_duration(result.wall_time_s)}; "
           f"final loss {result.final_loss:.4f}")  # fmt: skip
+    if result.stopped_early:
+        print(f"stopped after --max-minutes {args.max_minutes:g} at step {result.steps} of {config.steps}; continue "
+              f"with: sana-wm train --data {args.data} --out {args.out} --resume")  # fmt: skip
     print(f"bundle: {result.bundle_dir}")
     print(f"checkpoint: {result.last_checkpoint}")
     return 0

@@ -117,8 +117,24 @@ class WindowCacheBuilder:
         self.augment = augment
         self.settings = settings or WorldCacheSettings()
         self._estimator = depth_estimator
+        self._loaded_estimator = False  # True once the estimator was read from ``augment.depth_weights``
         self._memory = WorldMemory(self._depth_of_batch, self.settings)
         self._depth_batch: np.ndarray | None = None
+
+    def __getstate__(self) -> dict:
+        """Pickled for a data worker process (:mod:`engine.train.loader`): without the GL renderer (a context
+        belongs to the process that made it) and without an estimator read from ``augment.depth_weights`` (the
+        worker reads its own); both are made again on first use. A caller's estimator is sent as it is."""
+        state = dict(self.__dict__)
+        del state["_memory"]
+        state["_depth_batch"] = None
+        if self._loaded_estimator:
+            state["_estimator"], state["_loaded_estimator"] = None, False
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._memory = WorldMemory(self._depth_of_batch, self.settings)
 
     def _depth_of_batch(self, frames: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
         """The memory's depth source: the depth prepared for the frames being fused (see :meth:`window_input`)."""
@@ -130,6 +146,7 @@ class WindowCacheBuilder:
             from engine.depth.estimator import DepthEstimator
 
             self._estimator = DepthEstimator.load(self.augment.depth_weights, threads=None)
+            self._loaded_estimator = True
         return self._estimator
 
     def channels(self) -> int:

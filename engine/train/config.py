@@ -23,7 +23,8 @@ from engine.train.objective import ObjectiveConfig
 CODECS = ("patch-dct",)
 LR_SCHEDULES = ("constant", "cosine")
 #: TrainConfig fields a resumed run may change; any other difference is refused.
-RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every", "keep_checkpoints", "threads", "device", "data"})
+RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every", "checkpoint_minutes", "keep_checkpoints", "threads",
+                               "device", "data", "data_workers"})
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,14 @@ class TrainConfig:
         ema_decay: EMA of the weights (the shipped weights); warmed up as ``min(decay, (1 + n) / (10 + n))``.
         seed: model init, data order, noise.
         checkpoint_every, keep_checkpoints: checkpoint interval in steps; how many to keep (0 = all).
+        checkpoint_minutes: also checkpoint when this much wall-clock time has passed since the last checkpoint
+            (0 = off): on a lent machine that can be taken back at any moment, a checkpoint every minute bounds the
+            loss whatever a step costs there.
         bf16: bf16 autocast for the forward pass (weights, optimizer and loss stay fp32).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ...; threads: torch CPU threads (None = torch's choice).
+        data_workers: processes that build training windows ahead of the step (0 = in the training process);
+            windows of a world-cache model cost fusions, GL renders and depth estimates on the CPU, which alone
+            would leave a GPU idle (:mod:`engine.train.loader`). Batches are the same for any count.
         objective: :class:`ObjectiveConfig`.
         bundle_name: name of the bundle written at the end.
         init_from: an embedded bundle folder whose weights start the run (a fine-tune) instead of the
@@ -75,10 +82,12 @@ class TrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
     checkpoint_every: int = 100
+    checkpoint_minutes: float = 0.0
     keep_checkpoints: int = 3
     bf16: bool = False
     device: str = "cpu"
     threads: int | None = None
+    data_workers: int = 0
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     bundle_name: str = "sana-wm-trained"
     init_from: str | None = None
@@ -107,6 +116,10 @@ class TrainConfig:
             problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be >= 1, got {self.threads}")
+        if not 0 <= self.checkpoint_minutes < 1e6:
+            problems.append(f"checkpoint_minutes must be >= 0 (0 = off), got {self.checkpoint_minutes}")
+        if not 0 <= self.data_workers <= 256:
+            problems.append(f"data_workers must be in 0..256, got {self.data_workers}")
         if problems:
             raise ConfigError("invalid training config: " + "; ".join(problems))
         check_window(self.window_latent_frames)

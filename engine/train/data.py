@@ -243,10 +243,18 @@ class TrainingBatch:
             cache=None if any(c is None for c in caches) else torch.stack(caches),
         )
 
-    def to(self, device: torch.device | str) -> TrainingBatch:
-        return TrainingBatch(self.latents.to(device), self.camera_conditions.to(device),
-                             self.chunk_plucker.to(device), self.sources,
-                             None if self.cache is None else self.cache.to(device))  # fmt: skip
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> TrainingBatch:
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device, non_blocking=non_blocking)
+
+        return TrainingBatch(move(self.latents), move(self.camera_conditions), move(self.chunk_plucker), self.sources,
+                             None if self.cache is None else move(self.cache))  # fmt: skip
+
+    def pin_memory(self) -> TrainingBatch:
+        """The batch in page-locked memory, so that ``to(cuda, non_blocking=True)`` copies it asynchronously."""
+        return TrainingBatch(self.latents.pin_memory(), self.camera_conditions.pin_memory(),
+                             self.chunk_plucker.pin_memory(), self.sources,
+                             None if self.cache is None else self.cache.pin_memory())  # fmt: skip
 
 
 def is_frame_local(codec: LatentCodec) -> bool:
@@ -304,6 +312,13 @@ class TrainingData:
 
     def __len__(self) -> int:
         return len(self.clips)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for a data worker (:mod:`engine.train.loader`) without the encoded latents: each worker encodes
+        the clips it uses, and the copy sent to it stays small."""
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        return state
 
     # ----- encoding (cached) ----------------------------------------------------------------------------------
     def _load(self, index: int) -> Clip:

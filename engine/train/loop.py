@@ -17,7 +17,14 @@ A run folder ``OUT`` holds:
 Determinism: the model is built from ``seed``; the data order is a function of ``(seed, samples seen)``; each
 step's noise and timesteps come from a generator seeded by ``(seed, step)``. A run resumed from a checkpoint
 (``resume=True``) therefore continues bit for bit as if it had never stopped, given the same thread count and
-device (measured on the CPU; GPU kernels may not be bitwise reproducible).
+device (measured on the CPU; GPU kernels may not be bitwise reproducible). The data workers
+(``data_workers``, :mod:`engine.train.loader`) change nothing: batches are the same for any count.
+
+Wall-clock limits, for machines lent for minutes: ``max_minutes`` ends this start of the run after that long
+(checkpoint, then the bundle, as at the last step; ``--resume`` continues), and ``checkpoint_minutes`` adds a
+checkpoint whenever that long has passed since the last one. A checkpoint without optimizer state
+(:func:`~engine.train.checkpoint.strip_optimizer`, small enough to carry to and from such a machine) resumes with
+fresh AdamW moments.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from engine.train.cache_data import WindowCacheBuilder
 from engine.train.config import TrainConfig, check_resume, learning_rate
 from engine.train.curves import plot_loss, write_loss_csv
 from engine.train.data import TrainingData
+from engine.train.loader import batch_stream
 from engine.train.init import init_weights, load_initial_weights
 from engine.train.objective import flow_matching_loss
 from engine.train.run_folder import environment, final_loss, write_bundle, write_run_config
@@ -88,6 +96,7 @@ class TrainResult:
     final_loss: float
     wall_time_s: float
     last_checkpoint: Path | None
+    stopped_early: bool = False  # ``max_minutes`` ended this start before ``steps``
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
@@ -146,6 +155,7 @@ def train(
     progress: Callable[[StepReport], None] | None = None,
     *,
     resume: bool = False,
+    max_minutes: float | None = None,
 ) -> TrainResult:
     """Train a model of ``config`` on ``clips``, writing the run folder ``out_dir`` (see the module docstring).
 
@@ -159,11 +169,18 @@ def train(
         resume: continue from the newest checkpoint in ``out_dir``; only the fields in
             :data:`~engine.train.config.RESUMABLE_CHANGES` may differ from the checkpoint's config (e.g. more
             ``steps``).
+        max_minutes: wall-clock budget of this call, counted from its start: the first step that ends past it is
+            the last (checkpointed, then the bundle is written; ``TrainResult.stopped_early`` says so). None = run
+            to ``steps``.
 
     Raises:
         ConfigError: invalid settings, an occupied ``out_dir`` without ``resume``, nothing to resume, or settings
             that differ from the checkpoint's; :class:`TrainingDiverged` on a non-finite loss.
     """
+    started = time.perf_counter()
+    if max_minutes is not None and not 0 < max_minutes < 1e6:
+        raise ConfigError(f"max_minutes: expected a positive number of minutes, found {max_minutes}")
+    deadline = None if max_minutes is None else started + 60.0 * max_minutes
     out_dir = Path(out_dir)
     device = _resolve_device(config.device)
     model_config = config.model_config()
@@ -187,13 +204,15 @@ def train(
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        return _run(config, model_config, data, out_dir, device, progress, existing[-1] if resume else None)
+        return _run(config, model_config, data, out_dir, device, progress, existing[-1] if resume else None,
+                    deadline)  # fmt: skip
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _run(config: TrainConfig, model_config: SanaWMConfig, data: TrainingData, out_dir: Path, device: torch.device,
-         progress: Callable[[StepReport], None] | None, resume_from: Path | None) -> TrainResult:  # fmt: skip
+         progress: Callable[[StepReport], None] | None, resume_from: Path | None,
+         deadline: float | None) -> TrainResult:  # fmt: skip
     model = build_model(config, load_init=resume_from is None).to(device).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = make_optimizer(model, config)
@@ -204,7 +223,10 @@ def _run(config: TrainConfig, model_config: SanaWMConfig, data: TrainingData, ou
         check_resume(payload["config"], config, resume_from)
         model.load_state_dict(payload["model"])
         ema.load_state_dict(payload["ema"])
-        optimizer.load_state_dict(payload["optimizer"])
+        if payload["optimizer"]:
+            optimizer.load_state_dict(payload["optimizer"])
+        else:
+            log.warning("%s holds no optimizer state: AdamW starts with fresh moments", resume_from)
         restore_rng(payload["rng"])
         state = run_state(payload)
         log.info("resuming from %s (step %d)", resume_from, state.step)
@@ -213,46 +235,56 @@ def _run(config: TrainConfig, model_config: SanaWMConfig, data: TrainingData, ou
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if config.bf16 else (lambda: None)
 
     last_checkpoint = resume_from  # the loop always checkpoints its last step
-    while state.step < config.steps:
-        started = time.perf_counter()
-        lr = learning_rate(config, state.step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        batch = data.batch(state.samples_seen, config.batch_size).to(device)
-        out = flow_matching_loss(model, batch, config.objective, step_generator(config.seed, state.step),
-                                 autocast=autocast())  # fmt: skip
-        if not torch.isfinite(out.loss):
-            raise TrainingDiverged(
-                f"step {state.step + 1}: the loss is {out.stats['loss']}; lower the learning rate (--lr {config.lr:g}) "
-                f"or clip gradients, then resume from {last_checkpoint or 'the start'}"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
-        optimizer.step()
-        update_ema(ema, model, config.ema_decay, state.step)
-        state.step += 1
-        state.samples_seen += config.batch_size
-        elapsed = time.perf_counter() - started
-        state.wall_time_s += elapsed
-        state.history.append({
-            "step": state.step, "samples_seen": state.samples_seen, "loss": out.stats["loss"], "lr": lr,
-            "grad_norm": grad_norm, "sigma_mean": out.stats["sigma_mean"], "clean_context": out.stats["clean_context"],
-            "self_rollout": out.stats["self_rollout"], "samples_per_s": config.batch_size / elapsed,
-            "elapsed_s": state.wall_time_s,
-        })  # fmt: skip
-        written = None
-        if state.step % config.checkpoint_every == 0 or state.step == config.steps:
-            written = _checkpoint(out_dir, config, model, ema, optimizer, state, config_json)
-            last_checkpoint = written
-        if progress is not None:
-            progress(StepReport(state.step, config.steps, out.stats["loss"], lr, grad_norm,
-                                config.batch_size / elapsed, state.wall_time_s, written))  # fmt: skip
+    last_checkpoint_time = time.perf_counter()
+    stopped_early = False
+    pin = device.type == "cuda" and config.data_workers > 0
+    batches = batch_stream(data, state.samples_seen, config.batch_size, config.data_workers, pin_memory=pin)
+    try:
+        while state.step < config.steps and not stopped_early:
+            started = time.perf_counter()
+            lr = learning_rate(config, state.step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = next(batches).to(device, non_blocking=True)
+            out = flow_matching_loss(model, batch, config.objective, step_generator(config.seed, state.step),
+                                     autocast=autocast())  # fmt: skip
+            if not torch.isfinite(out.loss):
+                raise TrainingDiverged(
+                    f"step {state.step + 1}: the loss is {out.stats['loss']}; lower the learning rate (--lr "
+                    f"{config.lr:g}) or clip gradients, then resume from {last_checkpoint or 'the start'}"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+            optimizer.step()
+            update_ema(ema, model, config.ema_decay, state.step)
+            state.step += 1
+            state.samples_seen += config.batch_size
+            now = time.perf_counter()
+            elapsed = now - started
+            state.wall_time_s += elapsed
+            state.history.append({
+                "step": state.step, "samples_seen": state.samples_seen, "loss": out.stats["loss"], "lr": lr,
+                "grad_norm": grad_norm, "sigma_mean": out.stats["sigma_mean"],
+                "clean_context": out.stats["clean_context"], "self_rollout": out.stats["self_rollout"],
+                "samples_per_s": config.batch_size / elapsed, "elapsed_s": state.wall_time_s,
+            })  # fmt: skip
+            stopped_early = deadline is not None and now >= deadline and state.step < config.steps
+            timed = config.checkpoint_minutes > 0 and now - last_checkpoint_time >= 60.0 * config.checkpoint_minutes
+            written = None
+            if state.step % config.checkpoint_every == 0 or state.step == config.steps or stopped_early or timed:
+                written = _checkpoint(out_dir, config, model, ema, optimizer, state, config_json)
+                last_checkpoint, last_checkpoint_time = written, time.perf_counter()
+            if progress is not None:
+                progress(StepReport(state.step, config.steps, out.stats["loss"], lr, grad_norm,
+                                    config.batch_size / elapsed, state.wall_time_s, written))  # fmt: skip
+    finally:
+        batches.close()  # stops the data workers
 
     bundle_dir = write_bundle(out_dir, config, ema, data, state, parameters, device)
     return TrainResult(out_dir, bundle_dir, state.step, state.samples_seen, final_loss(state.history),
-                       state.wall_time_s, last_checkpoint)  # fmt: skip
+                       state.wall_time_s, last_checkpoint, stopped_early)  # fmt: skip
 
 
 def _checkpoint(out_dir: Path, config: TrainConfig, model: torch.nn.Module, ema: torch.nn.Module,

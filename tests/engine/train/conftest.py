@@ -6,6 +6,7 @@ machine has two shared cores, where two OpenMP threads competing with other proc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,18 @@ def make_clip(seed: int, num_frames: int = 49, frame_size: tuple[int, int] = FRA
     return Clip(frames=frames, c2w=c2w, intrinsics=intrinsics, name=f"clip-{seed}")
 
 
+def with_depth(clip: Clip, metres: float = 6.0) -> Clip:
+    """The clip with the exact depth of a static wall ``metres`` in front of its first camera (facing it)."""
+    f, height, width, _ = clip.frames.shape
+    normal, origin = clip.c2w[0, :3, 2], clip.c2w[0, :3, 3]
+    v, u = np.mgrid[0:height, 0:width] + 0.5
+    depth = np.empty((f, height, width), np.float32)
+    for i, (pose, (fx, fy, cx, cy)) in enumerate(zip(clip.c2w, clip.intrinsics)):
+        rays = np.stack([(u - cx) / fx, (v - cy) / fy, np.ones_like(u)], -1) @ pose[:3, :3].T  # world, z_cam = 1
+        depth[i] = (normal @ origin + metres - normal @ pose[:3, 3]) / (rays @ normal)
+    return dataclasses.replace(clip, depth=depth)
+
+
 def write_dataset(folder: Path, clips: list[Clip]) -> Path:
     """A dataset folder as ``sana-wm synth`` writes it: ``index.json`` + ``clips/clip_NNNNNN.npz`` (raw frames)."""
     (folder / "clips").mkdir(parents=True)
@@ -52,6 +65,12 @@ def write_dataset(folder: Path, clips: list[Clip]) -> Path:
 @pytest.fixture(scope="session")
 def clip_factory() -> Callable[..., Clip]:
     return make_clip
+
+
+@pytest.fixture(scope="session")
+def depth_clip_factory() -> Callable[..., Clip]:
+    """``make_clip`` with the exact depth of :func:`with_depth` (clips for the world-cache model v2)."""
+    return lambda seed, **kwargs: with_depth(make_clip(seed, **kwargs))
 
 
 @pytest.fixture(scope="session")

@@ -17,23 +17,11 @@ from engine.errors import ConfigError, InputFileError
 from engine.generation.world_memory import WorldCacheSettings
 from engine.train.cache_data import CacheAugment, WindowCacheBuilder, chunk_of_latent, fused_before_chunk
 from engine.train.config import TrainConfig
-from engine.train.data import Clip, TrainingData
+from engine.train.data import TrainingData
 from engine.train.loop import train
 
 SIZE = (48, 32)
 EXACT = CacheAugment(depth_scale=0.0, depth_noise=0.0, drop_all_prob=0.0, drop_chunk_prob=0.0, drop_region_prob=0.0)
-
-
-def with_depth(clip: Clip, metres: float = 6.0) -> Clip:
-    """The clip with the exact depth of a static wall ``metres`` in front of its first camera (facing it)."""
-    f, height, width, _ = clip.frames.shape
-    normal, origin = clip.c2w[0, :3, 2], clip.c2w[0, :3, 3]
-    v, u = np.mgrid[0:height, 0:width] + 0.5
-    depth = np.empty((f, height, width), np.float32)
-    for i, (pose, (fx, fy, cx, cy)) in enumerate(zip(clip.c2w, clip.intrinsics)):
-        rays = np.stack([(u - cx) / fx, (v - cy) / fy, np.ones_like(u)], -1) @ pose[:3, :3].T  # world, z_cam = 1
-        depth[i] = (normal @ origin + metres - normal @ pose[:3, 3]) / (rays @ normal)
-    return dataclasses.replace(clip, depth=depth)
 
 
 def builder(augment: CacheAugment = EXACT) -> WindowCacheBuilder:
@@ -51,8 +39,8 @@ def test_the_frames_before_a_chunk_are_those_a_session_fuses():
     assert [chunk_of_latent(j) for j in range(10)] == [0, 0, 0, 0, 1, 1, 1, 2, 2, 2]
 
 
-def test_a_chunk_never_sees_its_own_or_later_frames(clip_factory):
-    clip = with_depth(clip_factory(0, num_frames=57))
+def test_a_chunk_never_sees_its_own_or_later_frames(depth_clip_factory):
+    clip = depth_clip_factory(0, num_frames=57)
     b = builder()
     start = 1  # window pixel frames 8..56: chunk 0 = latents 0..3, chunk 1 = latents 4..6
     base = window(b, clip, start)
@@ -72,8 +60,8 @@ def test_a_chunk_never_sees_its_own_or_later_frames(clip_factory):
     assert not torch.allclose(start_changed[:, :4], base[:, :4])
 
 
-def test_augmentations_are_reproducible_and_dropping_gives_nothing_known(clip_factory):
-    clip = with_depth(clip_factory(1))
+def test_augmentations_are_reproducible_and_dropping_gives_nothing_known(depth_clip_factory):
+    clip = depth_clip_factory(1)
     noisy = builder(CacheAugment(depth_scale=0.3, depth_noise=0.1, drop_all_prob=0.0, drop_chunk_prob=0.0,
                                  drop_region_prob=1.0))  # fmt: skip
     a, b = window(noisy, clip, seed=4), window(noisy, clip, seed=4)
@@ -84,7 +72,7 @@ def test_augmentations_are_reproducible_and_dropping_gives_nothing_known(clip_fa
     assert torch.count_nonzero(dropped) == 0
 
 
-def test_predicted_depth_windows_use_the_estimator(clip_factory):
+def test_predicted_depth_windows_use_the_estimator(depth_clip_factory):
     calls = []
 
     def estimator(frames: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
@@ -93,22 +81,22 @@ def test_predicted_depth_windows_use_the_estimator(clip_factory):
 
     b = WindowCacheBuilder(PatchDCTCodec(8, 16), SIZE, dataclasses.replace(EXACT, predicted_depth_prob=1.0,
                            depth_weights="unused"), WorldCacheSettings(capacity=4000), depth_estimator=estimator)  # fmt: skip
-    window(b, with_depth(clip_factory(2)))
+    window(b, depth_clip_factory(2))
     assert calls == [1, 6]  # the start image, then chunk 0's six fused frames
     with pytest.raises(ConfigError, match="needs depth_weights"):
         CacheAugment(predicted_depth_prob=0.5)
 
 
-def test_training_data_needs_clips_with_depth_for_a_cache_model(clip_factory):
+def test_training_data_needs_clips_with_depth_for_a_cache_model(clip_factory, depth_clip_factory):
     data = TrainingData([clip_factory(3)], PatchDCTCodec(8, 16), SIZE, 7, seed=0, cache_builder=builder())
     with pytest.raises(InputFileError, match="needs clips with depth"):
         data.sample(0)
-    data = TrainingData([with_depth(clip_factory(3))], PatchDCTCodec(8, 16), SIZE, 7, seed=0, cache_builder=builder())
+    data = TrainingData([depth_clip_factory(3)], PatchDCTCodec(8, 16), SIZE, 7, seed=0, cache_builder=builder())
     assert data.batch(0, 2).cache.shape == (2, 9, 7, 2, 3)
 
 
-def test_a_v2_run_starts_from_v1_weights_and_writes_a_v2_bundle(tmp_path, clip_factory):
-    clips = [with_depth(clip_factory(i)) for i in range(2)]
+def test_a_v2_run_starts_from_v1_weights_and_writes_a_v2_bundle(tmp_path, depth_clip_factory):
+    clips = [depth_clip_factory(i) for i in range(2)]
     v1 = TrainConfig(preset="sana-wm-tiny-test", frame_size=SIZE, window_latent_frames=7, steps=1, warmup_steps=1,
                      threads=1, seed=5)  # fmt: skip
     first = train(v1, clips, tmp_path / "v1")

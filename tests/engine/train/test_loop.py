@@ -229,3 +229,51 @@ def test_a_run_recorded_before_newer_settings_existed_still_resumes(tmp_path, cl
     payload["config"] = json.dumps(old, sort_keys=True)
     torch.save(payload, path)
     assert train(TrainConfig(**{**config.__dict__, "steps": 3}), clips, out, resume=True).steps == 3
+
+
+def test_max_minutes_ends_a_run_with_a_checkpoint_and_a_bundle_and_resume_finishes_it_bit_for_bit(
+        tmp_path, clips, straight_run):  # fmt: skip
+    out = tmp_path / "budget"
+    stopped = train(CONFIG, clips, out, max_minutes=1e-9)  # past the budget after the first step
+    assert stopped.stopped_early and stopped.steps == 1
+    assert stopped.last_checkpoint == out / "checkpoints/step_0000001.pt"
+    assert load_embedded_bundle(stopped.bundle_dir).extras["training"]["steps"] == 1
+    finished = train(CONFIG, clips, out, resume=True, max_minutes=60)
+    assert not finished.stopped_early and finished.steps == 4
+    a, b = load_checkpoint(straight_run[1].last_checkpoint), load_checkpoint(finished.last_checkpoint)
+    assert all(torch.equal(a[key][k], b[key][k]) for key in ("model", "ema") for k in a[key])
+    with pytest.raises(ConfigError, match="max_minutes"):
+        train(CONFIG, clips, tmp_path / "none", max_minutes=0)
+
+
+def test_checkpoint_minutes_adds_checkpoints_by_wall_clock(tmp_path, clips):
+    config = TrainConfig(**{**CONFIG.__dict__, "steps": 3, "checkpoint_every": 100, "checkpoint_minutes": 1e-9})
+    train(config, clips, tmp_path / "timed")
+    assert [p.name for p in list_checkpoints(tmp_path / "timed")] == [f"step_000000{i}.pt" for i in (1, 2, 3)]
+    with pytest.raises(ConfigError, match="checkpoint_minutes"):
+        TrainConfig(checkpoint_minutes=-1)
+
+
+def test_a_checkpoint_without_optimizer_state_resumes_with_fresh_moments(tmp_path, clips, straight_run):
+    from engine.train.checkpoint import strip_optimizer
+
+    source, _ = straight_run
+    out = tmp_path / "stripped"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "config.json").write_text((source / "config.json").read_text())
+    full = source / "checkpoints/step_0000002.pt"
+    slim = strip_optimizer(full, out / "checkpoints/step_0000002.pt")
+    assert slim.stat().st_size < 0.75 * full.stat().st_size and load_checkpoint(slim)["optimizer"] == {}
+    result = train(CONFIG, clips, out, resume=True)
+    assert result.steps == 4 and math.isfinite(result.final_loss)
+    states = load_checkpoint(result.last_checkpoint)["optimizer"]["state"]
+    assert all(float(s["step"]) == 2 for s in states.values())  # the moments restarted at step 2
+
+
+def test_data_workers_train_the_same_steps_as_the_training_process(tmp_path, clips):
+    config = TrainConfig(**{**CONFIG.__dict__, "steps": 2})
+    alone = train(config, clips, tmp_path / "alone")
+    workers = train(TrainConfig(**{**config.__dict__, "data_workers": 2}), clips, tmp_path / "workers")
+    a, b = load_checkpoint(alone.last_checkpoint), load_checkpoint(workers.last_checkpoint)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]

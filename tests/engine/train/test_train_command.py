@@ -105,3 +105,16 @@ def test_init_from_and_self_rollout_fine_tune_a_trained_bundle(tmp_path, dataset
     assert "--init-from" in err and "bundle.json" in err and len(err.strip().splitlines()) == 1
     assert main([*bad, "--self-rollout-prob", "2"]) == 2
     assert "self_rollout_prob must be in [0, 1], got 2.0" in capsys.readouterr().err
+
+
+def test_max_minutes_stops_the_run_with_a_checkpoint_and_says_how_to_continue(tmp_path, dataset, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(dataset), "--out", str(out), *TINY, "--steps", "50", "--window", "4",
+            "--max-minutes", "1e-9", "--checkpoint-minutes", "0.5"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "stopped after --max-minutes 1e-09 at step 1 of 50" in printed and "--resume" in printed
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_0000001.pt"]
+    assert json.loads((out / "config.json").read_text())["train"]["checkpoint_minutes"] == 0.5
+    assert main(["train", "--data", str(dataset), "--out", str(tmp_path / "bad"), *TINY, "--max-minutes", "0"]) == 2
+    assert "max_minutes: expected a positive number" in capsys.readouterr().err
