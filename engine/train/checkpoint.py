@@ -46,12 +46,15 @@ _NAME = re.compile(r"^step_(\d+)\.pt$")
 
 @dataclass
 class RunState:
-    """Counters of a run: ``step`` (optimizer steps done), ``samples_seen``, ``wall_time_s``, loss ``history``."""
+    """Counters of a run: ``step`` (optimizer steps done), ``samples_seen``, ``wall_time_s``, loss ``history``;
+    ``rewarm_from``: the step at which a resume without optimizer state restarted the AdamW moments (the learning
+    rate warms up again from there), None if that never happened."""
 
     step: int = 0
     samples_seen: int = 0
     wall_time_s: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    rewarm_from: int | None = None
 
 
 def rng_state() -> dict[str, Any]:
@@ -113,6 +116,8 @@ def save_checkpoint(
         "history": [dict(row) for row in state.history],
         "config": config_json,
     }
+    if state.rewarm_from is not None:
+        payload["rewarm_from"] = int(state.rewarm_from)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return Path(path)
@@ -144,7 +149,8 @@ def strip_optimizer(source: str | Path, dest: str | Path) -> Path:
     Why: the moments are half a checkpoint (two fp32 copies of the weights; 29 of 58 MB for ``sana-wm-tiny``),
     and a lent GPU machine takes and returns only a few tens of MB per call (docs/embedded_model.md, "Training
     on a lent GPU"). Resuming from the result continues the weights, EMA, data position, schedule and loss log;
-    AdamW restarts its moments (with bias correction, so its first updates are of the usual size).
+    AdamW restarts its moments, and the learning rate warms up again over ``warmup_steps`` (fresh moments make
+    every first update a full step of the rate, whatever the gradient's scale), as at the start of a run.
     """
     payload = load_checkpoint(source)
     payload["optimizer"] = {}
@@ -160,6 +166,7 @@ def run_state(payload: dict[str, Any]) -> RunState:
         samples_seen=int(payload["samples_seen"]),
         wall_time_s=float(payload.get("wall_time_s", 0.0)),
         history=[dict(row) for row in payload["history"]],
+        rewarm_from=None if payload.get("rewarm_from") is None else int(payload["rewarm_from"]),
     )
 
 

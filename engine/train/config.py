@@ -169,9 +169,12 @@ class TrainConfig:
         return config
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Learning rate of 0-based ``step``: linear warm-up, then constant or cosine to ``lr * min_lr_ratio``."""
+def learning_rate(config: TrainConfig, step: int, rewarm_from: int | None = None) -> float:
+    """Learning rate of 0-based ``step``: linear warm-up, then constant or cosine to ``lr * min_lr_ratio``; a second
+    linear warm-up from ``rewarm_from`` on (where a resume restarted the optimizer's moments)."""
     warm = min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+    if rewarm_from is not None and config.warmup_steps:
+        warm *= min(1.0, (step - rewarm_from + 1) / config.warmup_steps)
     if config.lr_schedule == "constant":
         return config.lr * warm
     span = max(1, config.steps - config.warmup_steps)

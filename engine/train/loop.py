@@ -229,6 +229,8 @@ def _run(config: TrainConfig, model_config: SanaWMConfig, data: TrainingData, ou
             log.warning("%s holds no optimizer state: AdamW starts with fresh moments", resume_from)
         restore_rng(payload["rng"])
         state = run_state(payload)
+        if not payload["optimizer"]:
+            state.rewarm_from = state.step
         log.info("resuming from %s (step %d)", resume_from, state.step)
     parameters = sum(p.numel() for p in model.parameters())
     write_run_config(out_dir, config, model_config, parameters, len(data), state.step, environment(device))
@@ -242,10 +244,11 @@ def _run(config: TrainConfig, model_config: SanaWMConfig, data: TrainingData, ou
     try:
         while state.step < config.steps and not stopped_early:
             started = time.perf_counter()
-            lr = learning_rate(config, state.step)
+            lr = learning_rate(config, state.step, state.rewarm_from)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = next(batches).to(device, non_blocking=True)
+            data_wait = time.perf_counter() - started  # the step waited this long for its windows
             out = flow_matching_loss(model, batch, config.objective, step_generator(config.seed, state.step),
                                      autocast=autocast())  # fmt: skip
             if not torch.isfinite(out.loss):
@@ -268,7 +271,7 @@ def _run(config: TrainConfig, model_config: SanaWMConfig, data: TrainingData, ou
                 "step": state.step, "samples_seen": state.samples_seen, "loss": out.stats["loss"], "lr": lr,
                 "grad_norm": grad_norm, "sigma_mean": out.stats["sigma_mean"],
                 "clean_context": out.stats["clean_context"], "self_rollout": out.stats["self_rollout"],
-                "samples_per_s": config.batch_size / elapsed, "elapsed_s": state.wall_time_s,
+                "samples_per_s": config.batch_size / elapsed, "elapsed_s": state.wall_time_s, "data_wait_s": data_wait,
             })  # fmt: skip
             stopped_early = deadline is not None and now >= deadline and state.step < config.steps
             timed = config.checkpoint_minutes > 0 and now - last_checkpoint_time >= 60.0 * config.checkpoint_minutes

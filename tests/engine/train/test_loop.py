@@ -266,8 +266,12 @@ def test_a_checkpoint_without_optimizer_state_resumes_with_fresh_moments(tmp_pat
     assert slim.stat().st_size < 0.75 * full.stat().st_size and load_checkpoint(slim)["optimizer"] == {}
     result = train(CONFIG, clips, out, resume=True)
     assert result.steps == 4 and math.isfinite(result.final_loss)
-    states = load_checkpoint(result.last_checkpoint)["optimizer"]["state"]
-    assert all(float(s["step"]) == 2 for s in states.values())  # the moments restarted at step 2
+    final = load_checkpoint(result.last_checkpoint)
+    assert all(float(s["step"]) == 2 for s in final["optimizer"]["state"].values())  # the moments restarted at step 2
+    warmup = TrainConfig(**{**CONFIG.__dict__, "warmup_steps": 4})
+    assert learning_rate(warmup, 5, rewarm_from=4) == pytest.approx(0.5 * learning_rate(warmup, 5))  # warms up again
+    assert final["rewarm_from"] == 2
+    assert [row["lr"] for row in final["history"]] == [learning_rate(CONFIG, s, 2 if s >= 2 else None) for s in range(4)]
 
 
 def test_data_workers_train_the_same_steps_as_the_training_process(tmp_path, clips):
