@@ -220,8 +220,7 @@ class Job:
                 raise ConfigError(f"--device {self.options.device}: torch {torch.__version__} sees no CUDA device here")
             env["gpu"] = torch.cuda.get_device_name(device)
             env["gpu_memory_gib"] = round(torch.cuda.get_device_properties(device).total_memory / 2**30, 1)
-        # in a child process: this one must never load a GL driver (Mesa's llvmpipe brings its own LLVM, and
-        # triton's, loaded later by torch, then crashes the process)
+        # in a child process, so that a driver that crashes takes only the probe down and is reported in one line
         probe = subprocess.run([sys.executable, "-c", _GL_PROBE], cwd=REPO, capture_output=True, text=True)
         if probe.returncode != 0:
             raise ConfigError(f"GL: {(probe.stderr.strip().splitlines() or ['the probe crashed'])[-1]}")
@@ -235,8 +234,7 @@ class Job:
     # -- 2. render -----------------------------------------------------------------------------------------------
     def render(self, seed: int) -> Path:
         """Render the dataset into ``work/data``; stop at 1.25x the budget and keep the finished clips."""
-        # at least 2: one worker renders in this process, which must not load a GL driver (see check)
-        workers = max(2, self.options.render_workers or cores())
+        workers = self.options.render_workers or cores()
         budget = self.options.render_seconds
         clips = self.options.clips or plan_clips(workers, budget)
         folder = self.work / f"data_seed{seed}"
@@ -274,8 +272,7 @@ class Job:
 
     # -- 3. train ------------------------------------------------------------------------------------------------
     def train_config(self, data: Path, resume_config: dict[str, Any] | None) -> TrainConfig:
-        # at least 1: with none, this process would render the windows (see check)
-        workers = max(1, self.options.data_workers if self.options.data_workers >= 0 else cores() - 1)
+        workers = self.options.data_workers if self.options.data_workers >= 0 else max(1, cores() - 1)
         run = {"device": self.options.device, "data": str(data), "data_workers": workers, "threads": 1,
                "checkpoint_every": STEP_CAP, "checkpoint_minutes": 1.0, "keep_checkpoints": 2}  # fmt: skip
         if resume_config is not None:
@@ -593,7 +590,9 @@ def prepare(repo: Path = REPO) -> None:
     """Download what the bare device machine lacks into ``repo/.gl`` (EGL/GL loader packages, unpacked there) and
     ``repo/.whl`` (moderngl and glcontext for its Python 3.12), both ignored by git (``.git/info/exclude``) and
     named in the call's ``carry``. Needs the network (this machine, not the device one)."""
-    exclude = repo / ".git" / "info" / "exclude"
+    git_path = subprocess.run(["git", "rev-parse", "--git-path", "info/exclude"], cwd=repo, capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+    exclude = repo / git_path  # .git/info/exclude, also in a worktree (where .git is a file)
     lines = exclude.read_text().splitlines() if exclude.is_file() else []
     exclude.parent.mkdir(parents=True, exist_ok=True)
     exclude.write_text("\n".join([*lines, *[e for e in ("/.gl/", "/.whl/") if e not in lines]]) + "\n")
@@ -627,11 +626,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--work", type=Path, default=Path("/tmp/sana-wm-v2"), help="data and run folder (not returned)")
     p.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu (for a check at tiny scale)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast (default on)")
-    p.add_argument("--render-workers", type=int, default=0, help="rendering processes, at least 2 (default: one per core)")
+    p.add_argument("--render-workers", type=int, default=0, help="rendering processes (default: one per core)")
     p.add_argument("--render-seconds", type=float, default=120.0, help="render budget (default 120)")
     p.add_argument("--clips", type=int, default=0, help="clips to render (default: planned from the budget)")
     p.add_argument("--data-seed", type=int, help="dataset seed (default 1, or 1 + the resumed run's starts)")
-    p.add_argument("--data-workers", type=int, default=-1, help="window-building processes, at least 1 (default: cores - 1)")
+    p.add_argument("--data-workers", type=int, default=-1, help="window-building processes (default: cores - 1)")
     p.add_argument("--batch", type=int, default=4, help="windows per step of a new run (default 4)")
     p.add_argument("--lr", type=float, default=3e-4, help="learning rate of a new run (default 3e-4)")
     p.add_argument("--eval-scenes", type=int, default=2, help="held-out worlds of the evaluation, 0 = none (default 2)")

@@ -32,8 +32,9 @@ import torch
 
 from engine.train.data import TrainingBatch, TrainingData, TrainingSample
 
-#: Samples each worker has queued ahead of the training step.
-AHEAD_PER_WORKER = 4
+#: Samples queued per worker ahead of the training step: enough that no worker waits for its next index, few
+#: enough that the windows in flight (each passed as shared-memory file descriptors) stay far below open-file limits.
+AHEAD_PER_WORKER = 2
 
 _DATA: TrainingData | None = None  # the worker's copy (set by _init_worker)
 
