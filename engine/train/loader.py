@@ -1,7 +1,7 @@
 """Training batches in order, built in the training process or ahead of it in worker processes.
 
 Why workers: a window of the world-cache model (v2) costs fusions, 13 GL renders and, for the predicted-depth
-share, 19 depth estimates, all on the CPU (about 0.55 s per window on one core of the project machine,
+share, 19 depth estimates, all on the CPU (0.48-0.67 s per window on one core of the project machine,
 docs/embedded_model.md). A GPU step on such a window takes milliseconds, so built in the training process the
 data alone would leave the GPU idle nearly all the time. Workers build the next windows while the GPU trains.
 
