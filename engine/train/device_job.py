@@ -338,9 +338,9 @@ class Job:
     # -- 4. evaluate ---------------------------------------------------------------------------------------------
     def evaluate(self, bundle: Path) -> None:
         """``sana-wm eval`` of ``bundle`` and of v1 on the same worlds, in two processes, within the time left."""
+        shutil.copyfile(SHIPPED_BUNDLE / DEPTH_FILE, bundle / DEPTH_FILE)  # its sessions build the world cache
         if self.options.eval_scenes == 0:
             return
-        shutil.copyfile(SHIPPED_BUNDLE / DEPTH_FILE, bundle / DEPTH_FILE)
         threads = max(1, cores() // 2)
         horizons = ",".join(f"{h:g}" for h in self.options.eval_horizons)
         jobs = {}
