@@ -7,7 +7,6 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from PIL import Image
 
 from engine.cli import main
 from engine.testing.tiny_official_bundle import TINY_FRAME_SIZE, build_tiny_official_bundle
@@ -17,14 +16,6 @@ from engine.testing.tiny_official_bundle import TINY_FRAME_SIZE, build_tiny_offi
 def bundles(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("bundles")
     return {layout: build_tiny_official_bundle(root / layout, layout=layout) for layout in ("bidirectional", "streaming")}
-
-
-@pytest.fixture(scope="module")
-def image(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("img") / "street.png"
-    y, x = np.mgrid[0:120, 0:200]
-    Image.fromarray(np.stack([x, y * 2, 255 - x], -1).astype(np.uint8)).save(path)
-    return path
 
 
 def probe(path: Path) -> tuple[int, float, tuple[int, int], str, str]:

@@ -18,12 +18,6 @@ PROMPT = "w1 w2 w3"
 
 
 @pytest.fixture(scope="module")
-def folders(tiny_bundles):
-    root = tiny_bundles["bidirectional"]
-    return root / "refiner", root / "refiner" / "text_encoder"
-
-
-@pytest.fixture(scope="module")
 def refiner(folders) -> LTX2Refiner:
     return LTX2Refiner(*folders)
 

@@ -13,12 +13,6 @@ PROMPT = "w1 w2 w3"
 
 
 @pytest.fixture(scope="module")
-def folders(tiny_bundles):
-    root = tiny_bundles["bidirectional"]
-    return root / "refiner", root / "refiner" / "text_encoder"
-
-
-@pytest.fixture(scope="module")
 def latents() -> torch.Tensor:
     return torch.randn(1, 8, 7, 2, 3, generator=torch.Generator().manual_seed(0))
 
