@@ -13,6 +13,12 @@ import torch
 # Without CUDA a triton kernel can only run in the interpreter, so the whole test process sets it up front.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+# Import triton (where installed) before any test makes a Mesa GL context, Qt's or moderngl's: triton imported after
+# llvmpipe segfaults the process (each brings its own LLVM), and torch imports triton lazily (e.g. from torch._dynamo)
+try:
+    import triton  # noqa: F401
+except ImportError:
+    pass
 
 
 @pytest.fixture
