@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(NO_DISPLAY, file=sys.stderr)
         return 2
 
+    from engine.synth.renderer import load_triton_before_gl
+
+    load_triton_before_gl()  # before Qt's first GL context: triton loaded after Mesa's llvmpipe crashes the process
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow

@@ -8,17 +8,16 @@ import socket
 import pytest
 import torch
 
+from engine.synth.renderer import load_triton_before_gl
+
 # Triton reads TRITON_INTERPRET once, when it is first imported, and several libraries the suite loads (diffusers,
 # torchao, torch's own lazy modules) may import it before tests/engine/ops/test_gated_delta_fused_frame.py runs.
 # Without CUDA a triton kernel can only run in the interpreter, so the whole test process sets it up front.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
-# Import triton (where installed) before any test makes a Mesa GL context, Qt's or moderngl's: triton imported after
-# llvmpipe segfaults the process (each brings its own LLVM), and torch imports triton lazily (e.g. from torch._dynamo)
-try:
-    import triton  # noqa: F401
-except ImportError:
-    pass
+# Before any test makes a Mesa GL context, Qt's or moderngl's: triton imported after llvmpipe segfaults the process,
+# and torch imports triton lazily (e.g. from torch._dynamo)
+load_triton_before_gl()
 
 
 @pytest.fixture

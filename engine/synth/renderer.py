@@ -58,13 +58,14 @@ class RendererUnavailableError(RuntimeError):
     """No OpenGL 3.3 context could be created (EGL or Mesa missing); the message says what to install."""
 
 
-def _load_triton_before_gl() -> None:
+def load_triton_before_gl() -> None:
     """Import triton, where it is installed, before the first GL context is made.
 
     Why: Mesa's llvmpipe and triton each bring their own LLVM, and triton loaded *after* llvmpipe crashes the
     process (a segfault inside ``import triton``; Mesa 22.3 / LLVM 15 with triton 3.x). torch imports triton
     lazily, for example the first time a model is built, so a process that rendered first and built a model
-    second (a training run without data workers, a test file) died there. Loaded in this order, both work.
+    second (a training run without data workers, a test file) died there. Loaded in this order, both work. The
+    explorer calls it before Qt makes its GL contexts, and the test suite before any test runs.
     """
     try:
         import triton  # noqa: F401
@@ -74,7 +75,7 @@ def _load_triton_before_gl() -> None:
 
 def create_context():
     """A standalone moderngl context on EGL (no display server). Raises :class:`RendererUnavailableError`."""
-    _load_triton_before_gl()
+    load_triton_before_gl()
     try:
         import moderngl
     except ImportError as exc:  # pragma: no cover - moderngl is a dependency
