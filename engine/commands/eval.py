@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "ground-truth renders of the same poses: PSNR, SSIM and sharpness (gradient ratio) at each horizon, a "
         "parallax check (image expansion while driving forward), a revisit test (out and back) and a drift check; "
         "the same for the baselines 'repeat first frame', 'untrained model' and the start frame's world cache "
-        "('cache render').",
+        "('cache render', scored where it covers; 'cache render + start frame', its holes filled from the start "
+        "image, on whole frames).",
     )
     p.add_argument("--model", type=Path, help="model folder (default: the embedded model)")
     p.add_argument("--scenes", type=int, default=4, help="held-out worlds (default 4)")

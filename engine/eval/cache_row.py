@@ -37,6 +37,8 @@ from engine.world_cache import CacheRender, CacheRenderer, CacheState, empty_sta
 
 #: ``depth(scene, path, start) -> (H, W)`` float32 metres of the path's first frame (``inf`` = sky).
 StartDepth = Callable[[Scene, ClipPlan, np.ndarray], np.ndarray]
+#: name of the whole-frame cache baseline row (:func:`filled_cache_frames`)
+FILLED_CACHE_ROW = "cache render + start frame"
 #: the colour figures show where a cache render covers nothing (a neutral mid grey)
 UNCOVERED_RGB = (128, 128, 128)
 
@@ -108,6 +110,19 @@ def score_cache_row(name: str, label: str, config, scenes: list[Scene], depth: S
         parallax=mean_parallax(parallax),
         per_world_parallax=parallax,
     )
+
+
+def filled_cache_frames(path: ClipPlan, start: np.ndarray, depth: np.ndarray, renderer: CacheRenderer,
+                        settings: WorldCacheSettings = WorldCacheSettings()) -> np.ndarray:  # fmt: skip
+    """``(F, H, W, 3)`` uint8: the start frame's cache (``depth`` of ``start``) rendered along ``path``, with the
+    pixels it does not cover taken from ``start`` (the "cache render + start frame" row, a whole-frame baseline)."""
+    cache = start_cache(start, depth, path.intrinsics[0], settings)
+    rel, size = relative_to_first(path.c2w), (start.shape[1], start.shape[0])
+    frames = np.empty((len(rel),) + start.shape, np.uint8)
+    for f in range(len(rel)):
+        out = renderer.render(cache, rel[f], path.intrinsics[f], size)
+        frames[f] = np.where(out.coverage[..., None], out.colour, start)
+    return frames
 
 
 def with_uncovered(out: CacheRender) -> np.ndarray:

@@ -21,7 +21,9 @@ Per scene (world seed ``seed + i``, ``i < scenes``):
 Rows: the model, and the baselines "repeat first frame" (the start image for every frame), "untrained model"
 (:meth:`ModelBundle.random` of the model's preset, frame size and codec patch size), and the "cache render" rows
 (:mod:`engine.eval.cache_row`: the world cache of the start frame alone, from the model's depth estimator and from
-exact depth, scored where covered, with the covered share).
+exact depth, scored where covered, with the covered share), and "cache render + start frame": that cache render
+with its holes filled from the start image, a whole-frame video scored like a model (the strongest thing one
+can show without a model: geometry where the start view reaches, the start image elsewhere).
 
 **Held-out seeds.** Training worlds (:mod:`engine.synth.dataset`) use seeds drawn as ``uint32 >> 1``, i.e. in
 ``[0, 2**31)``; held-out world seeds start at :data:`HELD_OUT_SEED_BASE` = ``2**31``, so they can never meet.
@@ -41,7 +43,7 @@ from engine.bundles import ModelBundle
 from engine.camera.trajectory import DEFAULT_FPS
 from engine.errors import ConfigError
 from engine.generation.world_memory import DepthSource, depth_source_for
-from engine.eval.cache_row import score_cache_row
+from engine.eval.cache_row import FILLED_CACHE_ROW, filled_cache_frames, score_cache_row
 from engine.eval.exposure import ExposureCurves, exposure_curves
 from engine.eval.metrics import frame_stats, psnr, sharpness_ratio, ssim
 from engine.eval.parallax import parallax_scores
@@ -313,7 +315,8 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
 
 
 def cache_rows(config: EvalConfig, scenes: list[Scene], depth: DepthSource | None) -> list[RowResult]:
-    """The "cache render" rows (:mod:`engine.eval.cache_row`): from ``depth`` (when given) and from exact depth."""
+    """The "cache render" rows (:mod:`engine.eval.cache_row`): from ``depth`` (when given) and from exact depth,
+    scored where covered; and, from ``depth``, the whole-frame row "cache render + start frame"."""
     from engine.world_cache import CacheRenderer
 
     rows = []
@@ -322,6 +325,9 @@ def cache_rows(config: EvalConfig, scenes: list[Scene], depth: DepthSource | Non
             estimated = lambda scene, path, start: depth(start[None], path.intrinsics[:1])[0]  # noqa: E731
             rows.append(score_cache_row("cache render", "the start frame's world cache, estimated depth", config,
                                         scenes, estimated, renderer))  # fmt: skip
+            rows.append(score_row(FILLED_CACHE_ROW, "the cache render where it covers, the start frame elsewhere",
+                                  config, scenes, lambda scene, path, start: filled_cache_frames(
+                                      path, start, estimated(scene, path, start), renderer)))  # fmt: skip
         exact = lambda scene, path, start: scene.start_depth if path is scene.path else scene.revisit_start_depth  # noqa: E731
         rows.append(score_cache_row("cache render, exact depth", "the start frame's world cache, exact depth", config,
                                     scenes, exact, renderer))  # fmt: skip

@@ -32,9 +32,10 @@ each committed chunk's frames are fused, with their depth, into a bounded 3D poi
 (:mod:`engine.world_cache`), part of every snapshot; :meth:`WorldSession.render_cache` shows it from any pose and
 :meth:`WorldSession.cache_points` lists its points. Without a depth source (the official checkpoints) there is no
 world cache and nothing else changes. A model with a world-cache input (``cache_channels > 0``, the embedded model
-v2) is conditioned on it: before a chunk is sampled, the cache as it stands *before* the chunk is rendered at the
+v2) is conditioned on it: before a chunk is sampled, what the model is shown of the cache as it stands *before* the
+chunk (by default only the observed voxels, the start image's: :meth:`WorldMemory.model_view`) is rendered at the
 pose of each of the chunk's latent key frames and encoded (:func:`~engine.generation.world_memory.cache_conditioning`),
-the input of the sampling steps and of the commit pass, exactly as in training (:mod:`engine.train.cache_data`).
+the input of the sampling steps and of the commit pass, as in training (:mod:`engine.train.cache_data`).
 Such a model without a world cache, and a re-anchor's pass over past frames, see "nothing known" (zeros).
 
 **Memory tier** (:attr:`ModelBundle.memory`, :mod:`engine.memory.tiers`): a chunk is decoded in pieces of the tier's
@@ -498,14 +499,15 @@ class WorldSession:
         return self._conditioning(chunk, state.anchor, la, lb)
 
     def _cache_input(self, state: SessionSnapshot, chunk: _Chunk) -> torch.Tensor | None:
-        """The world-cache input of the chunk's latent frames (see the module docstring): the state's cache, from
-        before this chunk, rendered at each latent key frame's pose; None for models without that input, and for
+        """The world-cache input of the chunk's latent frames (see the module docstring): the model's view of the
+        state's cache, from before this chunk, rendered at each latent key frame's pose; None for models without that input, and for
         sessions without a world cache (the model then sees zeros)."""
         if not self.bundle.config.cache_channels or self.world_memory is None or state.world is None:
             return None
         tf = self.bundle.codec.temporal_factor
         c2w, intrinsics = key_frame_poses(chunk.c2w, chunk.intrinsics, range(chunk.a, chunk.b), tf)
-        renders = self.world_memory.render_frames(state.world, c2w, intrinsics, self.bundle.frame_size)
+        seen = self.world_memory.model_view(state.world)
+        renders = self.world_memory.render_frames(seen, c2w, intrinsics, self.bundle.frame_size)
         return cache_conditioning(renders, self.bundle.codec).to(self._device)
 
     def _sample(

@@ -26,7 +26,16 @@ import numpy as np
 import torch
 
 from engine.errors import ConfigError, WorldCacheError
-from engine.world_cache import CacheConfig, CacheRender, CacheState, empty_state, positions, unproject, update
+from engine.world_cache import (
+    CacheConfig,
+    CacheRender,
+    CacheState,
+    empty_state,
+    observed_part,
+    positions,
+    unproject,
+    update,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +56,18 @@ class WorldCacheSettings:
         capacity: voxels kept (least recently observed are evicted); memory is 24 bytes per voxel per state.
         stride: pixel stride of unprojection (2 = every other row and column).
         fuse_every: fuse every ``fuse_every``-th pixel frame of a chunk, plus its last frame.
+        model_sees_generated: what a cache-conditioned model (v2) is shown: False = only the observed voxels (the
+            start image, :func:`~engine.world_cache.memory.observed_part`), True = every voxel, the generated
+            frames' included. The cache grows with generated frames either way (the explorer's points, the sharp
+            decode's guide, revisits); False is the default because feeding the model its own frames back through
+            the cache made it collapse by 20 s (docs/embedded_model.md, "What the model sees").
     """
 
     voxel_size: float = 0.05
     capacity: int = 40_000
     stride: int = 2
     fuse_every: int = 4
+    model_sees_generated: bool = False
 
     def __post_init__(self) -> None:
         for name in ("stride", "fuse_every"):
@@ -105,8 +120,9 @@ class WorldMemory:
         return empty_state(self.settings.cache_config)
 
     def start(self, frame: np.ndarray, intrinsics: np.ndarray) -> CacheState:
-        """The cache of the start frame alone (camera at the identity)."""
-        return self.fuse(self.empty(), frame[None], np.eye(4)[None], np.asarray(intrinsics, np.float64).reshape(1, 4))
+        """The cache of the start frame alone (camera at the identity), its voxels marked observed."""
+        return self.fuse(self.empty(), frame[None], np.eye(4)[None], np.asarray(intrinsics, np.float64).reshape(1, 4),
+                         observed=True)
 
     def after_chunk(self, world: CacheState | None, frames: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray,
                     *, first_chunk: bool = False) -> CacheState:  # fmt: skip
@@ -116,15 +132,17 @@ class WorldMemory:
         base = self.empty() if world is None else world
         return self.fuse(base, frames[picks], c2w[picks], intrinsics[picks])
 
-    def fuse(self, world: CacheState, frames: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray) -> CacheState:
-        """Estimate the frames' depth in one batch and fuse them in order (one update tick each)."""
+    def fuse(self, world: CacheState, frames: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray, *,
+             observed: bool = False) -> CacheState:  # fmt: skip
+        """Estimate the frames' depth in one batch and fuse them in order (one update tick each); ``observed``: they
+        are real images (:func:`~engine.world_cache.update`)."""
         if not len(frames):
             return world
         depth = np.asarray(self.depth(np.ascontiguousarray(frames), np.asarray(intrinsics, np.float32)))
         if depth.shape != frames.shape[:3]:
             raise WorldCacheError(f"depth source: expected depth of shape {frames.shape[:3]}, found {depth.shape}")
         for frame, z, pose, k in zip(frames, depth, c2w, intrinsics):
-            world = update(world, unproject(frame, z, pose, k, stride=self.settings.stride))
+            world = update(world, unproject(frame, z, pose, k, stride=self.settings.stride), observed=observed)
         return world
 
     def render(self, world: CacheState, c2w: np.ndarray, intrinsics: np.ndarray, size: tuple[int, int]) -> CacheRender:
@@ -140,6 +158,10 @@ class WorldMemory:
                       size: tuple[int, int]) -> list[CacheRender]:  # fmt: skip
         """``world`` seen from each of ``c2w (T, 4, 4)`` with ``intrinsics (T, 4)`` (one render per pose)."""
         return [self.render(world, pose, k, size) for pose, k in zip(c2w, intrinsics)]
+
+    def model_view(self, world: CacheState) -> CacheState:
+        """The part of ``world`` a cache-conditioned model is shown (:attr:`WorldCacheSettings.model_sees_generated`)."""
+        return world if self.settings.model_sees_generated else observed_part(world)
 
     def release(self) -> None:
         if self._renderer is not None:

@@ -10,7 +10,16 @@ docs/world_cache.md.
 """
 
 from engine.world_cache.cache import WorldCache
-from engine.world_cache.memory import BYTES_PER_VOXEL, CacheConfig, CacheState, empty_state, positions, update
+from engine.world_cache.memory import (
+    BYTES_PER_VOXEL,
+    OBSERVED_WEIGHT,
+    CacheConfig,
+    CacheState,
+    empty_state,
+    observed_part,
+    positions,
+    update,
+)
 from engine.world_cache.render_gl import CacheRenderer
 from engine.world_cache.render_reference import render_reference
 from engine.world_cache.render_types import CacheRender
@@ -18,6 +27,6 @@ from engine.world_cache.tensors import from_tensors, to_tensors
 from engine.world_cache.unproject import Points, unproject
 
 __all__ = [
-    "BYTES_PER_VOXEL", "CacheConfig", "CacheRender", "CacheRenderer", "CacheState", "Points", "WorldCache",
-    "empty_state", "from_tensors", "positions", "render_reference", "to_tensors", "unproject", "update",
+    "BYTES_PER_VOXEL", "OBSERVED_WEIGHT", "CacheConfig", "CacheRender", "CacheRenderer", "CacheState", "Points", "WorldCache",
+    "empty_state", "from_tensors", "observed_part", "positions", "render_reference", "to_tensors", "unproject", "update",
 ]

@@ -42,6 +42,8 @@ KEY_BIAS = 1 << (KEY_BITS - 1)
 _KEY_MASK = (1 << KEY_BITS) - 1
 #: Sub-voxel position steps per axis (``offsets`` are uint8).
 OFFSET_STEPS = 256
+#: ``weights`` value of a voxel fused from an observed image (module docstring); above any ``max_weight``.
+OBSERVED_WEIGHT = 255
 #: Bytes per stored voxel: key 8 + offsets 3 + colour 3 + weight 1 + (padding 1) + size 2 + last_seen 4.
 BYTES_PER_VOXEL = 24
 
@@ -59,7 +61,7 @@ FIELDS: dict[str, tuple[np.dtype, tuple[int, ...]]] = {
 @dataclass(frozen=True)
 class CacheConfig:
     """``voxel_size`` in scene units (metres for the official model), ``capacity`` in voxels, ``max_weight`` the
-    cap of the running mean's weight (1..255)."""
+    cap of the running mean's weight (1..254; 255 marks observed voxels, :data:`OBSERVED_WEIGHT`)."""
 
     voxel_size: float = 0.02
     capacity: int = 200_000
@@ -70,8 +72,9 @@ class CacheConfig:
             raise ConfigError(f"world cache voxel size: expected a positive number, found {self.voxel_size}")
         if int(self.capacity) != self.capacity or self.capacity < 1:
             raise ConfigError(f"world cache capacity: expected a positive integer, found {self.capacity}")
-        if int(self.max_weight) != self.max_weight or not 1 <= self.max_weight <= 255:
-            raise ConfigError(f"world cache max weight: expected an integer 1..255, found {self.max_weight}")
+        if int(self.max_weight) != self.max_weight or not 1 <= self.max_weight < OBSERVED_WEIGHT:
+            raise ConfigError(f"world cache max weight: expected an integer 1..{OBSERVED_WEIGHT - 1}, "
+                              f"found {self.max_weight}")
 
     @property
     def budget_bytes(self) -> int:
@@ -153,8 +156,16 @@ def _colour8(colour: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(colour), 0, 255).astype(np.uint8)
 
 
-def update(state: CacheState, points: Points) -> CacheState:
+def observed_part(state: CacheState) -> CacheState:
+    """The voxels of ``state`` fused from observed images (module docstring), as a state of their own (same config
+    and tick; still sorted by key, so it renders and saves like any state)."""
+    mask = state.voxels["weights"] == OBSERVED_WEIGHT
+    return state if mask.all() else CacheState(state.config, state.tick, state.voxels[mask])
+
+
+def update(state: CacheState, points: Points, *, observed: bool = False) -> CacheState:
     """Fuse ``points`` (one frame) into ``state``; returns a new state with ``tick + 1`` (``state`` is unchanged).
+    ``observed``: the frame is a real image, whose voxels are kept as given (module docstring).
 
     Vectorised: one ``argsort`` groups the frame's points by voxel (``add.reduceat`` averages them), ``searchsorted`` finds the voxels already stored,
     the oldest-``last_seen`` unobserved voxels are dropped to make room, and new voxels are inserted in key order.
@@ -189,13 +200,18 @@ def update(state: CacheState, points: Points) -> CacheState:
     old = at[hit]
     seen = np.empty(len(old), RECORD)
     _words(seen)[:] = np.take(_words(stored), old, axis=0)
-    w_old = seen["weights"].astype(np.float64)[:, None]
+    was_observed = seen["weights"] == OBSERVED_WEIGHT
+    w_old = np.minimum(seen["weights"], cfg.max_weight).astype(np.float64)[:, None]
     w_new = counts[hit].astype(np.float64)[:, None]
     old_frac = (seen["offsets"].astype(np.float64) + 0.5) / OFFSET_STEPS
-    seen["offsets"] = _quant((old_frac * w_old + new_frac[hit] * w_new) / (w_old + w_new))
-    seen["colours"] = _colour8((seen["colours"] * w_old + new_colour[hit] * w_new) / (w_old + w_new))
-    seen["sizes"] = np.minimum(seen["sizes"].astype(np.float64), new_size[hit]).astype(np.float16)
-    seen["weights"] = np.minimum(w_old[:, 0] + w_new[:, 0], cfg.max_weight).astype(np.uint8)
+    fused = seen.copy()
+    fused["offsets"] = _quant((old_frac * w_old + new_frac[hit] * w_new) / (w_old + w_new))
+    fused["colours"] = _colour8((seen["colours"] * w_old + new_colour[hit] * w_new) / (w_old + w_new))
+    fused["sizes"] = np.minimum(seen["sizes"].astype(np.float64), new_size[hit]).astype(np.float16)
+    fused["weights"] = OBSERVED_WEIGHT if observed else np.minimum(w_old[:, 0] + w_new[:, 0], cfg.max_weight)
+    if not observed:  # a generated frame never repaints what was observed
+        fused[was_observed] = seen[was_observed]
+    seen = fused
     seen["last_seen"] = tick
 
     miss = ~hit
@@ -203,11 +219,11 @@ def update(state: CacheState, points: Points) -> CacheState:
     fresh["keys"] = keys[miss]
     fresh["offsets"] = _quant(new_frac[miss])
     fresh["colours"] = _colour8(new_colour[miss])
-    fresh["weights"] = np.minimum(counts[miss], cfg.max_weight)
+    fresh["weights"] = OBSERVED_WEIGHT if observed else np.minimum(counts[miss], cfg.max_weight)
     fresh["sizes"] = new_size[miss].astype(np.float16)
     fresh["last_seen"] = tick
 
-    # room: drop the least recently observed voxels this frame did not see
+    # room: drop the least recently observed voxels this frame did not see (unobserved ones first)
     keep = np.ones(n_old, bool)
     excess = n_old + len(fresh) - cfg.capacity
     if excess > 0:
@@ -215,7 +231,10 @@ def update(state: CacheState, points: Points) -> CacheState:
         unseen[old] = False
         candidates = np.nonzero(unseen)[0]
         if excess < len(candidates):
-            candidates = candidates[np.argpartition(stored["last_seen"][candidates], excess - 1)[:excess]]
+            # observed voxels rank after every unobserved one: their age is offset by the largest tick
+            age = stored["last_seen"][candidates].astype(np.int64)
+            age += np.where(stored["weights"][candidates] == OBSERVED_WEIGHT, np.int64(1) << 32, 0)
+            candidates = candidates[np.argpartition(age, excess - 1)[:excess]]
         keep[candidates] = False
     rank = np.cumsum(keep) - 1  # index of each kept old voxel among the kept ones
     kept = np.empty(int(keep.sum()), RECORD)

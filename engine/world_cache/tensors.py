@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from engine.errors import ConfigError, WorldCacheError
-from engine.world_cache.memory import FIELDS, RECORD, CacheConfig, CacheState
+from engine.world_cache.memory import FIELDS, OBSERVED_WEIGHT, RECORD, CacheConfig, CacheState
 
 FORMAT = "sana-wm-world-cache/1"
 
@@ -63,8 +63,10 @@ def from_tensors(tensors: dict[str, torch.Tensor], meta: dict) -> CacheState:
     sizes = records["sizes"].astype(np.float32)
     if not (np.isfinite(sizes).all() and (sizes > 0).all()):
         raise WorldCacheError("world cache tensor 'sizes': expected finite positive splat sizes, found NaN, inf or <= 0")
-    if n and not ((records["weights"] >= 1).all() and (records["weights"] <= config.max_weight).all()):
-        raise WorldCacheError(f"world cache tensor 'weights': expected 1..{config.max_weight}")
+    weights = records["weights"]
+    if n and not ((weights >= 1) & ((weights <= config.max_weight) | (weights == OBSERVED_WEIGHT))).all():
+        raise WorldCacheError(f"world cache tensor 'weights': expected 1..{config.max_weight} "
+                              f"or {OBSERVED_WEIGHT} (observed)")
     if n and not ((records["last_seen"] >= 0).all() and (records["last_seen"] <= tick).all()):
         raise WorldCacheError(f"world cache tensor 'last_seen': expected 0..tick = {tick}")
     return CacheState(config, tick, records)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.eval.cache_row import masked_psnr, score_cache_row, start_cache
+from engine.eval.cache_row import FILLED_CACHE_ROW, filled_cache_frames, masked_psnr, score_cache_row, start_cache
 from engine.eval.protocol import PSNR_CAP_DB, EvalConfig, cache_rows, make_scenes
 from engine.generation.world_memory import WorldCacheSettings
 from engine.synth.renderer import Renderer
@@ -72,8 +72,24 @@ def test_cache_rows_add_an_estimated_row_only_with_a_depth_source(scenes):
     assert names == ["cache render, exact depth"]
     flat = lambda frames, k: np.full(frames.shape[:3], 5.0, np.float32)  # noqa: E731
     rows = cache_rows(CONFIG, scenes, flat)
-    assert [r.name for r in rows] == ["cache render", "cache render, exact depth"]
-    assert rows[0].horizons["1s"]["psnr"] != rows[1].horizons["1s"]["psnr"]
+    assert [r.name for r in rows] == ["cache render", FILLED_CACHE_ROW, "cache render, exact depth"]
+    assert rows[0].horizons["1s"]["psnr"] != rows[2].horizons["1s"]["psnr"]
+    filled = rows[1]  # whole frames, scored like a model: SSIM and drift too, no coverage
+    assert filled.coverage is None and not math.isnan(filled.horizons["1s"]["ssim"])
+
+
+def test_the_filled_cache_row_is_the_render_where_covered_and_the_start_frame_elsewhere(scenes, renderer):
+    from engine.camera.poses import relative_to_first
+
+    scene = scenes[0]
+    frames = filled_cache_frames(scene.path, scene.truth[0], scene.start_depth, renderer)
+    assert frames.shape == scene.truth.shape
+    cache = start_cache(scene.truth[0], scene.start_depth, scene.path.intrinsics[0], WorldCacheSettings())
+    f = CONFIG.horizon_frames()[1]
+    out = renderer.render(cache, relative_to_first(scene.path.c2w)[f], scene.path.intrinsics[f], SIZE)
+    assert 0.05 < out.coverage.mean() < 0.95  # both parts are tested
+    assert np.array_equal(frames[f][out.coverage], out.colour[out.coverage])
+    assert np.array_equal(frames[f][~out.coverage], scene.truth[0][~out.coverage])
 
 
 def test_the_cache_row_keeps_figure_frames_sharpness_and_parallax(scenes, renderer):

@@ -1,6 +1,7 @@
 """A model with a world-cache input (the embedded model v2) is fed, for every chunk, the cache as it stood before
-the chunk rendered at the poses of the chunk's latent key frames, in every sampling step and in the commit pass;
-without a depth source it sees "nothing known", and a model without that input is never given one."""
+the chunk (by default its observed part: the start image's voxels, never the generated frames') rendered at the
+poses of the chunk's latent key frames, in every sampling step and in the commit pass; without a depth source it
+sees "nothing known", and a model without that input is never given one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from engine.bundles import ModelBundle
 from engine.generation.session import StreamSettings, WorldSession
 from engine.generation.world_memory import WorldCacheSettings, cache_conditioning
+from engine.world_cache import observed_part
 
 FRAME = (96, 64)
 K = (80.0, 80.0, 48.0, 32.0)
@@ -62,15 +64,16 @@ class Spy:
         self.caches.append(kwargs.get("cache"))
 
 
-def session_of(bundle: ModelBundle, depth=plane_depth) -> WorldSession:
-    session = WorldSession(bundle, StreamSettings(seed=3), depth=depth,
-                           world_cache=WorldCacheSettings(voxel_size=0.05, capacity=5000))  # fmt: skip
+def session_of(bundle: ModelBundle, depth=plane_depth, *, sees_generated: bool = False) -> WorldSession:
+    settings = WorldCacheSettings(voxel_size=0.05, capacity=5000, model_sees_generated=sees_generated)
+    session = WorldSession(bundle, StreamSettings(seed=3), depth=depth, world_cache=settings)
     session.start(image(), intrinsics=K)
     return session
 
 
-def test_each_chunk_sees_the_cache_before_it_rendered_at_its_key_frame_poses():
-    session = session_of(v2_bundle())
+@pytest.mark.parametrize("sees_generated", [False, True])
+def test_each_chunk_sees_the_cache_before_it_rendered_at_its_key_frame_poses(sees_generated):
+    session = session_of(v2_bundle(), sees_generated=sees_generated)
     spy = Spy(session)
     start_world = session.world_cache
     first, second = poses(1), poses(25)
@@ -80,7 +83,15 @@ def test_each_chunk_sees_the_cache_before_it_rendered_at_its_key_frame_poses():
 
     assert len(spy.renders) == 2
     (world0, c2w0, k0, renders0), (world1, c2w1, k1, renders1) = spy.renders
-    assert world0 is start_world and world1 is after_chunk0  # never the chunk's own frames
+    assert world0 is start_world  # the start image alone: all observed
+    # never the chunk's own frames; by default only what was observed, which the generated chunk 0 left as it was
+    assert len(after_chunk0) > len(start_world)
+    if sees_generated:
+        assert world1 is after_chunk0
+    else:
+        assert np.array_equal(world1.voxels, observed_part(after_chunk0).voxels)
+        fields = ["keys", "offsets", "colours", "weights", "sizes"]
+        assert np.array_equal(world1.voxels[fields], start_world.voxels[fields])
     # chunk 0: latent frames 0..3 = pixel frames 0, 8, 16, 24 (frame 0 = the start image at the identity)
     np.testing.assert_allclose(c2w0, np.stack([np.eye(4), first[7], first[15], first[23]]))
     # chunk 1: latent frames 4..6 = pixel frames 32, 40, 48

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from engine.errors import ConfigError
-from engine.world_cache.memory import BYTES_PER_VOXEL, CacheConfig, empty_state, positions, update, voxel_coords
+from engine.world_cache.memory import (
+    BYTES_PER_VOXEL,
+    OBSERVED_WEIGHT,
+    CacheConfig,
+    empty_state,
+    observed_part,
+    positions,
+    update,
+    voxel_coords,
+)
 from engine.world_cache.unproject import Points
 
 
@@ -71,7 +80,38 @@ def test_empty_frames_and_points_outside_the_key_range_are_ignored():
     assert len(update(s, far)) == 1
 
 
-@pytest.mark.parametrize("kwargs", [dict(voxel_size=0.0), dict(capacity=0), dict(max_weight=0), dict(max_weight=300)])
+def test_generated_frames_never_repaint_or_move_an_observed_voxel_but_add_their_own():
+    cfg = CacheConfig(voxel_size=1.0, capacity=1000)
+    start = update(empty_state(cfg), _grid((0, 0, 0), n=4), observed=True)
+    assert (start.weights == OBSERVED_WEIGHT).all()
+    repaint = Points(positions(start) + 0.2, np.full((16, 3), 250, np.uint8), np.full(16, 0.5, np.float32))
+    s = update(update(start, repaint), _grid((10, 0, 0), n=4, colour=(1, 2, 3)))
+    kept = np.isin(s.keys, start.keys)
+    assert kept.sum() == 16 and len(s) == 32
+    assert np.array_equal(s.voxels[kept][["keys", "offsets", "colours", "weights", "sizes"]],
+                          start.voxels[["keys", "offsets", "colours", "weights", "sizes"]])
+    assert (s.last_seen[kept] == 2).all()  # seen again: refreshed, so a revisit keeps them
+    assert (s.weights[~kept] < OBSERVED_WEIGHT).all()
+    part = observed_part(s)
+    assert np.array_equal(part.voxels, s.voxels[kept]) and part.tick == s.tick
+    # another observed image does average with what was observed (both are real pixels)
+    again = update(start, repaint, observed=True)
+    assert (again.colours > start.colours).all() and (again.weights == OBSERVED_WEIGHT).all()
+
+
+def test_eviction_takes_unobserved_voxels_before_observed_ones():
+    cfg = CacheConfig(voxel_size=1.0, capacity=250)
+    s = update(empty_state(cfg), _grid((0, 0, 0)), observed=True)  # 100 observed, the oldest
+    s = update(update(s, _grid((100, 0, 0))), _grid((200, 0, 0)))  # 300 > 250: 50 of the first generated go
+    x = voxel_coords(s.keys)[:, 0]
+    assert len(s) == 250 and (x < 100).sum() == 100 and ((x >= 100) & (x < 200)).sum() == 50
+    for k in range(5):  # still bounded when only observed voxels are left to evict
+        s = update(s, _grid((300 + 20 * k, 0, 0), n=16))
+        assert len(s) <= 250
+
+
+@pytest.mark.parametrize("kwargs", [dict(voxel_size=0.0), dict(capacity=0), dict(max_weight=0), dict(max_weight=300),
+                                    dict(max_weight=OBSERVED_WEIGHT)])
 def test_invalid_configs_are_refused(kwargs):
     with pytest.raises(ConfigError, match="world cache"):
         CacheConfig(**kwargs)
