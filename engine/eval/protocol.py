@@ -325,13 +325,21 @@ def cache_rows(config: EvalConfig, scenes: list[Scene], depth: DepthSource | Non
             estimated = lambda scene, path, start: depth(start[None], path.intrinsics[:1])[0]  # noqa: E731
             rows.append(score_cache_row("cache render", "the start frame's world cache, estimated depth", config,
                                         scenes, estimated, renderer))  # fmt: skip
-            rows.append(score_row(FILLED_CACHE_ROW, "the cache render where it covers, the start frame elsewhere",
-                                  config, scenes, lambda scene, path, start: filled_cache_frames(
-                                      path, start, estimated(scene, path, start), renderer)))  # fmt: skip
+            rows.append(filled_cache_row(config, scenes, depth, renderer))
         exact = lambda scene, path, start: scene.start_depth if path is scene.path else scene.revisit_start_depth  # noqa: E731
         rows.append(score_cache_row("cache render, exact depth", "the start frame's world cache, exact depth", config,
                                     scenes, exact, renderer))  # fmt: skip
     return rows
+
+
+def filled_cache_row(config: EvalConfig, scenes: list[Scene], depth: DepthSource, renderer) -> RowResult:
+    """The whole-frame baseline "cache render + start frame" (:func:`~engine.eval.cache_row.filled_cache_frames`):
+    the start frame's cache from ``depth``, its holes filled from the start frame, scored like a model."""
+    def generate(scene: Scene, path: ClipPlan, start: np.ndarray) -> np.ndarray:
+        return filled_cache_frames(path, start, depth(start[None], path.intrinsics[:1])[0], renderer)
+
+    return score_row(FILLED_CACHE_ROW, "the cache render where it covers, the start frame elsewhere", config, scenes,
+                     generate)
 
 
 def untrained_like(bundle: ModelBundle) -> ModelBundle:
