@@ -12,7 +12,9 @@ right and never depends on it being right:
 * **depth**: exact (the clip's), exact with a global scale error and smooth per-frame relative noise, or predicted
   by the depth estimator that ships with the bundle (what a session uses) for a share of the samples;
 * **dropout**: the whole window's cache (a session without depth), one chunk's cache (a re-anchor's pass, which
-  has no cache input), or a random rectangle of cells per chunk (a cache that is wrong or missing there).
+  has no cache input), or a random rectangle of cells per chunk (a cache that is wrong or missing there);
+* **start frame only** (``start_only_prob``): the cache of the window's start frame alone, what a session shows
+  the model (the observed voxels of its start image, not its own generated frames).
 
 Each window costs a few fusions and one render per latent frame (GL, :class:`~engine.world_cache.CacheRenderer`),
 computed on the fly: the augmentations differ per sample, so nothing is precomputed.
@@ -55,6 +57,9 @@ class CacheAugment:
         drop_all_prob: share of windows with no cache input at all (zeros).
         drop_chunk_prob: per chunk, the chance its cache input is zeros.
         drop_region_prob: per chunk, the chance a random rectangle of 20-60 % of the cells per side is zeroed.
+        start_only_prob: share of windows whose cache holds the window's start frame alone, as sessions show a v2
+            model (the observed voxels of its start image, :meth:`WorldMemory.model_view`); 0 draws nothing, so
+            runs made before this field get the same windows.
     """
 
     depth_scale: float = 0.15
@@ -64,10 +69,11 @@ class CacheAugment:
     drop_all_prob: float = 0.1
     drop_chunk_prob: float = 0.1
     drop_region_prob: float = 0.3
+    start_only_prob: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("predicted_depth_prob", "drop_all_prob", "drop_chunk_prob", "drop_region_prob"):
+        for name in ("predicted_depth_prob", "drop_all_prob", "drop_chunk_prob", "drop_region_prob", "start_only_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("depth_scale", "depth_noise"):
@@ -175,10 +181,11 @@ class WindowCacheBuilder:
             return out
         predicted = rng.random() < aug.predicted_depth_prob
         scale = math.exp(rng.uniform(-math.log1p(aug.depth_scale), math.log1p(aug.depth_scale)))
+        start_only = aug.start_only_prob > 0 and rng.random() < aug.start_only_prob
         world = self._memory.empty()
         fused = 0  # how many of the fusion list are in ``world``
         for c in range(chunks):
-            order = fused_before_chunk(c, tf, self.settings.fuse_every)
+            order = fused_before_chunk(c, tf, self.settings.fuse_every)[: 1 if start_only else None]
             new = [p0 + i for i in order[fused:]]
             world = self._fuse(world, frames, depth, c2w, intrinsics, new, predicted, scale, rng)
             fused = len(order)

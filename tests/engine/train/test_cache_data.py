@@ -60,6 +60,17 @@ def test_a_chunk_never_sees_its_own_or_later_frames(depth_clip_factory):
     assert not torch.allclose(start_changed[:, :4], base[:, :4])
 
 
+def test_start_only_windows_see_the_start_frame_alone(depth_clip_factory):
+    clip = depth_clip_factory(0, num_frames=57)
+    b = builder(dataclasses.replace(EXACT, start_only_prob=1.0))
+    base = window(b, clip, 1)
+    frames = clip.frames.copy()
+    frames[9:] = 255 - frames[9:]  # every frame after the window's start image
+    torch.testing.assert_close(window(b, dataclasses.replace(clip, frames=frames), 1), base)
+    assert not torch.allclose(base[:, 4:], window(builder(), clip, 1)[:, 4:])  # the full cache differs after chunk 0
+    torch.testing.assert_close(base[:, :4], window(builder(), clip, 1)[:, :4])  # chunk 0 sees the start image either way
+
+
 def test_augmentations_are_reproducible_and_dropping_gives_nothing_known(depth_clip_factory):
     clip = depth_clip_factory(1)
     noisy = builder(CacheAugment(depth_scale=0.3, depth_noise=0.1, drop_all_prob=0.0, drop_chunk_prob=0.0,
