@@ -19,8 +19,9 @@ import torch
 
 import engine.generation.session as session_module
 from engine.bundles import load_bundle
+from engine.errors import SanaWMInputError, one_line
 from engine.eval.protocol import EvalConfig, evaluate
-from engine.generation.world_memory import WorldMemory
+from engine.generation.world_memory import WorldMemory, depth_source_for, fused_frame_indices
 from engine.world_cache import update, unproject
 
 POLICIES = ("shown-observed", "shown-all", "start-only", "fill-only")
@@ -40,8 +41,6 @@ def memory_class(policy: str) -> type[WorldMemory]:
                 return world
             if policy != "fill-only":
                 return super().after_chunk(world, frames, c2w, intrinsics, first_chunk=first_chunk)
-            from engine.generation.world_memory import fused_frame_indices
-
             picks = fused_frame_indices(len(frames), self.settings.fuse_every, skip_first=first_chunk)
             frames, c2w, intrinsics = frames[picks], c2w[picks], intrinsics[picks]
             depth = np.asarray(self.depth(np.ascontiguousarray(frames), np.asarray(intrinsics, np.float32)))
@@ -61,15 +60,24 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=4)
     parser.add_argument("--drift-seconds", type=float, default=0.0)
     args = parser.parse_args()
+    policies = args.policies.split(",")
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        parser.error(f"--policies: expected names among {', '.join(POLICIES)}, found {', '.join(map(repr, unknown))}")
     torch.set_num_threads(1)
-    bundle = load_bundle(args.model)
+    try:
+        bundle = load_bundle(args.model)
+        if not bundle.config.cache_channels or depth_source_for(bundle.source) is None:
+            parser.error(f"--model {args.model}: expected a model with a world-cache input and depth.safetensors "
+                         "beside it (model v2), found one without")  # fmt: skip
+        config = EvalConfig(scenes=args.scenes, drift_seconds=args.drift_seconds)
+    except SanaWMInputError as exc:
+        parser.error(one_line(exc))
     original = session_module.WorldMemory
-    for policy in args.policies.split(","):
-        if policy not in POLICIES:
-            raise SystemExit(f"cache_policy_probe: --policies: expected names among {', '.join(POLICIES)}, found {policy!r}")
+    for policy in policies:
         session_module.WorldMemory = memory_class(policy)
         try:
-            row = evaluate(bundle, EvalConfig(scenes=args.scenes, drift_seconds=args.drift_seconds), baselines=False).rows[0]
+            row = evaluate(bundle, config, baselines=False).rows[0]
         finally:
             session_module.WorldMemory = original
         print(json.dumps({"policy": policy, "psnr": {k: round(v["psnr"], 2) for k, v in row.horizons.items()},

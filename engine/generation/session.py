@@ -500,8 +500,8 @@ class WorldSession:
 
     def _cache_input(self, state: SessionSnapshot, chunk: _Chunk) -> torch.Tensor | None:
         """The world-cache input of the chunk's latent frames (see the module docstring): the model's view of the
-        state's cache, from before this chunk, rendered at each latent key frame's pose; None for models without that input, and for
-        sessions without a world cache (the model then sees zeros)."""
+        state's cache, from before this chunk, rendered at each latent key frame's pose; None for models without
+        that input, and for sessions without a world cache (the model then sees zeros)."""
         if not self.bundle.config.cache_channels or self.world_memory is None or state.world is None:
             return None
         tf = self.bundle.codec.temporal_factor

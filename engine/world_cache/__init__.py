@@ -27,6 +27,7 @@ from engine.world_cache.tensors import from_tensors, to_tensors
 from engine.world_cache.unproject import Points, unproject
 
 __all__ = [
-    "BYTES_PER_VOXEL", "OBSERVED_WEIGHT", "CacheConfig", "CacheRender", "CacheRenderer", "CacheState", "Points", "WorldCache",
-    "empty_state", "from_tensors", "observed_part", "positions", "render_reference", "to_tensors", "unproject", "update",
+    "BYTES_PER_VOXEL", "OBSERVED_WEIGHT", "CacheConfig", "CacheRender", "CacheRenderer", "CacheState", "Points",
+    "WorldCache", "empty_state", "from_tensors", "observed_part", "positions", "render_reference", "to_tensors",
+    "unproject", "update",
 ]

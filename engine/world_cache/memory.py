@@ -201,17 +201,16 @@ def update(state: CacheState, points: Points, *, observed: bool = False) -> Cach
     seen = np.empty(len(old), RECORD)
     _words(seen)[:] = np.take(_words(stored), old, axis=0)
     was_observed = seen["weights"] == OBSERVED_WEIGHT
+    kept = None if observed else seen[was_observed]  # a generated frame never repaints what was observed
     w_old = np.minimum(seen["weights"], cfg.max_weight).astype(np.float64)[:, None]
     w_new = counts[hit].astype(np.float64)[:, None]
     old_frac = (seen["offsets"].astype(np.float64) + 0.5) / OFFSET_STEPS
-    fused = seen.copy()
-    fused["offsets"] = _quant((old_frac * w_old + new_frac[hit] * w_new) / (w_old + w_new))
-    fused["colours"] = _colour8((seen["colours"] * w_old + new_colour[hit] * w_new) / (w_old + w_new))
-    fused["sizes"] = np.minimum(seen["sizes"].astype(np.float64), new_size[hit]).astype(np.float16)
-    fused["weights"] = OBSERVED_WEIGHT if observed else np.minimum(w_old[:, 0] + w_new[:, 0], cfg.max_weight)
-    if not observed:  # a generated frame never repaints what was observed
-        fused[was_observed] = seen[was_observed]
-    seen = fused
+    seen["offsets"] = _quant((old_frac * w_old + new_frac[hit] * w_new) / (w_old + w_new))
+    seen["colours"] = _colour8((seen["colours"] * w_old + new_colour[hit] * w_new) / (w_old + w_new))
+    seen["sizes"] = np.minimum(seen["sizes"].astype(np.float64), new_size[hit]).astype(np.float16)
+    seen["weights"] = OBSERVED_WEIGHT if observed else np.minimum(w_old[:, 0] + w_new[:, 0], cfg.max_weight)
+    if kept is not None:
+        seen[was_observed] = kept
     seen["last_seen"] = tick
 
     miss = ~hit
