@@ -29,6 +29,7 @@ loses focus (no camera that keeps flying after an Alt-Tab).
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -91,8 +92,15 @@ class DriveController(QObject):
         self.driving = False  # the Drive toggle: request chunks by itself while keys are held
         self._held: set[str] = set()
         self._qt_held: dict[int, str] = {}
-        self._releasing: dict[int, QTimer] = {}  # real releases waiting out the auto-repeat grace
+        # Real releases waiting out the auto-repeat grace: Qt key -> monotonic deadline (s). One single-shot timer,
+        # connected to a bound method, serves them all. (A timer per release whose slot was a lambda holding
+        # ``self`` kept an unparented controller alive only through its own child: deleting that timer freed the
+        # controller, which deleted the timer a second time, a segfault in the next event loop.)
+        self._releasing: dict[int, float] = {}
         self._grace_ms = int(release_grace_ms)
+        self._release_timer = QTimer(self)
+        self._release_timer.setSingleShot(True)
+        self._release_timer.timeout.connect(self._release_expired)
         self._states: dict[bytes, IntegratorState] = {}
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / fps))
@@ -130,9 +138,7 @@ class DriveController(QObject):
         dsl = self.keymap.dsl_key(qt_key)
         if dsl is None:
             return False
-        waiting = self._releasing.pop(qt_key, None)
-        if waiting is not None:
-            waiting.stop()
+        self._releasing.pop(qt_key, None)  # the timer may still fire: it finishes only keys whose deadline passed
         if self._qt_held.get(qt_key) != dsl:
             self._qt_held[qt_key] = dsl
             if self._update_held():
@@ -150,21 +156,24 @@ class DriveController(QObject):
         if self._grace_ms <= 0:
             self._finish_release(qt_key)
         elif qt_key not in self._releasing:
-            timer = QTimer(self)
-            timer.setSingleShot(True)
-            timer.setInterval(self._grace_ms)
-            timer.timeout.connect(lambda key=qt_key: self._finish_release(key))
-            self._releasing[qt_key] = timer
-            timer.start()
+            self._releasing[qt_key] = time.monotonic() + self._grace_ms / 1000
+            if not self._release_timer.isActive():
+                self._release_timer.start(self._grace_ms)
         return True
 
     def _finish_release(self, qt_key: int) -> None:
-        timer = self._releasing.pop(qt_key, None)
-        if timer is not None:
-            timer.stop()
-            timer.deleteLater()
+        self._releasing.pop(qt_key, None)
         if self._qt_held.pop(qt_key, None) is not None:
             self._update_held()
+
+    def _release_expired(self) -> None:
+        """The grace timer fired: finish the releases whose grace is over, wait again for the others."""
+        now = time.monotonic()
+        for qt_key in [k for k, due in self._releasing.items() if due <= now]:
+            self._finish_release(qt_key)
+        if self._releasing:
+            wait_s = min(self._releasing.values()) - now
+            self._release_timer.start(max(1, math.ceil(wait_s * 1000)))
 
     def hold(self, dsl_keys: str) -> None:
         """Hold DSL keys directly, whatever the key map (scripted driving: screenshots, measurements); released by
@@ -177,9 +186,7 @@ class DriveController(QObject):
 
     def clear_held(self) -> None:
         """Release every key at once (the window lost focus)."""
-        for timer in self._releasing.values():
-            timer.stop()
-            timer.deleteLater()
+        self._release_timer.stop()
         self._releasing.clear()
         if self._qt_held:
             self._qt_held.clear()

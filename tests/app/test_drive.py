@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, Qt
@@ -72,6 +76,44 @@ def test_a_real_release_takes_effect_after_the_auto_repeat_grace(qtbot, widget):
     qtbot.keyRelease(widget, K.Key_W)
     assert drive.held == {"w"}  # maybe an auto-repeat release: wait for the press that would follow
     qtbot.waitUntil(lambda: drive.held == frozenset(), timeout=2000)
+
+
+def test_keys_released_at_different_times_each_wait_out_their_own_grace(qtbot):
+    drive = DriveController(release_grace_ms=60)
+    drive.press(K.Key_W.value)
+    drive.press(K.Key_D.value)
+    drive.release(K.Key_W.value)
+    qtbot.wait(30)
+    drive.release(K.Key_D.value)
+    qtbot.waitUntil(lambda: drive.held == {"d"}, timeout=2000)  # W's grace is over, D's is not yet
+    qtbot.waitUntil(lambda: drive.held == frozenset(), timeout=2000)
+    drive.release(K.Key_W.value)  # a key no longer held: nothing to wait for
+    assert not drive._releasing
+
+
+def test_a_controller_dropped_after_its_release_grace_fired_is_freed_without_a_crash():
+    """The explorer's flaky segfault in CI: a release timer whose slot held the controller was its last owner, so
+    deleting the timer freed the controller, which deleted the timer again. Run apart: a regression kills the
+    interpreter, not the test session."""
+    script = textwrap.dedent("""
+        import os
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QApplication
+        from app.drive import DriveController
+        app = QApplication([])
+        for _ in range(20):
+            drive = DriveController(release_grace_ms=2)
+            drive.press(Qt.Key.Key_W.value)
+            drive.release(Qt.Key.Key_W.value)
+            while drive.held:
+                app.processEvents()
+            del drive
+            app.processEvents()
+        print("freed")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "freed", done.stderr[-2000:]
 
 
 def test_an_auto_repeat_press_of_a_key_taken_as_released_holds_it_again(qtbot, widget):
