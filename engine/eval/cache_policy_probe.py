@@ -3,7 +3,8 @@ model sees"): ``sana-wm eval``'s model row, with the session's world memory swap
 
 Policies: ``shown-observed`` (shipped: generated chunks fused, the model shown the start image's voxels),
 ``shown-all`` (shown every voxel, :attr:`WorldCacheSettings.model_sees_generated`), ``start-only`` (nothing
-generated is fused), ``fill-only`` (a generated frame adds only pixels the cache did not cover; shown all).
+generated is fused), ``fill-only`` (a generated frame adds only pixels the cache did not cover; shown all),
+``hidden`` (the model is shown nothing, as a session without a world cache: what the cache input adds at all).
 
     OMP_NUM_THREADS=1 python -m engine.eval.cache_policy_probe --model BUNDLE --policies shown-observed,start-only
 """
@@ -22,9 +23,9 @@ from engine.bundles import load_bundle
 from engine.errors import SanaWMInputError, one_line
 from engine.eval.protocol import EvalConfig, evaluate
 from engine.generation.world_memory import WorldMemory, depth_source_for, fused_frame_indices
-from engine.world_cache import update, unproject
+from engine.world_cache import CacheState, empty_state, update, unproject
 
-POLICIES = ("shown-observed", "shown-all", "start-only", "fill-only")
+POLICIES = ("shown-observed", "shown-all", "start-only", "fill-only", "hidden")
 
 
 def memory_class(policy: str) -> type[WorldMemory]:
@@ -35,6 +36,9 @@ def memory_class(policy: str) -> type[WorldMemory]:
             super().__init__(depth, settings)
             if policy in ("shown-all", "fill-only"):
                 self.settings = replace(self.settings, model_sees_generated=True)
+
+        def model_view(self, world: CacheState) -> CacheState:
+            return empty_state(world.config) if policy == "hidden" else super().model_view(world)
 
         def after_chunk(self, world, frames, c2w, intrinsics, *, first_chunk=False):
             if policy == "start-only":
@@ -58,6 +62,7 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="a cache-conditioned bundle folder (with depth.safetensors)")
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--scenes", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0, help="offset of the first held-out world (sana-wm eval --seed)")
     parser.add_argument("--drift-seconds", type=float, default=0.0)
     args = parser.parse_args()
     policies = args.policies.split(",")
@@ -70,7 +75,7 @@ def main() -> None:
         if not bundle.config.cache_channels or depth_source_for(bundle.source) is None:
             parser.error(f"--model {args.model}: expected a model with a world-cache input and depth.safetensors "
                          "beside it (model v2), found one without")  # fmt: skip
-        config = EvalConfig(scenes=args.scenes, drift_seconds=args.drift_seconds)
+        config = EvalConfig(scenes=args.scenes, seed=args.seed, drift_seconds=args.drift_seconds)
     except SanaWMInputError as exc:
         parser.error(one_line(exc))
     original = session_module.WorldMemory

@@ -41,6 +41,11 @@ def test_each_policy_builds_the_cache_it_names(policy):
     fields = ["keys", "colours", "offsets"]
     assert np.array_equal(kept.voxels[fields], start.voxels[fields])  # generated frames never repaint the start image
     assert memory.settings.model_sees_generated == (policy in ("shown-all", "fill-only"))
+    shown = memory.model_view(grown)
+    if policy == "hidden":  # the whole cache grows as shipped, and the model is shown none of it
+        assert len(shown) == 0 and len(observed_part(grown)) == len(start)
+    else:
+        assert len(shown) == (len(grown) if memory.settings.model_sees_generated else len(start))
     generated = np.unique(grown.colours[grown.weights != 255][:, 0])
     firsts = set(GREYS)
     if policy == "fill-only":  # each new voxel keeps the colour of the one frame that added it
