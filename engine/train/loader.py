@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import time
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -35,6 +36,9 @@ from engine.train.data import TrainingBatch, TrainingData, TrainingSample
 #: Samples queued per worker ahead of the training step: enough that no worker waits for its next index, few
 #: enough that the windows in flight (each passed as shared-memory file descriptors) stay far below open-file limits.
 AHEAD_PER_WORKER = 2
+
+#: Longest a close waits for the windows already asked for (see batch_stream's finally).
+CLOSE_WAIT_S = 60.0
 
 _DATA: TrainingData | None = None  # the worker's copy (set by _init_worker)
 
@@ -73,14 +77,20 @@ def batch_stream(data: TrainingData, first: int, batch_size: int, workers: int =
             yield batch.pin_memory() if pin_memory else batch
         return
     pool = multiprocessing.get_context("spawn").Pool(int(workers), initializer=_init_worker, initargs=(data,))
+    pending: collections.deque = collections.deque()
     try:
         indices = itertools.count(int(first))
-        pending: collections.deque = collections.deque()
         while True:
             while len(pending) < int(workers) * AHEAD_PER_WORKER + batch_size:
                 pending.append(pool.apply_async(_sample, (next(indices),)))
             batch = TrainingBatch.stack([pending.popleft().get() for _ in range(batch_size)])
             yield batch.pin_memory() if pin_memory else batch
     finally:
+        # Let the windows already asked for finish first: CPython's Pool.terminate() races its own result thread and
+        # raises "Cannot have cache with result_hander not alive" when results are still pending (1 close in 5 in
+        # tests/engine/train/test_loader.py). A few windows per worker, so a close waits at most CLOSE_WAIT_S.
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        for result in pending:
+            result.wait(max(0.0, deadline - time.monotonic()))
         pool.terminate()
         pool.join()
