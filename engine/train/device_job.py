@@ -281,9 +281,10 @@ class Job:
             preset="sana-wm-tiny", model_overrides={"cache_channels": 33}, frame_size=(320, 176),
             window_latent_frames=13, batch_size=self.options.batch, steps=STEP_CAP, lr=self.options.lr,
             lr_schedule="constant", warmup_steps=20, ema_decay=0.995, seed=0, bf16=self.options.bf16,
-            objective=ObjectiveConfig(shift=8.0, context_noise=0.1, clean_context_prob=0.5),
+            objective=ObjectiveConfig(shift=8.0, context_noise=0.1, clean_context_prob=0.5, self_rollout_prob=0.25),
             bundle_name="sana-wm-tiny-v2", init_from=str(SHIPPED_BUNDLE),
-            cache_augment=CacheAugment(predicted_depth_prob=0.3, depth_weights=str(SHIPPED_BUNDLE / DEPTH_FILE)),
+            cache_augment=CacheAugment(predicted_depth_prob=0.3, depth_weights=str(SHIPPED_BUNDLE / DEPTH_FILE),
+                                       start_only_prob=0.6),  # the shipped fourth run's recipe (docs/embedded_model.md)
             **{k: v for k, v in run.items() if k != "data"}, data=str(data),
         )  # fmt: skip
 

@@ -37,7 +37,7 @@ def test_the_bundle_is_shipped_within_the_size_limit():
 def test_the_default_bundle_is_the_embedded_model_loaded_strictly(bundle):
     assert bundle.source == EMBEDDED_MODEL_DIR and bundle.name == "sana-wm-tiny"
     assert "random" not in bundle.label
-    assert bundle.config == SanaWMConfig.from_preset("sana-wm-tiny")
+    assert bundle.config == SanaWMConfig.from_preset("sana-wm-tiny", cache_channels=33)  # model v2: the world-cache input
     width, height = bundle.frame_size
     assert width >= 320 and height >= 176 and width * 704 == height * 1280  # the official 1280x704 aspect
     state = bundle.transformer.state_dict()
