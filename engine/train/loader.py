@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import collections
 import itertools
-import time
 import multiprocessing
 import os
+import time
 from collections.abc import Iterator
 
 import torch
