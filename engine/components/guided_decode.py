@@ -15,6 +15,10 @@ takes everything else from geometry:
    carry. It is added where the cache covers (a feathered mask) and where the cache's band agrees with the decoded
    band (a soft gate on blurred luma: a disagreement means the model moved or changed something, so its frame
    wins). Where the two agree the key frame becomes the cache render itself; elsewhere it is the deblocked decode.
+   Then, where the cache's **observed** part (the voxels of real images, never of generated frames) covers and
+   agrees, the key frame moves towards that render, low frequencies included (``band_trust``): a real image seen
+   again is shown as it was rather than as the model re-imagined it. Generated voxels give detail only, since
+   copying their low band would copy the model's own drift (measured: docs/embedded_model.md "Sharp frames").
 3. **motion between key frames** (:func:`interpolate_motion`): each frame between key frames ``a`` and ``b`` is
    the two (sharpened) key frames reprojected to its own pose with depth and blended by time (``1 - t``, ``t``), a
    backward warp whose per-pixel depth is found by one fixed-point step from the nearer key frame's depth. Key-frame
@@ -64,24 +68,30 @@ class SharpSettings:
         feather: pixels over which detail fades in from the edge of the cache's coverage.
         occlusion: relative depth margin of the warp's occlusion test.
         warp_stride: the warp's geometry is solved every ``warp_stride`` pixels and interpolated.
+        band_trust: how far a key frame moves towards the render of the cache's observed part (the real images'
+            voxels) where that covers and agrees, low frequencies included (0 = the low frequencies stay the model's,
+            1 = the key frame there becomes the observed render).
     """
 
     reach: int = 8
-    gate: float = 20.0
+    gate: float = 80.0
     feather: int = 4
     occlusion: float = 0.08
     warp_stride: int = 4
+    band_trust: float = 1.0
 
 
 @dataclass(frozen=True)
 class FrameGuide:
     """What the decoder needs to know about the frames of one ``decode_next`` call: the camera of each output frame
     (``c2w (F, 4, 4)``, ``intrinsics (F, 4)`` in frame pixels, the same frames the call returns) and the world cache
-    rendered at any pose (the cache as it stood before the chunk)."""
+    rendered at any pose (the cache as it stood before the chunk); ``observed`` renders only the cache's observed
+    part (real images), whose low band the decode trusts (``SharpSettings.band_trust``; None: detail only)."""
 
     c2w: np.ndarray
     intrinsics: np.ndarray
     render: Render
+    observed: Render | None = None
 
 
 # ----- deblocking ---------------------------------------------------------------------------------------------------
@@ -152,18 +162,33 @@ def feather(covered: torch.Tensor, radius: int) -> torch.Tensor:
     return torch.where(covered, ((inside - 0.5) * 2).clamp(0, 1), torch.zeros_like(inside))
 
 
-def transfer_detail(base: torch.Tensor, guide: torch.Tensor, covered: torch.Tensor,
-                    band: Callable[[torch.Tensor], torch.Tensor], block: int,
-                    settings: SharpSettings = SharpSettings()) -> torch.Tensor:  # fmt: skip
-    """Key frames with the cache's detail: ``base`` ``(F, H, W, 3)`` deblocked decoded frames in [-1, 1], ``guide``
-    the cache render's colour (same layout) where ``covered`` ``(F, H, W)`` -> ``base`` plus, where covered and
-    agreeing, ``guide - deblock(band(guide))`` (see the module docstring)."""
+def _agreeing(base: torch.Tensor, guide: torch.Tensor, covered: torch.Tensor,
+              band: Callable[[torch.Tensor], torch.Tensor], block: int,
+              settings: SharpSettings) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """``(filled, low, weight)``: the guide filled with ``base`` where it does not cover, its own deblocked codec
+    band, and the weight ``(F, H, W)`` of the guide: feathered coverage times the soft gate on the luma difference
+    between the two bands."""
     filled = torch.where(covered[..., None], guide, base)
     low = deblock(band(filled), block, settings.reach)
     disagree = _box(_luma(base - low).abs(), 2) * 127.5  # 0-255 luma levels
     agree = (2.0 - disagree / settings.gate).clamp(0, 1)
-    weight = feather(covered, settings.feather) * agree
-    return base + weight[..., None] * (filled - low)
+    return filled, low, feather(covered, settings.feather) * agree
+
+
+def transfer_detail(base: torch.Tensor, guide: torch.Tensor, covered: torch.Tensor,
+                    band: Callable[[torch.Tensor], torch.Tensor], block: int, settings: SharpSettings = SharpSettings(),
+                    observed: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
+    """Key frames with the cache's detail: ``base`` ``(F, H, W, 3)`` deblocked decoded frames in [-1, 1], ``guide``
+    the cache render's colour (same layout) where ``covered`` ``(F, H, W)`` -> ``base`` plus, where covered and
+    agreeing, ``guide - deblock(band(guide))``. ``observed`` = ``(colour, covered)``, the render of the cache's
+    observed part (real images only): where it covers and agrees, the key frame moves by ``band_trust`` towards it,
+    low frequencies included (see the module docstring)."""
+    filled, low, weight = _agreeing(base, guide, covered, band, block, settings)
+    out = base + weight[..., None] * (filled - low)
+    if observed is None or settings.band_trust <= 0:
+        return out
+    seen, _, trust = _agreeing(base, *observed, band, block, settings)
+    return out + (settings.band_trust * trust)[..., None] * (seen - out)
 
 
 # ----- motion between key frames ------------------------------------------------------------------------------------
@@ -254,6 +279,46 @@ class KeyView:
         return _apply(_pose(self.c2w)[0], _rays(self._k(grid.shape[0]), grid, self.size) * z)
 
 
+def _coarse_rays(c2w: np.ndarray, intrinsics: np.ndarray, size: tuple[int, int],
+                 stride: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """``(c2w (N, 4, 4), grid (N, lh, lw, 2), rays (N, lh, lw, 3))``: the poses as tensors, the centres of every
+    ``stride``-th pixel of frames of ``size`` (grid_sample coordinates) and the camera rays (z = 1) through them with
+    ``intrinsics (N, 4)``."""
+    w, h = size
+    n = len(c2w)
+    lw, lh = -(-w // stride), -(-h // stride)
+    pose, _ = _pose(c2w)
+    k = torch.from_numpy(np.asarray(intrinsics, np.float64)).float()
+    ys, xs = torch.meshgrid((torch.arange(lh) + 0.5) * stride, (torch.arange(lw) + 0.5) * stride, indexing="ij")
+    grid = _pixels_to_grid(xs, ys, (w, h)).expand(n, lh, lw, 2)
+    return pose, grid, _rays(k, grid, (w, h))
+
+
+def _depth_through(key: KeyView, pose: torch.Tensor, grid: torch.Tensor, rays: torch.Tensor) -> torch.Tensor:
+    """The depth ``(N, lh, lw, 1)`` along ``rays`` of cameras ``pose`` of the surface ``key`` shows: the key frame's
+    depth through the same pixel as a guess, then one fixed-point step (the surface the key frame shows where that
+    guess lands, brought into this camera)."""
+    guess = _sample(key.depth[..., None], grid, "nearest")
+    landed, _ = key.grid_of(_apply(pose, rays * guess))
+    return _apply(torch.linalg.inv(pose), key.surface(landed))[..., 2:].clamp(min=1e-2)
+
+
+def _seen_by(key: KeyView, points: torch.Tensor, occlusion: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(grid (N, lh, lw, 2), seen (N, lh, lw) float)``: where world ``points`` land in ``key`` and whether the key
+    frame sees them there (inside it, in front of it, not hidden behind what it shows)."""
+    g, depth = key.grid_of(points)
+    shown = _sample(key.depth[..., None], g, "nearest")[..., 0]
+    seen = (g.abs() <= 1).all(-1) & (depth > 1e-3) & (depth <= shown * (1 + occlusion))
+    return g, seen.float()
+
+
+def _to_frame(coarse: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(N, lh, lw, C)`` geometry solved on the coarse grid -> ``(N, H, W, C)`` (bilinear)."""
+    w, h = size
+    fine = F.interpolate(coarse.permute(0, 3, 1, 2).contiguous(), size=(h, w), mode="bilinear", align_corners=False)
+    return fine.permute(0, 2, 3, 1)
+
+
 def interpolate_motion(a: KeyView, b: KeyView, c2w: np.ndarray, intrinsics: np.ndarray, t: torch.Tensor,
                        fallback: torch.Tensor, settings: SharpSettings = SharpSettings()) -> torch.Tensor:  # fmt: skip
     """Frames between key frames ``a`` and ``b`` at poses ``c2w (N, 4, 4)`` (``intrinsics (N, 4)``), ``t (N,)`` in
@@ -262,40 +327,69 @@ def interpolate_motion(a: KeyView, b: KeyView, c2w: np.ndarray, intrinsics: np.n
 
     The geometry (depth at each pose, where each pixel lands in the key frames) is solved on a grid ``warp_stride``
     times coarser than the frame and upsampled; only the colour lookup is per pixel."""
-    w, h = a.size
-    n, s = len(c2w), settings.warp_stride
-    lw, lh = -(-w // s), -(-h // s)
-    pose, _ = _pose(c2w)
-    k = torch.from_numpy(np.asarray(intrinsics, np.float64)).float()
-    ys, xs = torch.meshgrid((torch.arange(lh) + 0.5) * s, (torch.arange(lw) + 0.5) * s, indexing="ij")
-    grid = _pixels_to_grid(xs, ys, (w, h)).expand(n, lh, lw, 2)  # coarse pixel centres of this pose
-    rays = _rays(k, grid, (w, h))
-    later = (t >= 0.5)[:, None, None]  # which key frame is nearer in time
-    out = torch.empty_like(fallback)
-    # this pose's depth: each key frame's depth through the same pixel, then one fixed-point step (the surface the
-    # key frame shows where that guess lands, brought into this camera); the nearer key frame's is used
-    z = {}
-    for key in (a, b):
-        guess = _sample(key.depth[..., None], grid, "nearest")
-        landed, _ = key.grid_of(_apply(pose, rays * guess))
-        z[id(key)] = _apply(torch.linalg.inv(pose), key.surface(landed))[..., 2:].clamp(min=1e-2)
-    points = _apply(pose, rays * torch.where(later[..., None], z[id(b)], z[id(a)]))
-    weights, grids = [], []
-    for key, share in ((a, 1 - t), (b, t)):
-        g, depth = key.grid_of(points)
-        shown = _sample(key.depth[..., None], g, "nearest")[..., 0]
-        seen = (g.abs() <= 1).all(-1) & (depth > 1e-3) & (depth <= shown * (1 + settings.occlusion))
-        weights.append(seen.float() * share[:, None, None])
-        grids.append(g)
-    coarse = torch.cat([grids[0], grids[1], weights[0][..., None], weights[1][..., None]], -1)  # (N, lh, lw, 6)
-    fine = F.interpolate(coarse.permute(0, 3, 1, 2).contiguous(), size=(h, w), mode="bilinear", align_corners=False)
-    fine = fine.permute(0, 2, 3, 1)
+    pose, grid, rays = _coarse_rays(c2w, intrinsics, a.size, settings.warp_stride)
+    later = (t >= 0.5)[:, None, None, None]  # which key frame is nearer in time: its depth is used
+    z = torch.where(later, _depth_through(b, pose, grid, rays), _depth_through(a, pose, grid, rays))
+    points = _apply(pose, rays * z)
+    (ga, sa), (gb, sb) = _seen_by(a, points, settings.occlusion), _seen_by(b, points, settings.occlusion)
+    share = t[:, None, None]
+    fine = _to_frame(torch.cat([ga, gb, (sa * (1 - share))[..., None], (sb * share)[..., None]], -1), a.size)
     ca, cb = _sample(a.colour, fine[..., 0:2], "bilinear"), _sample(b.colour, fine[..., 2:4], "bilinear")
     wa, wb = fine[..., 4:5], fine[..., 5:6]
     total = wa + wb
     blend = (wa * ca + wb * cb) / total.clamp(min=1e-6)
-    out = torch.where(total > 1e-3, blend, fallback)
-    return out
+    return torch.where(total > 1e-3, blend, fallback)
+
+
+def warp_view(key: KeyView, c2w: np.ndarray, intrinsics: np.ndarray,
+              settings: SharpSettings = SharpSettings()) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """One key frame seen from poses ``c2w (N, 4, 4)`` -> ``(colour (N, H, W, 3), seen (N, H, W) bool)``: the same
+    backward warp as :func:`interpolate_motion`, at full resolution of colour, and where the key frame sees each pixel
+    (elsewhere the colour is meaningless)."""
+    pose, grid, rays = _coarse_rays(c2w, intrinsics, key.size, settings.warp_stride)
+    g, seen = _seen_by(key, _apply(pose, rays * _depth_through(key, pose, grid, rays)), settings.occlusion)
+    fine = _to_frame(torch.cat([g, seen[..., None]], -1), key.size)
+    return _sample(key.colour, fine[..., 0:2], "bilinear"), fine[..., 2] > 0.999
+
+
+#: Depth (scene units) given to sky pixels (``inf`` from the estimator) of a start view: far enough to move only
+#: with the camera's rotation.
+SKY_DEPTH = 1000.0
+
+
+@dataclass(frozen=True)
+class ViewRender:
+    """A key frame warped to a pose (what :func:`observed_render` returns): ``colour (H, W, 3)`` uint8 and
+    ``coverage (H, W)`` bool, where the key frame sees the pixel."""
+
+    colour: np.ndarray
+    coverage: np.ndarray
+
+
+def start_view(frame: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray) -> KeyView:
+    """The start frame (``(H, W, 3)`` uint8 at the identity pose) as a warpable view: its estimated ``depth (H, W)``
+    with sky (``inf``) at :data:`SKY_DEPTH`."""
+    z = np.where(np.isfinite(depth) & (depth > 0), depth, SKY_DEPTH).astype(np.float32)
+    return KeyView(from_uint8(np.asarray(frame)[None])[0], torch.from_numpy(z), np.eye(4),
+                   np.asarray(intrinsics, np.float64).reshape(4))  # fmt: skip
+
+
+def observed_render(view: KeyView, settings: SharpSettings = SharpSettings(), voxels: Render | None = None) -> Render:
+    """A :data:`Render` of what a real image showed: ``view`` (the start frame and its depth) warped to the pose at
+    full resolution, and ``voxels`` (the world cache's observed voxels rendered there) where the warp does not see a
+    pixel. Both carry the same information; the warp keeps the image's resolution (a 5 cm voxel spans several pixels
+    near the camera) and the voxels' splats fill the thin gaps the warp's occlusion test leaves (measured:
+    docs/embedded_model.md "Sharp frames")."""
+
+    def render(c2w: np.ndarray, intrinsics: np.ndarray) -> ViewRender:
+        colour, seen = warp_view(view, np.asarray(c2w)[None], np.asarray(intrinsics)[None], settings)
+        colour, seen = to_uint8(colour[0]), seen[0].numpy()
+        if voxels is None:
+            return ViewRender(colour, seen)
+        splats = voxels(c2w, intrinsics)
+        return ViewRender(np.where(seen[..., None], colour, splats.colour), seen | splats.coverage)
+
+    return render
 
 
 # ----- the stream decoder -------------------------------------------------------------------------------------------
@@ -354,7 +448,11 @@ class GuidedStreamDecoder:
             renders = [guide.render(guide.c2w[i], guide.intrinsics[i]) for i in at]
             covered = torch.from_numpy(np.stack([r.coverage for r in renders]))
             guides = from_uint8(np.stack([r.colour for r in renders]))
-            keys = from_uint8(to_uint8(transfer_detail(keys, guides, covered, self.codec.band, p, s)))
+            observed = None
+            if guide.observed is not None and s.band_trust > 0:
+                seen = [guide.observed(guide.c2w[i], guide.intrinsics[i]) for i in at]
+                observed = (from_uint8(np.stack([r.colour for r in seen])), torch.from_numpy(np.stack([r.coverage for r in seen])))
+            keys = from_uint8(to_uint8(transfer_detail(keys, guides, covered, self.codec.band, p, s, observed)))
             for n, (i, r) in enumerate(zip(at, renders)):
                 depth = torch.from_numpy(np.where(r.coverage, r.depth, 0).astype(np.float32))
                 views[n] = KeyView(keys[n], fill_depth(depth, covered[n]), np.asarray(guide.c2w[i], np.float64),

@@ -1,8 +1,9 @@
 """Measure sharp frames (docs/embedded_model.md, "Sharp frames"): the same held-out worlds streamed with
 ``StreamSettings.sharp_frames`` off and on (and variants of :class:`SharpSettings`), PSNR and sharpness ratio at
-1 s and 5 s (a 5-frame window around frames 16 and 80), block-grid energy over the whole rollout.
+each horizon (a 5-frame window around it, as ``sana-wm eval``), block-grid energy over the whole rollout.
 
-    OMP_NUM_THREADS=1 python -m engine.eval.sharp_probe --worlds 2 --chunks 4
+    OMP_NUM_THREADS=1 python -m engine.eval.sharp_probe --worlds 2 --horizons 1,5
+    OMP_NUM_THREADS=1 python -m engine.eval.sharp_probe --seed 1000 --worlds 4 --horizons 1,5,20  # choose here
 """
 
 from __future__ import annotations
@@ -26,16 +27,21 @@ from engine.synth.renderer import Renderer
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worlds", type=int, default=2)
-    parser.add_argument("--chunks", type=int, default=4)
+    parser.add_argument("--horizons", default="1,5", help="seconds, comma-separated (streamed up to the last)")
+    parser.add_argument("--seed", type=int, default=0, help="held-out world seed offset (as sana-wm eval --seed)")
     parser.add_argument("--variants", default='{"plain": null, "sharp": {}}',
                         help="JSON {name: SharpSettings fields, or null for sharp frames off}")
     args = parser.parse_args()
     torch.set_num_threads(1)
     bundle = load_bundle()
     renderer = Renderer()
-    scenes = make_scenes(EvalConfig(scenes=args.worlds, horizons_s=(1.0, 5.0), drift_seconds=0), bundle.frame_size, renderer)
+    config = EvalConfig(scenes=args.worlds, horizons_s=tuple(float(h) for h in args.horizons.split(",")),
+                        drift_seconds=0, seed=args.seed)  # fmt: skip
+    scenes = make_scenes(config, bundle.frame_size, renderer)
     renderer.release()
-    n = 1 + 24 * args.chunks
+    at = config.horizon_frames()
+    chunks = -(-(at[-1] + 3) // 24)
+    n = 1 + 24 * chunks
     for name, fields in json.loads(args.variants).items():
         session_module.GuidedStreamDecoder = lambda codec, f=fields or {}: gd.GuidedStreamDecoder(codec, gd.SharpSettings(**f))
         rows, grids, decode = [], [], []
@@ -44,19 +50,19 @@ def main() -> None:
             s = WorldSession(bundle, StreamSettings(seed=42, sharp_frames=fields is not None), keep_snapshots=False,
                              keep_history=False)  # fmt: skip
             s.start(scene.truth[0], intrinsics=k[0])
-            records = [s.step(rel[1 + 24 * c : 25 + 24 * c], k[1 + 24 * c : 25 + 24 * c]) for c in range(args.chunks)]
+            records = [s.step(rel[1 + 24 * c : 25 + 24 * c], k[1 + 24 * c : 25 + 24 * c]) for c in range(chunks)]
             frames = np.concatenate([r.frames for r in records])
             decode += [r.timings["decode"] for r in records]
             grids.append(gd.block_grid_energy(frames))
             row = []
-            for f in (16, 80):
-                if f + 3 <= len(frames):
-                    w = slice(f - 2, f + 3)
-                    row += [float(np.mean(psnr(frames[w], scene.truth[w]))), sharpness_ratio(frames[w], scene.truth[w])]
+            for f in at:
+                w = slice(f - 2, f + 3)
+                row += [float(np.mean(psnr(frames[w], scene.truth[w]))), sharpness_ratio(frames[w], scene.truth[w])]
             rows.append(row)
         m = np.mean(rows, 0)
-        print(f"{name}: PSNR / sharpness 1 s {m[0]:.2f} dB / {m[1]:.3f}, 5 s {m[2]:.2f} dB / {m[3]:.3f}; "
-              f"block grid {np.mean(grids):.2f}; decode ms/chunk (median) {1000 * np.median(decode):.0f}", flush=True)
+        cells = ", ".join(f"{h:g} s {m[2 * i]:.2f} dB / {m[2 * i + 1]:.3f}" for i, h in enumerate(config.horizons_s))
+        print(f"{name}: PSNR / sharpness {cells}; block grid {np.mean(grids):.2f}; "
+              f"decode ms/chunk (median) {1000 * np.median(decode):.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ from engine.camera.conditioning import CameraConditioner, CameraConditioning
 from engine.camera.intrinsics import as_vec4
 from engine.camera.poses import validate_c2w
 from engine.components.codec import DecoderState, StreamDecoder
-from engine.components.guided_decode import FrameGuide, GuidedStreamDecoder
+from engine.components.guided_decode import FrameGuide, GuidedStreamDecoder, KeyView, observed_render, start_view
 from engine.errors import Cancelled, SanaWMInputError, SessionStateError
 from engine.generation.sampling import frame_noise, sample_chunk
 from engine.generation.start_image import prepare_start_frame
@@ -79,7 +79,7 @@ from engine.generation.world_memory import (
     key_frame_poses,
 )
 from engine.model.stream_cache import CachedStep, StreamCache
-from engine.world_cache import CacheRender, CacheState
+from engine.world_cache import CacheRender, CacheState, observed_part
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,7 @@ class WorldSession:
         self.world_memory = None if depth is None else WorldMemory(depth, world_cache)
         self._decoder = self._new_decoder()
         self._root_world: CacheState | None = None
+        self._start_view: KeyView | None = None  # the start frame and its depth, the sharp decode's observed view
         limit = self.context_limit
         if limit is not None and limit < 1 + 2 * self.settings.chunk_latent_frames:
             raise SanaWMInputError(
@@ -267,12 +268,16 @@ class WorldSession:
 
     def _start_world(self, first_latent: torch.Tensor, intrinsics: np.ndarray) -> CacheState | None:
         """The world cache of the start frame (the image itself, or the decoded first latent)."""
+        self._start_view = None
         if self.world_memory is None:
             return None
         frame = self.start_frame
         if frame is None:
             frame = self.bundle.codec.decode(first_latent.float())[0]
-        return self.world_memory.start(frame, intrinsics[0])
+        depth = self.world_memory.depth_of(frame[None], intrinsics)[0]
+        if self._guided:
+            self._start_view = start_view(frame, depth, intrinsics[0])
+        return self.world_memory.start(frame, intrinsics[0], depth=depth)
 
     def _check_start_frame(self, frame: np.ndarray) -> np.ndarray:
         w, h = self.bundle.frame_size
@@ -559,8 +564,13 @@ class WorldSession:
         if state.world is not None:
             q0 = 0 if chunk.index == 0 else state.c2w.shape[0]
             world, size, memory = state.world, self.bundle.frame_size, self.world_memory
+            observed = None
+            if self._start_view is not None:
+                seen = observed_part(world)
+                observed = observed_render(self._start_view, self._decoder.settings,
+                                           lambda c2w, k: memory.render(seen, c2w, k, size))  # fmt: skip
             guide = FrameGuide(chunk.c2w[q0:], chunk.intrinsics[q0:],
-                               lambda c2w, k: memory.render(world, c2w, k, size))  # fmt: skip
+                               lambda c2w, k: memory.render(world, c2w, k, size), observed)  # fmt: skip
         frames = self._decoder.decode_next(latents, guide)
         return frames, self._decoder.snapshot()
 

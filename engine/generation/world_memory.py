@@ -119,10 +119,12 @@ class WorldMemory:
     def empty(self) -> CacheState:
         return empty_state(self.settings.cache_config)
 
-    def start(self, frame: np.ndarray, intrinsics: np.ndarray) -> CacheState:
-        """The cache of the start frame alone (camera at the identity), its voxels marked observed."""
-        return self.fuse(self.empty(), frame[None], np.eye(4)[None], np.asarray(intrinsics, np.float64).reshape(1, 4),
-                         observed=True)
+    def start(self, frame: np.ndarray, intrinsics: np.ndarray, *, depth: np.ndarray | None = None) -> CacheState:
+        """The cache of the start frame alone (camera at the identity), its voxels marked observed; ``depth`` = the
+        frame's :meth:`depth_of` when the caller has it already."""
+        k = np.asarray(intrinsics, np.float64).reshape(1, 4)
+        return self.fuse(self.empty(), frame[None], np.eye(4)[None], k, observed=True,
+                         depth=None if depth is None else np.asarray(depth)[None])  # fmt: skip
 
     def after_chunk(self, world: CacheState | None, frames: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray,
                     *, first_chunk: bool = False) -> CacheState:  # fmt: skip
@@ -133,17 +135,24 @@ class WorldMemory:
         return self.fuse(base, frames[picks], c2w[picks], intrinsics[picks])
 
     def fuse(self, world: CacheState, frames: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray, *,
-             observed: bool = False) -> CacheState:  # fmt: skip
-        """Estimate the frames' depth in one batch and fuse them in order (one update tick each); ``observed``: they
-        are real images (:func:`~engine.world_cache.update`)."""
+             observed: bool = False, depth: np.ndarray | None = None) -> CacheState:  # fmt: skip
+        """Estimate the frames' depth in one batch (unless ``depth`` gives it) and fuse them in order (one update
+        tick each); ``observed``: they are real images (:func:`~engine.world_cache.update`)."""
         if not len(frames):
             return world
-        depth = np.asarray(self.depth(np.ascontiguousarray(frames), np.asarray(intrinsics, np.float32)))
+        depth = self.depth_of(frames, intrinsics) if depth is None else depth
         if depth.shape != frames.shape[:3]:
-            raise WorldCacheError(f"depth source: expected depth of shape {frames.shape[:3]}, found {depth.shape}")
+            raise WorldCacheError(f"depth: expected depth of shape {frames.shape[:3]}, found {depth.shape}")
         for frame, z, pose, k in zip(frames, depth, c2w, intrinsics):
             world = update(world, unproject(frame, z, pose, k, stride=self.settings.stride), observed=observed)
         return world
+
+    def depth_of(self, frames: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
+        """``(N, H, W)`` depth of ``frames (N, H, W, 3)`` uint8 seen with ``intrinsics (N, 4)`` from the depth source."""
+        depth = np.asarray(self.depth(np.ascontiguousarray(frames), np.asarray(intrinsics, np.float32)))
+        if depth.shape != frames.shape[:3]:
+            raise WorldCacheError(f"depth source: expected depth of shape {frames.shape[:3]}, found {depth.shape}")
+        return depth
 
     def render(self, world: CacheState, c2w: np.ndarray, intrinsics: np.ndarray, size: tuple[int, int]) -> CacheRender:
         """``world`` seen from ``c2w`` with ``[fx, fy, cx, cy]`` at ``size = (W, H)`` (colour, coverage, depth).

@@ -17,11 +17,16 @@ from engine.components.guided_decode import (
     GuidedState,
     GuidedStreamDecoder,
     KeyView,
+    SKY_DEPTH,
+    SharpSettings,
     block_grid_energy,
     deblock,
     fill_depth,
     interpolate_motion,
+    observed_render,
+    start_view,
     transfer_detail,
+    warp_view,
 )
 from engine.components.patch_codec import PatchDCTCodec
 from engine.errors import SanaWMInputError
@@ -99,9 +104,32 @@ def test_detail_comes_from_the_cache_where_it_covers_and_agrees():
     inside = slice(8, W // 2 - 8)  # away from the coverage edge (feathered) and from the uncovered half's blocks
     assert torch.allclose(out[:, :, inside], truth[:, :, inside], atol=1e-4)  # agreeing: the cache's full detail
     assert torch.equal(out[:, :, W // 2 :], base[:, :, W // 2 :])  # not covered: the decode, untouched
-    # a cache that disagrees with the decode (the model moved something) adds nothing
+    # a cache that disagrees with the decode beyond twice the gate (the model moved something) adds nothing
     other = from_uint8(wall_view(0.0)[None]) * 0.2 - 0.8  # much darker everywhere, with stripes of its own
-    assert torch.allclose(transfer_detail(base, other, covered, codec.band, 16), base, atol=1e-6)
+    strict = SharpSettings(gate=20)
+    assert torch.allclose(transfer_detail(base, other, covered, codec.band, 16, strict), base, atol=1e-6)
+
+
+def test_observed_render_replaces_the_low_band_where_it_covers_and_agrees():
+    codec = PatchDCTCodec(32, 16)
+    truth = from_uint8(wall_view(0.0)[None])
+    base = deblock(codec.band(truth), 16) + 0.1  # the model's band, 13 levels too bright
+    everywhere = torch.ones(1, H, W, dtype=torch.bool)
+    detail_only = transfer_detail(base, truth, everywhere, codec.band, 16)
+    half = torch.zeros(1, H, W, dtype=torch.bool)
+    half[:, :, : W // 2] = True
+    out = transfer_detail(base, truth, everywhere, codec.band, 16, observed=(truth, half))
+    inside = slice(8, W // 2 - 8)
+    assert torch.allclose(out[:, :, inside], truth[:, :, inside], atol=1e-4)  # observed and agreeing: the real image
+    assert (detail_only[:, :, inside] - truth[:, :, inside]).mean() == pytest.approx(0.1, abs=0.01)  # band kept
+    assert torch.equal(out[:, :, W // 2 :], detail_only[:, :, W // 2 :])  # not observed: detail only
+    # no trust: the observed render changes nothing; a render beyond twice the gate is not trusted
+    off = SharpSettings(band_trust=0.0)
+    assert torch.equal(transfer_detail(base, truth, everywhere, codec.band, 16, off, (truth, half)), detail_only)
+    strict = SharpSettings(gate=20)
+    far = truth * 0.2 - 0.8
+    assert torch.equal(transfer_detail(base, truth, everywhere, codec.band, 16, strict, (far, half)),
+                       transfer_detail(base, truth, everywhere, codec.band, 16, strict))
 
 
 def test_depth_is_filled_from_the_nearest_known_depth():
@@ -182,3 +210,41 @@ def test_without_a_guide_it_is_the_patch_decode_deblocked():
     assert diff.max() <= 3 and diff.mean() < 0.6  # the same up to the uint8 rounding of the plain decode
     with pytest.raises(SanaWMInputError, match="poses of 17 frames"):
         GuidedStreamDecoder(codec).decode_next(latents[:, :, :3], FrameGuide(np.stack([np.eye(4)] * 3), np.tile(K, (3, 1)), wall_render))
+
+
+def test_stream_decoder_shows_the_observed_render_over_a_drifted_band():
+    codec = PatchDCTCodec(32, 16)
+    xs = [0.02 * i for i in range(17)]
+    truth = np.stack([wall_view(x) for x in xs])
+    drifted = codec.encode(np.clip(truth.astype(int) + 20, 0, 255).astype(np.uint8))  # the model: 20 levels too bright
+    c2w = np.stack([pose(x) for x in xs])
+    detail_only = GuidedStreamDecoder(codec).decode_next(drifted, FrameGuide(c2w, np.tile(K, (17, 1)), wall_render))
+    observed = FrameGuide(c2w, np.tile(K, (17, 1)), wall_render, observed=wall_render)
+    shown = GuidedStreamDecoder(codec).decode_next(drifted, observed)
+    err = lambda x: np.abs(x[:, 8:-8, 8:-8].astype(float) - truth[:, 8:-8, 8:-8].astype(float)).mean()  # noqa: E731
+    assert err(detail_only) > 15  # detail from the cache, the model's (wrong) brightness
+    assert err(shown) < 3  # the real image, seen again, as it was
+
+
+def test_a_view_warps_to_a_new_pose_and_says_where_it_sees():
+    view = KeyView(from_uint8(wall_view(0.0)[None])[0], torch.full((H, W), WALL), pose(0.0), K)
+    colour, seen = warp_view(view, pose(0.4)[None], K[None])
+    truth = from_uint8(wall_view(0.4)[None])
+    # the camera moved 0.4 m right: the wall's right edge (8 px at 4 m) is new, the rest is the old view shifted
+    assert seen[0, :, : W - 12].all() and not seen[0, :, W - 4 :].any()
+    inner = (slice(None), slice(4, -4), slice(4, W - 12))
+    assert (colour - truth)[inner].abs().mean() < 0.03  # stripes in place, not blurred away (they span 0.5)
+
+
+def test_the_observed_render_is_the_start_view_warped_and_the_voxels_elsewhere():
+    depth = np.full((H, W), WALL, np.float32)
+    depth[:8] = np.inf  # sky in the top rows
+    view = start_view(wall_view(0.0), depth, K)
+    assert view.depth[0, 0] == SKY_DEPTH and view.depth[-1, -1] == WALL and np.array_equal(view.c2w, np.eye(4))
+    voxels = lambda c2w, k: wall_render(c2w, k, covered=slice(W // 2, None))  # noqa: E731  (splats: the right half)
+    alone, merged = observed_render(view)(pose(0.4), K), observed_render(view, voxels=voxels)(pose(0.4), K)
+    assert alone.colour.dtype == np.uint8 and not alone.coverage[8:, -4:].any()
+    assert alone.coverage[:5].all()  # the sky, far away, is seen from the new pose too (row 5 on: blended geometry)
+    assert merged.coverage[8:, -4:].all()  # the warp cannot see the wall's new edge; the voxels cover it
+    assert np.array_equal(merged.colour[8:, -4:], wall_view(0.4)[8:, -4:])
+    assert np.array_equal(merged.colour[alone.coverage], alone.colour[alone.coverage])  # the warp wins where it sees

@@ -95,8 +95,8 @@ def test_off_it_is_the_codec_decode_and_on_the_block_grid_is_gone(bundle):
 
 
 def test_the_start_frame_keeps_the_start_images_detail(bundle):
-    """Frame 0 is the start image seen by the cache, not its blocky low-pass."""
+    """Frame 0 is the start image itself (the observed view, warped to its own pose), not its blocky low-pass."""
     sharp, plain = session_of(bundle), session_of(bundle, sharp=False)
     a, b = sharp.step(poses(0)).frames[0], plain.step(poses(0)).frames[0]
     err = lambda f: np.abs(f.astype(float) - image().astype(float)).mean()  # noqa: E731
-    assert err(a) < 0.6 * err(b)  # (the cache holds it at pixel stride 2, so not every stripe)
+    assert err(b) > 10 and err(a) < 0.5  # measured 17.1 and 0.15 levels
