@@ -393,7 +393,7 @@ class MainWindow(QMainWindow):
             if last is not None:
                 text += f", ~{max(last - (now - self._chunk_clock[0]), 0.0):.0f} s left"
             self.set_state(text)
-        elif stage == "decode" and self._chunk_clock[0] is not None:  # the chunk is done: its time guides the next
+        elif stage == "cache" and self._chunk_clock[0] is not None:  # the chunk is done: its time guides the next
             self._chunk_clock[1] = time.monotonic() - self._chunk_clock[0]
             self._chunk_clock[0] = None
 

@@ -341,15 +341,31 @@ def interpolate_motion(a: KeyView, b: KeyView, c2w: np.ndarray, intrinsics: np.n
     return torch.where(total > 1e-3, blend, fallback)
 
 
-def warp_view(key: KeyView, c2w: np.ndarray, intrinsics: np.ndarray,
-              settings: SharpSettings = SharpSettings()) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """One key frame seen from poses ``c2w (N, 4, 4)`` -> ``(colour (N, H, W, 3), seen (N, H, W) bool)``: the same
-    backward warp as :func:`interpolate_motion`, at full resolution of colour, and where the key frame sees each pixel
-    (elsewhere the colour is meaningless)."""
-    pose, grid, rays = _coarse_rays(c2w, intrinsics, key.size, settings.warp_stride)
-    g, seen = _seen_by(key, _apply(pose, rays * _depth_through(key, pose, grid, rays)), settings.occlusion)
-    fine = _to_frame(torch.cat([g, seen[..., None]], -1), key.size)
-    return _sample(key.colour, fine[..., 0:2], "bilinear"), fine[..., 2] > 0.999
+def warp_view(key: KeyView, c2w: np.ndarray, intrinsics: np.ndarray, settings: SharpSettings = SharpSettings(),
+              depth: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """One key frame seen from poses ``c2w (N, 4, 4)`` -> ``(colour (N, H, W, 3), seen (N, H, W) bool)``: a backward
+    warp of ``key`` with the colour at full resolution, and where the key frame sees each pixel.
+
+    The depth along each pixel's ray is what makes a backward warp right or wrong. Without ``depth`` it is found as
+    :func:`interpolate_motion` finds it (one fixed-point step from the key frame's depth through the same pixel, on
+    the coarse grid), which finds *a* surface the key frame shows, not necessarily the nearest one: good for the
+    small steps between key frames, not far from the key frame's pose. ``depth (N, H, W)`` (a z-buffered render of
+    the same scene at these poses, ``inf`` where it shows nothing) gives the nearest surface per pixel instead; one
+    fixed-point step then moves it onto the key frame's own depth (the render is coarser: 5 cm voxels)."""
+    if depth is None:
+        pose, grid, rays = _coarse_rays(c2w, intrinsics, key.size, settings.warp_stride)
+        g, seen = _seen_by(key, _apply(pose, rays * _depth_through(key, pose, grid, rays)), settings.occlusion)
+        fine = _to_frame(torch.cat([g, seen[..., None]], -1), key.size)
+        return _sample(key.colour, fine[..., 0:2], "bilinear"), fine[..., 2] > 0.999
+    pose, _, rays = _coarse_rays(c2w, intrinsics, key.size, 1)
+    rendered = torch.from_numpy(np.asarray(depth, np.float32))[..., None]
+    known = torch.isfinite(rendered)
+    rendered = torch.where(known, rendered, torch.ones_like(rendered))
+    landed, _ = key.grid_of(_apply(pose, rays * rendered))
+    z = _apply(torch.linalg.inv(pose), key.surface(landed))[..., 2:].clamp(min=1e-2)
+    g, seen = _seen_by(key, _apply(pose, rays * z), settings.occlusion)
+    near = (z - rendered).abs() <= settings.occlusion * rendered  # the key frame shows the rendered surface there
+    return _sample(key.colour, g, "bilinear"), (known & near)[..., 0] & (seen > 0)
 
 
 #: Depth (scene units) given to sky pixels (``inf`` from the estimator) of a start view: far enough to move only
@@ -376,18 +392,22 @@ def start_view(frame: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray) -> 
 
 def observed_render(view: KeyView, settings: SharpSettings = SharpSettings(), voxels: Render | None = None) -> Render:
     """A :data:`Render` of what a real image showed: ``view`` (the start frame and its depth) warped to the pose at
-    full resolution, and ``voxels`` (the world cache's observed voxels rendered there) where the warp does not see a
-    pixel. Both carry the same information; the warp keeps the image's resolution (a 5 cm voxel spans several pixels
-    near the camera) and the voxels' splats fill the thin gaps the warp's occlusion test leaves (measured:
-    docs/embedded_model.md "Sharp frames")."""
+    full resolution. With ``voxels`` (the world cache's observed voxels rendered there: z-buffered splats of the same
+    image and depth) the coverage and the depth per pixel are the voxels' and the colour is the warp's where the view
+    sees that surface: the splats' depth test knows which surface is in front, the warp keeps the image's
+    resolution (a 5 cm voxel spans several pixels near the camera; measured: docs/embedded_model.md "Sharp
+    frames")."""
 
     def render(c2w: np.ndarray, intrinsics: np.ndarray) -> ViewRender:
-        colour, seen = warp_view(view, np.asarray(c2w)[None], np.asarray(intrinsics)[None], settings)
-        colour, seen = to_uint8(colour[0]), seen[0].numpy()
+        c2w, intrinsics = np.asarray(c2w)[None], np.asarray(intrinsics)[None]
         if voxels is None:
-            return ViewRender(colour, seen)
-        splats = voxels(c2w, intrinsics)
-        return ViewRender(np.where(seen[..., None], colour, splats.colour), seen | splats.coverage)
+            colour, seen = warp_view(view, c2w, intrinsics, settings)
+            return ViewRender(to_uint8(colour[0]), seen[0].numpy())
+        splats = voxels(c2w[0], intrinsics[0])
+        depth = np.where(splats.coverage, splats.depth, SKY_DEPTH)[None]  # no voxel: the view's sky, if it is sky
+        colour, seen = warp_view(view, c2w, intrinsics, settings, depth)
+        seen = seen[0].numpy()
+        return ViewRender(np.where(seen[..., None], to_uint8(colour[0]), splats.colour), splats.coverage | seen)
 
     return render
 

@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--horizons", default="1,5", help="seconds, comma-separated (streamed up to the last)")
     parser.add_argument("--seed", type=int, default=0, help="held-out world seed offset (as sana-wm eval --seed)")
     parser.add_argument("--variants", default='{"plain": null, "sharp": {}}',
-                        help="JSON {name: SharpSettings fields, or null for sharp frames off}")
+                        help="JSON {name: SharpSettings fields (plus commit_shown: false), or null for sharp frames off}")
     args = parser.parse_args()
     torch.set_num_threads(1)
     bundle = load_bundle()
@@ -43,12 +43,14 @@ def main() -> None:
     chunks = -(-(at[-1] + 3) // 24)
     n = 1 + 24 * chunks
     for name, fields in json.loads(args.variants).items():
+        fields = None if fields is None else dict(fields)
+        commit_shown = True if fields is None else bool(fields.pop("commit_shown", True))
         session_module.GuidedStreamDecoder = lambda codec, f=fields or {}: gd.GuidedStreamDecoder(codec, gd.SharpSettings(**f))
         rows, grids, decode = [], [], []
         for scene in scenes:
             rel, k = relative_to_first(scene.path.c2w[:n]), scene.path.intrinsics[:n]
-            s = WorldSession(bundle, StreamSettings(seed=42, sharp_frames=fields is not None), keep_snapshots=False,
-                             keep_history=False)  # fmt: skip
+            settings = StreamSettings(seed=42, sharp_frames=fields is not None, commit_shown=commit_shown)
+            s = WorldSession(bundle, settings, keep_snapshots=False, keep_history=False)
             s.start(scene.truth[0], intrinsics=k[0])
             records = [s.step(rel[1 + 24 * c : 25 + 24 * c], k[1 + 24 * c : 25 + 24 * c]) for c in range(chunks)]
             frames = np.concatenate([r.frames for r in records])

@@ -371,14 +371,15 @@ class WorldSession:
         progress: Progress | None = None,
         commit_latents: torch.Tensor | None = None,
     ) -> ChunkRecord:
-        """Generate the next chunk: re-anchor (when the trained context is full), sample, commit (the t = 0 cache
-        pass), decode — one private method each, in that order.
+        """Generate the next chunk: re-anchor (when the trained context is full), sample, decode, commit (the t = 0
+        cache pass, of the latents :meth:`_shown_latents` picks), grow the world cache — one private method each, in
+        that order.
 
         Args:
             poses: ``(frames_per_chunk, 4, 4)`` camera-to-world poses of the next pixel frames, in the session's
                 world (the start frame is the identity), OpenCV axes.
             intrinsics: ``(4,)`` or ``(frames_per_chunk, 4)`` in frame pixels; None = the latest intrinsics.
-            progress: ``progress(stage, done, total)`` with stages "sample", "cache", "decode".
+            progress: ``progress(stage, done, total)`` with stages "sample", "decode", "cache" (the last).
             commit_latents: teacher forcing, for measurements: ``(1, C, n, h, w)`` latents of this chunk (chunk 0:
                 with the image latent) that the cache pass commits *instead of* the sampled ones, so later chunks
                 see this context (e.g. the ground truth's encoding). The record still holds the sampled chunk.
@@ -399,15 +400,18 @@ class WorldSession:
         seen = self._cache_input(state, chunk)
         latents = self._sample(state, chunk, cond, seen, progress)
         sampled = time.perf_counter()
-        committed = latents if commit_latents is None else self._check_commit(commit_latents, chunk.b - chunk.a)
-        next_cache = self._commit(state, chunk, cond, seen, committed)
-        cached = time.perf_counter()
-        if progress is not None:
-            progress("cache", 1, 1)
         frames, decoder_state = self._decode(state, chunk, latents)
         decoded = time.perf_counter()
         if progress is not None:
             progress("decode", 1, 1)
+        if commit_latents is not None:
+            committed = self._check_commit(commit_latents, chunk.b - chunk.a)
+        else:
+            committed = self._shown_latents(chunk, frames, latents)
+        next_cache = self._commit(state, chunk, cond, seen, committed)
+        cached = time.perf_counter()
+        if progress is not None:
+            progress("cache", 1, 1)
         k = chunk.index
         p0 = 0 if k == 0 else state.c2w.shape[0]
         world = self._grow_world(state, frames, chunk.c2w[p0:], chunk.intrinsics[p0:], first_chunk=k == 0)
@@ -415,8 +419,8 @@ class WorldSession:
 
         history_length = len(self.history) + (1 if self.keep_history else 0)
         new_state = self._snapshot_after(state, chunk, next_cache, decoder_state, committed, world, history_length)
-        timings = {"reanchor": reanchored - started, "sample": sampled - reanchored, "cache": cached - sampled,
-                   "decode": decoded - cached, "world": done - decoded, "total": done - started}  # fmt: skip
+        timings = {"reanchor": reanchored - started, "sample": sampled - reanchored, "decode": decoded - sampled,
+                   "cache": cached - decoded, "world": done - cached, "total": done - started}  # fmt: skip
         record = ChunkRecord(
             index=k, latent_range=(chunk.a, chunk.b), pixel_range=(p0, chunk.c2w.shape[0]), latents=latents.detach(),
             frames=frames, c2w=chunk.c2w[p0:], intrinsics=chunk.intrinsics[p0:], timings=timings,
@@ -444,13 +448,14 @@ class WorldSession:
         chunk = self._next_chunk(snapshot, record.c2w[p0:], record.intrinsics[p0:])
         state = self._reanchor(snapshot, chunk)
         cond = self._chunk_conditioning(state, chunk)
-        next_cache = self._commit(state, chunk, cond, self._cache_input(state, chunk), record.latents)
         frames, decoder_state = self._decode(state, chunk, record.latents)
+        committed = self._shown_latents(chunk, frames, record.latents)
+        next_cache = self._commit(state, chunk, cond, self._cache_input(state, chunk), committed)
         q0 = 0 if chunk.index == 0 else state.c2w.shape[0]
         world = self._grow_world(state, frames, chunk.c2w[q0:], chunk.intrinsics[q0:], first_chunk=chunk.index == 0)
         # the count of the session that made it: one more per chunk when it kept its history, else unchanged
         history = snapshot.history_length + (1 if snapshot.history_length == record.index else 0)
-        return self._snapshot_after(state, chunk, next_cache, decoder_state, record.latents, world, history), frames
+        return self._snapshot_after(state, chunk, next_cache, decoder_state, committed, world, history), frames
 
     def _snapshot_after(
         self, state: SessionSnapshot, chunk: _Chunk, next_cache: StreamCache, decoder_state: DecoderState | None,
@@ -544,6 +549,22 @@ class WorldSession:
         frame_t = torch.zeros(1, chunk.b - chunk.a, device=self._device)
         self._forward(chunk, committed, frame_t, saving, cond, chunk.a - state.anchor, seen)
         return saving.next_cache()
+
+    def _shown_latents(self, chunk: _Chunk, frames: np.ndarray, latents: torch.Tensor) -> torch.Tensor:
+        """What the chunk commits as the model's context: with sharp frames and ``commit_shown``, the decoded key
+        frames (latent frame ``j`` is pixel frame ``temporal_factor * j``; chunk 0's image latent stays) encoded
+        again, so the start view the decode trusted steadies the next chunks and the latents a re-anchor restarts
+        from; otherwise the sampled ``latents``."""
+        if not (self._guided and self.settings.commit_shown):
+            return latents
+        tf, codec = self.bundle.codec.temporal_factor, self.bundle.codec
+        n = latents.shape[2]
+        if chunk.index == 0:  # frames 0 .. 24; its first latent is the start image's, kept as it is
+            first, keys = 1, [tf * j for j in range(1, n)]
+        else:  # frames 1 .. 24 after the previous chunk's last
+            first, keys = 0, [tf * (j + 1) - 1 for j in range(n)]
+        shown = torch.cat([codec.encode(frames[i][None]) for i in keys], dim=2).to(latents)
+        return torch.cat([latents[:, :, :first], shown], dim=2)
 
     def _grow_world(self, state: SessionSnapshot, frames: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray,
                     *, first_chunk: bool) -> CacheState | None:  # fmt: skip

@@ -237,7 +237,8 @@ def _stream_out(settings: StreamSettings | None) -> dict[str, Any] | None:
     window = {"num_cached_chunks": settings.window.num_cached_chunks, "sink": settings.window.sink}
     return {"window": window, "timesteps": list(settings.timesteps),
             "chunk_latent_frames": settings.chunk_latent_frames, "seed": settings.seed,
-            "reanchor": settings.reanchor, "sharp_frames": settings.sharp_frames}  # fmt: skip
+            "reanchor": settings.reanchor, "sharp_frames": settings.sharp_frames,
+            "commit_shown": settings.commit_shown}  # fmt: skip
 
 
 def _camera_path_out(path: CameraPath | None) -> dict[str, Any] | None:
@@ -396,13 +397,14 @@ def _stream_in(spec: dict[str, Any] | None) -> StreamSettings | None:
     window = AttentionWindow(checks.count(spec["window"]["num_cached_chunks"], "num_cached_chunks"), bool(spec["window"]["sink"]))
     reanchor = bool(spec.get("reanchor", False))  # files before version 3 never re-anchored
     sharp = bool(spec.get("sharp_frames", False))  # files before sharp frames decoded without the world cache
+    shown = bool(spec.get("commit_shown", False))  # files before it committed the sampled latents
     timesteps = tuple(float(t) for t in spec["timesteps"])
     if not timesteps or not all(0.0 <= t <= 1000.0 for t in timesteps):  # also False for NaN
         raise ValueError(f"stream_settings.timesteps: expected numbers in [0, 1000], found {clip_text(timesteps, 60)}")
     return StreamSettings(window=window, timesteps=timesteps,
                           chunk_latent_frames=checks.count(spec["chunk_latent_frames"], "chunk_latent_frames", low=1),
                           seed=checks.count(spec["seed"], "seed", high=2**63 - 1), reanchor=reanchor,
-                          sharp_frames=sharp)  # fmt: skip
+                          sharp_frames=sharp, commit_shown=shown)  # fmt: skip
 
 
 def _camera_path_in(spec: Any, path: Path) -> CameraPath | None:

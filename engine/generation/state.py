@@ -41,6 +41,10 @@ class StreamSettings:
             where the cache knows the scene, no block grid, motion instead of a cross-fade between key frames. Only
             sessions with a world cache whose codec offers ``band`` (the embedded patch codec) are affected; False =
             the codec's own decode (for comparisons).
+        commit_shown: with sharp frames, the model's context for the next chunks (the t = 0 commit pass and the
+            latents a re-anchor restarts from) is the chunk's key frames *as shown*, encoded again, rather than the
+            sampled latents: what the decode took from a real image then steadies the model too (docs/embedded_model.md
+            "Sharp frames"). The chunk record keeps the sampled latents either way. False = commit what was sampled.
     """
 
     window: AttentionWindow = AttentionWindow()
@@ -49,6 +53,7 @@ class StreamSettings:
     seed: int = 42
     reanchor: bool = True
     sharp_frames: bool = True
+    commit_shown: bool = True
 
 
 @dataclass(frozen=True)

@@ -310,7 +310,8 @@ def test_a_chunk_shows_its_denoising_steps_and_the_time_left_by_the_last_chunk(w
     assert window.status_state.text() == "chunk 0: step 1/4"  # the first chunk: no timing to go by yet
     for done in (2, 3, 4):
         progress.emit("sample", done, 4)
-    progress.emit("decode", 1, 1)  # 4 s from the first step to the decoded frames
+    progress.emit("decode", 1, 1)  # the frames are decoded, the commit pass is still to come: no clock read
+    progress.emit("cache", 1, 1)  # 4 s from the first step to the committed chunk
     progress.emit("sample", 1, 4)
     progress.emit("sample", 2, 4)
     assert window.status_state.text() == "chunk 0: step 2/4, ~2 s left"

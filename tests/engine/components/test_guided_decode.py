@@ -234,17 +234,31 @@ def test_a_view_warps_to_a_new_pose_and_says_where_it_sees():
     assert seen[0, :, : W - 12].all() and not seen[0, :, W - 4 :].any()
     inner = (slice(None), slice(4, -4), slice(4, W - 12))
     assert (colour - truth)[inner].abs().mean() < 0.03  # stripes in place, not blurred away (they span 0.5)
+    # with a z-buffered depth of the new pose (here: the wall, 2 cm off, as voxels give it) the same frame
+    colour, seen = warp_view(view, pose(0.4)[None], K[None], depth=np.full((1, H, W), WALL + 0.02, np.float32))
+    assert seen[0, :, : W - 12].all() and not seen[0, :, W - 4 :].any()
+    assert (colour - truth)[inner].abs().mean() < 0.03
 
 
-def test_the_observed_render_is_the_start_view_warped_and_the_voxels_elsewhere():
+def test_the_observed_render_is_the_start_view_warped_onto_the_voxels_depth_and_its_sky():
     depth = np.full((H, W), WALL, np.float32)
     depth[:8] = np.inf  # sky in the top rows
     view = start_view(wall_view(0.0), depth, K)
     assert view.depth[0, 0] == SKY_DEPTH and view.depth[-1, -1] == WALL and np.array_equal(view.c2w, np.eye(4))
-    voxels = lambda c2w, k: wall_render(c2w, k, covered=slice(W // 2, None))  # noqa: E731  (splats: the right half)
-    alone, merged = observed_render(view)(pose(0.4), K), observed_render(view, voxels=voxels)(pose(0.4), K)
+    alone = observed_render(view)(pose(0.4), K)
     assert alone.colour.dtype == np.uint8 and not alone.coverage[8:, -4:].any()
     assert alone.coverage[:5].all()  # the sky, far away, is seen from the new pose too (row 5 on: blended geometry)
-    assert merged.coverage[8:, -4:].all()  # the warp cannot see the wall's new edge; the voxels cover it
-    assert np.array_equal(merged.colour[8:, -4:], wall_view(0.4)[8:, -4:])
-    assert np.array_equal(merged.colour[alone.coverage], alone.colour[alone.coverage])  # the warp wins where it sees
+
+    def voxels(c2w, k):  # splats of the same wall on the right half, and a nearer grey post in columns 60-69
+        r = wall_render(c2w, k, covered=slice(W // 2, None))
+        r.colour[:, 60:70], r.depth[:, 60:70] = 90, 2.0
+        return r
+
+    merged = observed_render(view, voxels=voxels)(pose(0.4), K)
+    assert merged.coverage[voxels(pose(0.4), K).coverage].all()  # what the voxels cover
+    assert merged.coverage[:5].all()  # and the view's sky, which no voxel holds
+    assert not merged.coverage[12:, : W // 2].any()  # no voxel and no sky: not known (the warp alone would guess)
+    same = (slice(8, None), slice(W // 2 + 2, 58))  # the same surface: the image warped at full resolution
+    assert np.abs(merged.colour[same].astype(int) - wall_view(0.4)[same].astype(int)).mean() < 4
+    assert (merged.colour[8:, 60:70] == 90).all()  # something nearer in front: the voxels' depth test wins
+    assert np.array_equal(merged.colour[8:, -4:], wall_view(0.4)[8:, -4:])  # what the warp cannot see: the voxels

@@ -341,6 +341,17 @@ def test_files_from_before_reanchoring_continue_without_it(saved, tmp_path):
     assert load_project(tmp_path / "v2.swm").stream_settings.reanchor is False
 
 
+def test_files_from_before_committing_the_shown_frames_continue_committing_the_sampled_ones(saved, tmp_path):
+    project, _, path = saved
+    assert load_project(path).stream_settings.commit_shown is project.stream_settings.commit_shown is True
+
+    def as_before(manifest):
+        del manifest["stream_settings"]["commit_shown"]
+
+    rewrite(path, tmp_path / "before.swm", as_before)
+    assert load_project(tmp_path / "before.swm").stream_settings.commit_shown is False
+
+
 def test_the_manifest_keeps_the_version_3_layout_of_snapshots_and_decoder_states(saved):
     """Files written now open in builds from before the format moved into the engine (and the other way round)."""
     _, _, path = saved

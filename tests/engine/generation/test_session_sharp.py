@@ -4,6 +4,8 @@ own decode), and the 16-px block grid is gone."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -43,8 +45,9 @@ def poses(k: int, dx: float = 0.01) -> np.ndarray:
     return c2w
 
 
-def session_of(bundle, sharp: bool = True) -> WorldSession:
-    session = WorldSession(bundle, StreamSettings(seed=3, sharp_frames=sharp), depth=wall_depth, world_cache=CACHE)
+def session_of(bundle, sharp: bool = True, commit_shown: bool = True) -> WorldSession:
+    settings = StreamSettings(seed=3, sharp_frames=sharp, commit_shown=commit_shown)
+    session = WorldSession(bundle, settings, depth=wall_depth, world_cache=CACHE)
     session.start(image(), intrinsics=K)
     return session
 
@@ -84,7 +87,7 @@ def test_a_resumed_session_file_continues_with_the_same_frames(bundle, tmp_path)
 
 
 def test_off_it_is_the_codec_decode_and_on_the_block_grid_is_gone(bundle):
-    sharp, plain = session_of(bundle), session_of(bundle, sharp=False)
+    sharp, plain = session_of(bundle, commit_shown=False), session_of(bundle, sharp=False)
     reference = bundle.codec.stream_decoder()
     for k in range(2):
         a, b = sharp.step(poses(k)), plain.step(poses(k))
@@ -100,3 +103,16 @@ def test_the_start_frame_keeps_the_start_images_detail(bundle):
     a, b = sharp.step(poses(0)).frames[0], plain.step(poses(0)).frames[0]
     err = lambda f: np.abs(f.astype(float) - image().astype(float)).mean()  # noqa: E731
     assert err(b) > 10 and err(a) < 0.5  # measured 17.1 and 0.15 levels
+
+
+def test_the_context_is_the_chunk_as_shown_encoded_again(bundle):
+    """``commit_shown``: the next chunks see the key frames as the sharp decode showed them, re-encoded (chunk 0's
+    image latent kept); off, they see the sampled latents. The records hold the sampled latents either way."""
+    bundle = dataclasses.replace(bundle, context_frames=13)  # a trained context: the session keeps recent latents
+    shown, sampled = session_of(bundle), session_of(bundle, commit_shown=False)
+    a, b = shown.step(poses(0)), sampled.step(poses(0))
+    assert torch.equal(a.latents, b.latents) and np.array_equal(a.frames, b.frames)  # the same chunk 0
+    expected = torch.cat([a.latents[:, :, :1]] + [bundle.codec.encode(a.frames[i][None]) for i in (8, 16, 24)], dim=2)
+    assert torch.equal(shown.snapshot().recent_latents[:, :, -4:], expected.to(a.latents))
+    assert torch.equal(sampled.snapshot().recent_latents[:, :, -4:], b.latents)
+    assert not torch.equal(shown.step(poses(1)).latents, sampled.step(poses(1)).latents)  # a different context
