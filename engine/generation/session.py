@@ -38,6 +38,11 @@ pose of each of the chunk's latent key frames and encoded (:func:`~engine.genera
 the input of the sampling steps and of the commit pass, as in training (:mod:`engine.train.cache_data`).
 Such a model without a world cache, and a re-anchor's pass over past frames, see "nothing known" (zeros).
 
+**Sharp frames** (:attr:`StreamSettings.sharp_frames`, :mod:`engine.components.guided_decode`): the decode is guided
+by the world cache before the chunk and by the start view (the start frame and its depth, kept from :meth:`start`),
+which it trusts where it sees the scene again. With :attr:`StreamSettings.commit_shown` the decode runs before the
+commit pass, and the key frames as shown, encoded again, are what the next chunks see (:meth:`_shown_latents`).
+
 **Memory tier** (:attr:`ModelBundle.memory`, :mod:`engine.memory.tiers`): a chunk is decoded in pieces of the tier's
 ``decode_latents_per_call`` latent frames (the same frames from the causal decoder, less VAE memory on a GPU).
 
