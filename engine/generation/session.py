@@ -84,7 +84,7 @@ from engine.generation.world_memory import (
     key_frame_poses,
 )
 from engine.model.stream_cache import CachedStep, StreamCache
-from engine.world_cache import CacheRender, CacheState, observed_part
+from engine.world_cache import CacheRender, CacheState
 
 log = logging.getLogger(__name__)
 
@@ -592,7 +592,7 @@ class WorldSession:
             world, size, memory = state.world, self.bundle.frame_size, self.world_memory
             observed = None
             if self._start_view is not None:
-                seen = observed_part(world)
+                seen = memory.observed(world)
                 observed = observed_render(self._start_view, self._decoder.settings,
                                            lambda c2w, k: memory.render(seen, c2w, k, size))  # fmt: skip
             guide = FrameGuide(chunk.c2w[q0:], chunk.intrinsics[q0:],

@@ -10,9 +10,10 @@ snapshots (a rewind restores the world exactly, branches never see each other's 
 (``depth.safetensors`` beside ``model.safetensors``, :func:`depth_source_for`), a test's function, or none. A bundle
 without one (the official checkpoints today) gets no world memory and streams exactly as before.
 
-**Cost per chunk** (the defaults): the depth of every ``fuse_every``-th frame of the chunk and its last frame
-(6 of 24), unprojected at ``stride`` 2 and fused on a :class:`~engine.world_cache.CacheConfig` of 5 cm voxels and
-40,000 voxels (960 KB per state, see docs/world_cache.md for the measured time and prediction quality).
+**Cost per chunk** (the defaults): the depth of every ``fuse_every``-th frame of the chunk, counted back from its last
+(3 of 24: the latent key frames; the sharp decode makes the frames between them by warping the key frames, so they
+show nothing new), unprojected at ``stride`` 2 and fused on a :class:`~engine.world_cache.CacheConfig` of 5 cm voxels
+and 40,000 voxels (960 KB per state, see docs/world_cache.md for the measured time and prediction quality).
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ log = logging.getLogger(__name__)
 #: Grey of pixels the cache does not know before encoding (encodes to ~0; cells with no coverage are zeroed).
 UNCOVERED_GREY = 128
 
+#: Renders are kept for this many states (a chunk renders the whole cache and its observed part; a render holds its
+#: state, so an id is never reused while it is kept).
+RENDERS_KEPT_FOR = 2
+#: ... and at most this many renders in all (a chunk asks for 6-9; a viewer may ask for many poses of one state).
+RENDERS_KEPT = 16
+
 #: ``depth(frames (N, H, W, 3) uint8, intrinsics (N, 4)) -> (N, H, W) float32`` camera-space z in scene units,
 #: ``inf`` = sky (what :class:`engine.depth.estimator.DepthEstimator` computes).
 DepthSource = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -55,7 +62,9 @@ class WorldCacheSettings:
         voxel_size: fusion grid in scene units (metres for the embedded and official models).
         capacity: voxels kept (least recently observed are evicted); memory is 24 bytes per voxel per state.
         stride: pixel stride of unprojection (2 = every other row and column).
-        fuse_every: fuse every ``fuse_every``-th pixel frame of a chunk, plus its last frame.
+        fuse_every: fuse every ``fuse_every``-th pixel frame of a chunk, counted back from its last (8: the key frames;
+            the shipped model v2 was trained with 4, which only changes its training windows that show generated
+            frames, never what a session shows it; fusing every 4th cost 35 ms more per chunk for the same PSNR).
         model_sees_generated: what a cache-conditioned model (v2) is shown: False = only the observed voxels (the
             start image, :func:`~engine.world_cache.memory.observed_part`), True = every voxel, the generated
             frames' included. The cache grows with generated frames either way (the explorer's points, the sharp
@@ -66,7 +75,7 @@ class WorldCacheSettings:
     voxel_size: float = 0.05
     capacity: int = 40_000
     stride: int = 2
-    fuse_every: int = 4
+    fuse_every: int = 8
     model_sees_generated: bool = False
 
     def __post_init__(self) -> None:
@@ -115,6 +124,8 @@ class WorldMemory:
         self.depth = depth
         self.settings = settings or WorldCacheSettings()
         self._renderer = None
+        self._observed: tuple[CacheState, CacheState] | None = None  # (world, its observed part), the latest
+        self._renders: dict[tuple, tuple[CacheState, CacheRender]] = {}  # by (state id, pose, intrinsics, size)
 
     def empty(self) -> CacheState:
         return empty_state(self.settings.cache_config)
@@ -156,23 +167,41 @@ class WorldMemory:
 
     def render(self, world: CacheState, c2w: np.ndarray, intrinsics: np.ndarray, size: tuple[int, int]) -> CacheRender:
         """``world`` seen from ``c2w`` with ``[fx, fy, cx, cy]`` at ``size = (W, H)`` (colour, coverage, depth).
-        The GL context is made on first use, on the calling thread; keep rendering on that thread."""
+        The GL context is made on first use, on the calling thread; keep rendering on that thread. The latest
+        renders are kept and returned again for the same state, pose and size (read them, do not write to them)."""
         if self._renderer is None:
             from engine.world_cache.render_gl import CacheRenderer
 
             self._renderer = CacheRenderer()
-        return self._renderer.render(world, c2w, intrinsics, size)
+        c2w, intrinsics = np.asarray(c2w, np.float64), np.asarray(intrinsics, np.float64)
+        key = (id(world), c2w.tobytes(), intrinsics.tobytes(), tuple(size))
+        if key not in self._renders:  # a chunk renders the same poses for the model's input and for its decode
+            states = list(dict.fromkeys(id(w) for w, _ in self._renders.values()))
+            if id(world) not in states and len(states) >= RENDERS_KEPT_FOR:
+                self._renders = {k: v for k, v in self._renders.items() if k[0] != states[0]}  # the oldest state's
+            while len(self._renders) >= RENDERS_KEPT:
+                del self._renders[next(iter(self._renders))]  # the oldest
+            self._renders[key] = (world, self._renderer.render(world, c2w, intrinsics, size))
+        return self._renders[key][1]
 
     def render_frames(self, world: CacheState, c2w: np.ndarray, intrinsics: np.ndarray,
                       size: tuple[int, int]) -> list[CacheRender]:  # fmt: skip
         """``world`` seen from each of ``c2w (T, 4, 4)`` with ``intrinsics (T, 4)`` (one render per pose)."""
         return [self.render(world, pose, k, size) for pose, k in zip(c2w, intrinsics)]
 
+    def observed(self, world: CacheState) -> CacheState:
+        """The observed part of ``world`` (:func:`~engine.world_cache.observed_part`: the real images' voxels); the
+        same object for the same ``world`` while it is the latest asked, so its renders are shared."""
+        if self._observed is None or self._observed[0] is not world:
+            self._observed = (world, observed_part(world))
+        return self._observed[1]
+
     def model_view(self, world: CacheState) -> CacheState:
         """The part of ``world`` a cache-conditioned model is shown (:attr:`WorldCacheSettings.model_sees_generated`)."""
-        return world if self.settings.model_sees_generated else observed_part(world)
+        return world if self.settings.model_sees_generated else self.observed(world)
 
     def release(self) -> None:
+        self._renders, self._observed = {}, None
         if self._renderer is not None:
             self._renderer.release()
             self._renderer = None

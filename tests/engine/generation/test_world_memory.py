@@ -65,7 +65,7 @@ def test_the_cache_starts_with_the_image_and_grows_with_each_chunk(bundle):
     assert start is not None and len(start) > 0 and start.tick == 1
     session.step(poses(0.05))
     after = session.world_cache
-    assert after.tick == 1 + 6 and len(after) > len(start)  # six frames of chunk 0 fused (frame 0 skipped)
+    assert after.tick == 1 + 3 and len(after) > len(start)  # chunk 0's key frames 8, 16, 24 fused (frame 0 skipped)
     assert session.history[0].timings["world"] > 0
     xyz, rgb = session.cache_points()
     assert xyz.shape == (len(after), 3) and rgb.shape == (len(after), 3) and xyz.dtype == np.float32
@@ -83,6 +83,25 @@ def test_the_start_pose_render_shows_the_start_image(bundle):
     assert err < 12, err  # 5 cm voxels at stride 2 on a smooth gradient: a close copy
     depth = out.depth[out.coverage]
     assert np.allclose(np.median(depth), wall_depth(frame[None], None)[0, 0, 0], atol=0.1)
+
+
+def test_renders_of_the_latest_states_are_shared_and_bounded():
+    """A chunk renders the observed part at the same poses for the model's input and for its decode: once."""
+    memory = WorldMemory(wall_depth)
+    world = memory.start(image(), np.asarray(K))
+    grown = memory.after_chunk(world, np.stack([image()] * 4), poses(0.01)[:4], np.tile(K, (4, 1)))
+    seen = memory.observed(grown)
+    assert memory.observed(grown) is seen and len(seen) < len(grown)  # the same part while it is the latest
+    at = poses(0.02)[5]
+    first = memory.render(seen, at, K, FRAME)
+    memory.render(grown, at, K, FRAME)  # the decode renders the whole cache in between
+    assert memory.render(seen, at.copy(), np.asarray(K), FRAME) is first
+    again = memory.render(world, at, K, FRAME)  # a third state: the oldest one's renders go
+    assert memory.render(seen, at, K, FRAME) is not first and np.array_equal(memory.render(seen, at, K, FRAME).colour, first.colour)
+    for i in range(40):
+        memory.render(world, poses(0.001 * i)[0], K, FRAME)
+    assert len(memory._renders) <= 16 and again.coverage.any()
+    memory.release()
 
 
 def test_rewind_restores_the_world_exactly_and_branches_do_not_share_points(bundle):
@@ -176,4 +195,4 @@ def test_a_damaged_world_part_opens_without_the_cache_and_says_so(bundle, tmp_pa
     resume_session(session, loaded)
     assert session.world_cache is None
     session.step(poses(0.05, 49))
-    assert session.world_cache is not None and session.world_cache.tick == 6  # a new cache from this chunk on
+    assert session.world_cache is not None and session.world_cache.tick == 3  # a new cache from this chunk on

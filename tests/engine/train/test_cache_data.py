@@ -93,7 +93,7 @@ def test_predicted_depth_windows_use_the_estimator(depth_clip_factory):
     b = WindowCacheBuilder(PatchDCTCodec(8, 16), SIZE, dataclasses.replace(EXACT, predicted_depth_prob=1.0,
                            depth_weights="unused"), WorldCacheSettings(capacity=4000), depth_estimator=estimator)  # fmt: skip
     window(b, depth_clip_factory(2))
-    assert calls == [1, 6]  # the start image, then chunk 0's six fused frames
+    assert calls == [1, 3]  # the start image, then chunk 0's three fused frames (its key frames 8, 16, 24)
     with pytest.raises(ConfigError, match="needs depth_weights"):
         CacheAugment(predicted_depth_prob=0.5)
 
