@@ -6,7 +6,7 @@ docs/embedded_model.md; this is the small version CI runs (one rollout per world
 
 What is asserted is issue 17's per-world claim: the shipped model (v2, step 300, decoded with sharp frames that trust
 the start view) beats both baselines in both worlds at every horizon. Measured (2026-12-07, PSNR dB at 1 / 5 /
-20 s): model 32.99 / 24.92 / 24.76 and 24.13 / 19.96 / 21.80, repeat-first-frame 31.40 / 15.21 / 15.93 and 21.83 /
+20 s): model 32.99 / 24.93 / 24.77 and 24.13 / 19.94 / 21.77, repeat-first-frame 31.40 / 15.21 / 15.93 and 21.83 /
 17.19 / 17.04, filled cache render 30.98 / 15.98 / 18.08 and 23.53 / 19.44 / 18.92; the closest margins are world
 1 at 5 s (+0.5 dB over the filled cache render) and at 1 s (+0.6 dB)."""
 
