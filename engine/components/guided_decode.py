@@ -15,10 +15,11 @@ takes everything else from geometry:
    carry. It is added where the cache covers (a feathered mask) and where the cache's band agrees with the decoded
    band (a soft gate on blurred luma: a disagreement means the model moved or changed something, so its frame
    wins). Where the two agree the key frame becomes the cache render itself; elsewhere it is the deblocked decode.
-   Then, where the cache's **observed** part (the voxels of real images, never of generated frames) covers and
-   agrees, the key frame moves towards that render, low frequencies included (``band_trust``): a real image seen
-   again is shown as it was rather than as the model re-imagined it. Generated voxels give detail only, since
-   copying their low band would copy the model's own drift (measured: docs/embedded_model.md "Sharp frames").
+   Then, where the **observed view** covers and agrees, the key frame moves towards it, low frequencies included
+   (``band_trust``): the start frame warped at full resolution onto the depth of the cache's observed voxels (the
+   voxels of real images, never of generated frames; :func:`observed_render`), so a real image seen again is shown
+   as it was rather than as the model re-imagined it. Generated voxels give detail only, since copying their low
+   band would copy the model's own drift (measured: docs/embedded_model.md "Trusting the start image").
 3. **motion between key frames** (:func:`interpolate_motion`): each frame between key frames ``a`` and ``b`` is
    the two (sharpened) key frames reprojected to its own pose with depth and blended by time (``1 - t``, ``t``), a
    backward warp whose per-pixel depth is found by one fixed-point step from the nearer key frame's depth. Key-frame
@@ -375,8 +376,8 @@ SKY_DEPTH = 1000.0
 
 @dataclass(frozen=True)
 class ViewRender:
-    """A key frame warped to a pose (what :func:`observed_render` returns): ``colour (H, W, 3)`` uint8 and
-    ``coverage (H, W)`` bool, where the key frame sees the pixel."""
+    """What :func:`observed_render` returns: ``colour (H, W, 3)`` uint8 and ``coverage (H, W)`` bool, the pixels it
+    knows."""
 
     colour: np.ndarray
     coverage: np.ndarray
@@ -393,10 +394,11 @@ def start_view(frame: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray) -> 
 def observed_render(view: KeyView, settings: SharpSettings = SharpSettings(), voxels: Render | None = None) -> Render:
     """A :data:`Render` of what a real image showed: ``view`` (the start frame and its depth) warped to the pose at
     full resolution. With ``voxels`` (the world cache's observed voxels rendered there: z-buffered splats of the same
-    image and depth) the coverage and the depth per pixel are the voxels' and the colour is the warp's where the view
-    sees that surface: the splats' depth test knows which surface is in front, the warp keeps the image's
-    resolution (a 5 cm voxel spans several pixels near the camera; measured: docs/embedded_model.md "Sharp
-    frames")."""
+    image and depth) the depth per pixel is the voxels', the colour is the warp's where the view shows that surface
+    and the voxels' elsewhere, and pixels no voxel covers take the view's sky where the warp lands on it (coverage:
+    the voxels' and that sky). The splats' depth test knows which surface is in front, the warp keeps the image's
+    resolution (a 5 cm voxel spans several pixels near the camera; measured: docs/embedded_model.md "Trusting the
+    start image")."""
 
     def render(c2w: np.ndarray, intrinsics: np.ndarray) -> ViewRender:
         c2w, intrinsics = np.asarray(c2w)[None], np.asarray(intrinsics)[None]
@@ -471,7 +473,8 @@ class GuidedStreamDecoder:
             observed = None
             if guide.observed is not None and s.band_trust > 0:
                 seen = [guide.observed(guide.c2w[i], guide.intrinsics[i]) for i in at]
-                observed = (from_uint8(np.stack([r.colour for r in seen])), torch.from_numpy(np.stack([r.coverage for r in seen])))
+                observed = (from_uint8(np.stack([r.colour for r in seen])),
+                            torch.from_numpy(np.stack([r.coverage for r in seen])))  # fmt: skip
             keys = from_uint8(to_uint8(transfer_detail(keys, guides, covered, self.codec.band, p, s, observed)))
             for n, (i, r) in enumerate(zip(at, renders)):
                 depth = torch.from_numpy(np.where(r.coverage, r.depth, 0).astype(np.float32))

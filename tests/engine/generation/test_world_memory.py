@@ -97,7 +97,8 @@ def test_renders_of_the_latest_states_are_shared_and_bounded():
     memory.render(grown, at, K, FRAME)  # the decode renders the whole cache in between
     assert memory.render(seen, at.copy(), np.asarray(K), FRAME) is first
     again = memory.render(world, at, K, FRAME)  # a third state: the oldest one's renders go
-    assert memory.render(seen, at, K, FRAME) is not first and np.array_equal(memory.render(seen, at, K, FRAME).colour, first.colour)
+    rendered_again = memory.render(seen, at, K, FRAME)
+    assert rendered_again is not first and np.array_equal(rendered_again.colour, first.colour)
     for i in range(40):
         memory.render(world, poses(0.001 * i)[0], K, FRAME)
     assert len(memory._renders) <= 16 and again.coverage.any()
