@@ -9,6 +9,7 @@ each horizon (a 5-frame window around it, as ``sana-wm eval``), block-grid energ
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
@@ -19,6 +20,7 @@ import engine.generation.session as session_module
 from engine.bundles import load_bundle
 from engine.camera.poses import relative_to_first
 from engine.eval.metrics import psnr, sharpness_ratio
+from engine.errors import SanaWMInputError, one_line
 from engine.eval.protocol import EvalConfig, make_scenes
 from engine.generation.session import StreamSettings, WorldSession
 from engine.synth.renderer import Renderer
@@ -32,17 +34,33 @@ def main() -> None:
     parser.add_argument("--variants", default='{"plain": null, "sharp": {}}',
                         help="JSON {name: SharpSettings fields (plus commit_shown: false), or null for sharp frames off}")
     args = parser.parse_args()
+    try:
+        horizons = tuple(float(h) for h in args.horizons.split(","))
+    except ValueError:
+        parser.error(f"--horizons: expected seconds separated by commas, e.g. 1,5,20, found {args.horizons!r}")
+    try:
+        variants = json.loads(args.variants)
+        config = EvalConfig(scenes=args.worlds, horizons_s=horizons, drift_seconds=0, seed=args.seed)
+    except json.JSONDecodeError as exc:
+        parser.error(f"--variants: expected a JSON object, {exc}")
+    except SanaWMInputError as exc:
+        parser.error(one_line(exc))
+    if not isinstance(variants, dict):
+        parser.error(f"--variants: expected a JSON object {{name: settings}}, found {type(variants).__name__}")
+    known = {f.name for f in dataclasses.fields(gd.SharpSettings)} | {"commit_shown"}
+    for name, fields in variants.items():
+        if fields is not None and (not isinstance(fields, dict) or set(fields) - known):
+            parser.error(f"--variants {name}: expected null or an object with keys among {', '.join(sorted(known))}, "
+                         f"found {json.dumps(fields)}")  # fmt: skip
     torch.set_num_threads(1)
     bundle = load_bundle()
     renderer = Renderer()
-    config = EvalConfig(scenes=args.worlds, horizons_s=tuple(float(h) for h in args.horizons.split(",")),
-                        drift_seconds=0, seed=args.seed)  # fmt: skip
     scenes = make_scenes(config, bundle.frame_size, renderer)
     renderer.release()
     at = config.horizon_frames()
     chunks = -(-(at[-1] + 3) // 24)
     n = 1 + 24 * chunks
-    for name, fields in json.loads(args.variants).items():
+    for name, fields in variants.items():
         fields = None if fields is None else dict(fields)
         commit_shown = True if fields is None else bool(fields.pop("commit_shown", True))
         session_module.GuidedStreamDecoder = lambda codec, f=fields or {}: gd.GuidedStreamDecoder(codec, gd.SharpSettings(**f))
