@@ -57,6 +57,10 @@ LUMA = (0.299, 0.587, 0.114)
 #: (a :class:`~engine.world_cache.CacheRender` at the codec's frame size).
 Render = Callable[[np.ndarray, np.ndarray], Any]
 
+#: ``observed(c2w (4, 4), intrinsics (4,)) -> object with colour (H, W, 3) uint8 and coverage (H, W) bool`` (no depth
+#: needed: a :class:`ViewRender` from :func:`observed_render`).
+ObservedRender = Callable[[np.ndarray, np.ndarray], Any]
+
 
 @dataclass(frozen=True)
 class SharpSettings:
@@ -92,7 +96,7 @@ class FrameGuide:
     c2w: np.ndarray
     intrinsics: np.ndarray
     render: Render
-    observed: Render | None = None
+    observed: ObservedRender | None = None
 
 
 # ----- deblocking ---------------------------------------------------------------------------------------------------
@@ -391,8 +395,9 @@ def start_view(frame: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray) -> 
                    np.asarray(intrinsics, np.float64).reshape(4))  # fmt: skip
 
 
-def observed_render(view: KeyView, settings: SharpSettings = SharpSettings(), voxels: Render | None = None) -> Render:
-    """A :data:`Render` of what a real image showed: ``view`` (the start frame and its depth) warped to the pose at
+def observed_render(view: KeyView, settings: SharpSettings = SharpSettings(),
+                    voxels: Render | None = None) -> ObservedRender:  # fmt: skip
+    """An :data:`ObservedRender` of what a real image showed: ``view`` (the start frame and its depth) warped to the pose at
     full resolution. With ``voxels`` (the world cache's observed voxels rendered there: z-buffered splats of the same
     image and depth) the depth per pixel is the voxels', the colour is the warp's where the view shows that surface
     and the voxels' elsewhere, and pixels no voxel covers take the view's sky where the warp lands on it (coverage:

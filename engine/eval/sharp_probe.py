@@ -57,8 +57,8 @@ def main() -> None:
     renderer = Renderer()
     scenes = make_scenes(config, bundle.frame_size, renderer)
     renderer.release()
-    at = config.horizon_frames()
-    chunks = -(-(at[-1] + 3) // 24)
+    at, half = config.horizon_frames(), config.window
+    chunks = (config.path_frames() - 1) // 24  # the rendered paths hold every horizon's window
     n = 1 + 24 * chunks
     for name, fields in variants.items():
         fields = None if fields is None else dict(fields)
@@ -76,7 +76,7 @@ def main() -> None:
             grids.append(gd.block_grid_energy(frames))
             row = []
             for f in at:
-                w = slice(f - 2, f + 3)
+                w = slice(f - half, f + half + 1)
                 row += [float(np.mean(psnr(frames[w], scene.truth[w]))), sharpness_ratio(frames[w], scene.truth[w])]
             rows.append(row)
         m = np.mean(rows, 0)

@@ -12,8 +12,8 @@ The public entry point for interactive use (the explorer's engine worker, users'
 One chunk is 3 latent frames = 24 pixel frames at 16 fps (1.5 s); chunk 0 also holds the start image (latent
 frame 0, pixel frame 0). ``step`` takes the poses *just before* the chunk is sampled, so a live controller can
 steer every chunk. Per chunk (spec streaming §4): the chunk's seeded noise, 4 self-forcing Euler steps through the
-DiT on the chunk alone with the cached context of earlier chunks, one t = 0 pass over the clean chunk that writes
-the next cache, and a causal decode of the chunk. Time and memory per chunk are constant: Gated-DeltaNet blocks
+DiT on the chunk alone with the cached context of earlier chunks, a causal decode of the chunk, and one t = 0 pass
+over the clean chunk that writes the next cache. Time and memory per chunk are constant: Gated-DeltaNet blocks
 carry history in fixed-size states, softmax blocks see a fixed window (the image chunk as a permanent sink plus
 the last chunk).
 
@@ -40,8 +40,11 @@ Such a model without a world cache, and a re-anchor's pass over past frames, see
 
 **Sharp frames** (:attr:`StreamSettings.sharp_frames`, :mod:`engine.components.guided_decode`): the decode is guided
 by the world cache before the chunk and by the start view (the start frame and its depth, kept from :meth:`start`),
-which it trusts where it sees the scene again. With :attr:`StreamSettings.commit_shown` the decode runs before the
-commit pass, and the key frames as shown, encoded again, are what the next chunks see (:meth:`_shown_latents`).
+which it trusts where it sees the scene again. The decode runs before the commit pass, so with
+:attr:`StreamSettings.commit_shown` the key frames as shown, encoded again, are what the next chunks see
+(:meth:`_shown_latents`). Session files saved before that setting read it as off: their model context continues as
+it was made (the model's cache input is the start image's voxels, which the decode change leaves alone), while
+their new chunks are decoded with the current decode (their stored frames are kept as they are).
 
 **Memory tier** (:attr:`ModelBundle.memory`, :mod:`engine.memory.tiers`): a chunk is decoded in pieces of the tier's
 ``decode_latents_per_call`` latent frames (the same frames from the causal decoder, less VAE memory on a GPU).
@@ -439,8 +442,8 @@ class WorldSession:
 
     def replay(self, snapshot: SessionSnapshot, record: ChunkRecord) -> tuple[SessionSnapshot, np.ndarray]:
         """The state after ``record``'s chunk rebuilt from ``snapshot``, the state before it, without sampling:
-        the chunk's stored latents go through the same stages as in :meth:`step` (re-anchor, the commit pass,
-        the decode, the world cache), so the result is bit-identical to the snapshot :meth:`step` made, given the
+        the chunk's stored (sampled) latents go through the same stages as in :meth:`step` (re-anchor, the decode,
+        the commit pass of :meth:`_shown_latents`, the world cache), so the result is bit-identical to the snapshot :meth:`step` made, given the
         same code, thread count and device. Returns ``(snapshot, frames)`` (the exact decoded frames). Session
         files store some snapshots only and rebuild the others with this
         (:func:`engine.generation.session_file.resume_session`). The session's own state does not change."""

@@ -46,7 +46,7 @@ UNCOVERED_GREY = 128
 #: Renders are kept for this many states (a chunk renders the whole cache and its observed part; a render holds its
 #: state, so an id is never reused while it is kept).
 RENDERS_KEPT_FOR = 2
-#: ... and at most this many renders in all (a chunk asks for 6-9; a viewer may ask for many poses of one state).
+#: ... and at most this many renders in all (a chunk asks for 6-12; a viewer may ask for many poses of one state).
 RENDERS_KEPT = 16
 
 #: ``depth(frames (N, H, W, 3) uint8, intrinsics (N, 4)) -> (N, H, W) float32`` camera-space z in scene units,

@@ -9,7 +9,8 @@ protocol's dataset seed 916001 worlds, exact depth from :mod:`engine.synth`):
 * **time per frame**: every frame of the clip is fused (unproject + update) and the cache rendered at the next
   frame's pose, for each capacity; median ms per frame over the frames after the cache filled (from frame 16);
 * **time per generated frame** under a session's policy (:class:`engine.generation.world_memory.WorldCacheSettings`
-  defaults): per chunk, 3 of 24 frames fused and 3 renders (one per latent frame).
+  defaults): per chunk, 3 of 24 frames fused and 3 renders (one per latent frame; a session with sharp frames
+  renders 6 more: the whole cache for the decode's detail and the observed part, shared with the model's input).
 """
 
 from __future__ import annotations
