@@ -82,6 +82,7 @@ from engine.generation.world_memory import (
     WorldCacheSettings,
     WorldMemory,
     cache_conditioning,
+    encode_each,
     cache_points,
     depth_source_for,
     key_frame_poses,
@@ -571,7 +572,7 @@ class WorldSession:
             first, keys = 1, [tf * j for j in range(1, n)]
         else:  # frames 1 .. 24 after the previous chunk's last
             first, keys = 0, [tf * (j + 1) - 1 for j in range(n)]
-        shown = torch.cat([codec.encode(frames[i][None]) for i in keys], dim=2).to(latents)
+        shown = encode_each(codec, frames[keys]).to(latents)
         return torch.cat([latents[:, :, :first], shown], dim=2)
 
     def _grow_world(self, state: SessionSnapshot, frames: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray,

@@ -151,8 +151,9 @@ class WorldMemory:
         tick each); ``observed``: they are real images (:func:`~engine.world_cache.update`)."""
         if not len(frames):
             return world
-        depth = self.depth_of(frames, intrinsics) if depth is None else depth
-        if depth.shape != frames.shape[:3]:
+        if depth is None:
+            depth = self.depth_of(frames, intrinsics)  # checks the shape
+        elif depth.shape != frames.shape[:3]:
             raise WorldCacheError(f"depth: expected depth of shape {frames.shape[:3]}, found {depth.shape}")
         for frame, z, pose, k in zip(frames, depth, c2w, intrinsics):
             world = update(world, unproject(frame, z, pose, k, stride=self.settings.stride), observed=observed)
@@ -234,11 +235,18 @@ def cache_conditioning(renders: list[CacheRender], codec) -> torch.Tensor:
     covered = np.stack([r.coverage for r in renders]).astype(np.float32)  # (T, H, W)
     t, height, width = covered.shape
     cells = covered.reshape(t, height // p, p, width // p, p).mean(axis=(2, 4))  # (T, h, w)
-    with torch.no_grad():
-        latents = torch.cat([codec.encode(frame[None]) for frame in colours], dim=2).float()  # (1, C, T, h, w)
+    latents = encode_each(codec, colours).float()  # (1, C, T, h, w)
     share = torch.from_numpy(cells)[None, None]  # (1, 1, T, h, w)
     latents = latents * (share > 0)
     return torch.cat([latents, share], dim=1)
+
+
+def encode_each(codec, frames: np.ndarray) -> torch.Tensor:
+    """``(N, H, W, 3)`` uint8 frames, each encoded on its own as one latent frame -> ``(1, C, N, h, w)``: what a
+    frame-local codec (the embedded patch codec, whose latent frame ``j`` is pixel frame ``8 j``) holds for them,
+    since ``encode`` itself takes 1 + 8k consecutive frames."""
+    with torch.no_grad():
+        return torch.cat([codec.encode(np.asarray(frame)[None]) for frame in frames], dim=2)
 
 
 def key_frame_poses(c2w: np.ndarray, intrinsics: np.ndarray, latent_frames: range,
