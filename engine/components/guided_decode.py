@@ -76,6 +76,11 @@ class SharpSettings:
         band_trust: how far a key frame moves towards the render of the cache's observed part (the real images'
             voxels) where that covers and agrees, low frequencies included (0 = the low frequencies stay the model's,
             1 = the key frame there becomes the observed render).
+        sampling: how the frames between key frames look their colour up in the key frames (``grid_sample`` mode):
+            ``"bilinear"`` averages neighbouring pixels at every sub-pixel offset, so 7 frames in 8 were softer than
+            the key frames around them (a 2 Hz pulse of sharpness); ``"bicubic"`` keeps them about as sharp
+            (measured: docs/embedded_model.md "Sharp frames between key frames"). The observed view's warp stays
+            bilinear: bicubic there cost PSNR at every horizon.
     """
 
     reach: int = 8
@@ -84,6 +89,41 @@ class SharpSettings:
     occlusion: float = 0.08
     warp_stride: int = 4
     band_trust: float = 1.0
+    sampling: str = "bicubic"
+
+    def __post_init__(self) -> None:
+        if self.sampling not in ("bilinear", "bicubic"):
+            raise SanaWMInputError(f"sharp settings sampling: expected 'bilinear' or 'bicubic', found {self.sampling!r}")
+
+
+@dataclass(frozen=True)
+class SharpDecode:
+    """One version of the sharp decode: the decoder's ``settings`` and ``fuse_every``, which frames of each chunk
+    the world cache (the decode's guide) took (None = the session's
+    :attr:`~engine.generation.world_memory.WorldCacheSettings.fuse_every`)."""
+
+    settings: SharpSettings
+    fuse_every: int | None = None
+
+
+#: The sharp decodes a stream can be made with (:attr:`engine.generation.state.StreamSettings.sharp_decode`), kept so
+#: that a saved stream continues, and replays, with its own: 1 as first shipped (the cache's detail only, every 4th
+#: frame fused), 2 trusting the start image (docs/embedded_model.md "Trusting the start image"), 3 that with frames
+#: between key frames looked up bicubically ("Sharp frames between key frames").
+SHARP_DECODES: dict[int, SharpDecode] = {
+    1: SharpDecode(SharpSettings(gate=20.0, band_trust=0.0, sampling="bilinear"), fuse_every=4),
+    2: SharpDecode(SharpSettings(sampling="bilinear")),
+    3: SharpDecode(SharpSettings()),
+}
+
+
+def sharp_decode(version: int) -> SharpDecode:
+    """The :data:`SHARP_DECODES` entry of ``version``; a version this build does not know (a file from a newer one)
+    is an error naming it."""
+    if version not in SHARP_DECODES:
+        raise SanaWMInputError(f"sharp decode: expected a version among {', '.join(map(str, SHARP_DECODES))}, "
+                               f"found {version!r} (a session made by a newer SANA-WM Explorer?)")  # fmt: skip
+    return SHARP_DECODES[version]
 
 
 @dataclass(frozen=True)
@@ -339,7 +379,8 @@ def interpolate_motion(a: KeyView, b: KeyView, c2w: np.ndarray, intrinsics: np.n
     (ga, sa), (gb, sb) = _seen_by(a, points, settings.occlusion), _seen_by(b, points, settings.occlusion)
     share = t[:, None, None]
     fine = _to_frame(torch.cat([ga, gb, (sa * (1 - share))[..., None], (sb * share)[..., None]], -1), a.size)
-    ca, cb = _sample(a.colour, fine[..., 0:2], "bilinear"), _sample(b.colour, fine[..., 2:4], "bilinear")
+    mode = settings.sampling
+    ca, cb = _sample(a.colour, fine[..., 0:2], mode), _sample(b.colour, fine[..., 2:4], mode)
     wa, wb = fine[..., 4:5], fine[..., 5:6]
     total = wa + wb
     blend = (wa * ca + wb * cb) / total.clamp(min=1e-6)

@@ -71,7 +71,14 @@ from engine.camera.conditioning import CameraConditioner, CameraConditioning
 from engine.camera.intrinsics import as_vec4
 from engine.camera.poses import validate_c2w
 from engine.components.codec import DecoderState, StreamDecoder
-from engine.components.guided_decode import FrameGuide, GuidedStreamDecoder, KeyView, observed_render, start_view
+from engine.components.guided_decode import (
+    FrameGuide,
+    GuidedStreamDecoder,
+    KeyView,
+    observed_render,
+    sharp_decode,
+    start_view,
+)
 from engine.errors import Cancelled, SanaWMInputError, SessionStateError
 from engine.generation.sampling import frame_noise, sample_chunk
 from engine.generation.start_image import prepare_start_frame
@@ -580,7 +587,8 @@ class WorldSession:
         """World: the chunk's frames fused into the world cache (None without a depth source)."""
         if self.world_memory is None:
             return None
-        return self.world_memory.after_chunk(state.world, frames, c2w, intrinsics, first_chunk=first_chunk)
+        return self.world_memory.after_chunk(state.world, frames, c2w, intrinsics, first_chunk=first_chunk,
+                                             fuse_every=self._fuse_every)  # fmt: skip
 
     def _decode(self, state: SessionSnapshot, chunk: _Chunk,
                 latents: torch.Tensor) -> tuple[np.ndarray, DecoderState | None]:  # fmt: skip
@@ -609,7 +617,12 @@ class WorldSession:
         the session has a world cache and the codec can say what its latents carry (``band``); else the codec's."""
         codec = self.bundle.codec
         self._guided = self.settings.sharp_frames and self.world_memory is not None and hasattr(codec, "band")
-        return GuidedStreamDecoder(codec) if self._guided else codec.stream_decoder()
+        self._fuse_every: int | None = None  # the world cache's own setting
+        if not self._guided:
+            return codec.stream_decoder()
+        decode = sharp_decode(self.settings.sharp_decode)
+        self._fuse_every = decode.fuse_every
+        return GuidedStreamDecoder(codec, decode.settings)
 
     def _forward(
         self, chunk: _Chunk, latents: torch.Tensor, frame_t: torch.Tensor, mixing: CachedStep,

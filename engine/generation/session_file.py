@@ -82,6 +82,7 @@ from safetensors.torch import save as save_safetensors
 
 from engine import __version__ as ENGINE_VERSION
 from engine.camera.keyframes import CameraPath, Keyframe
+from engine.components.guided_decode import SHARP_DECODES
 from engine.errors import SanaWMInputError, SessionFileError, clip_text
 from engine.export.progress import CancelFlag, ProgressCallback, check_cancel, report
 from engine.generation.project import Branch, ChunkEntry, Project, StartSettings
@@ -238,7 +239,7 @@ def _stream_out(settings: StreamSettings | None) -> dict[str, Any] | None:
     return {"window": window, "timesteps": list(settings.timesteps),
             "chunk_latent_frames": settings.chunk_latent_frames, "seed": settings.seed,
             "reanchor": settings.reanchor, "sharp_frames": settings.sharp_frames,
-            "commit_shown": settings.commit_shown}  # fmt: skip
+            "commit_shown": settings.commit_shown, "sharp_decode": settings.sharp_decode}  # fmt: skip
 
 
 def _camera_path_out(path: CameraPath | None) -> dict[str, Any] | None:
@@ -398,13 +399,18 @@ def _stream_in(spec: dict[str, Any] | None) -> StreamSettings | None:
     reanchor = bool(spec.get("reanchor", False))  # files before version 3 never re-anchored
     sharp = bool(spec.get("sharp_frames", False))  # files before sharp frames decoded without the world cache
     shown = bool(spec.get("commit_shown", False))  # files before it committed the sampled latents
+    # files before the version was saved: the decode trusting the start image came with commit_shown
+    decode = spec.get("sharp_decode", 2 if "commit_shown" in spec else 1)
+    if isinstance(decode, bool) or not isinstance(decode, int) or decode not in SHARP_DECODES:
+        raise ValueError(f"stream_settings.sharp_decode: expected one of {', '.join(map(str, SHARP_DECODES))}, "
+                         f"found {clip_text(repr(decode), 60)} (a file from a newer SANA-WM Explorer?)")  # fmt: skip
     timesteps = tuple(float(t) for t in spec["timesteps"])
     if not timesteps or not all(0.0 <= t <= 1000.0 for t in timesteps):  # also False for NaN
         raise ValueError(f"stream_settings.timesteps: expected numbers in [0, 1000], found {clip_text(timesteps, 60)}")
     return StreamSettings(window=window, timesteps=timesteps,
                           chunk_latent_frames=checks.count(spec["chunk_latent_frames"], "chunk_latent_frames", low=1),
                           seed=checks.count(spec["seed"], "seed", high=2**63 - 1), reanchor=reanchor,
-                          sharp_frames=sharp, commit_shown=shown)  # fmt: skip
+                          sharp_frames=sharp, commit_shown=shown, sharp_decode=decode)  # fmt: skip
 
 
 def _camera_path_in(spec: Any, path: Path) -> CameraPath | None:

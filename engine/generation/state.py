@@ -45,6 +45,9 @@ class StreamSettings:
             latents a re-anchor restarts from) is the chunk's key frames *as shown*, encoded again, rather than the
             sampled latents: what the decode took from a real image then steadies the model too (docs/embedded_model.md
             "Sharp frames"). The chunk record keeps the sampled latents either way. False = commit what was sampled.
+        sharp_decode: which sharp decode (a key of :data:`engine.components.guided_decode.SHARP_DECODES`): 1 as
+            first shipped (the cache's detail only), 2 trusting the start image, 3 that with bicubic warps (the
+            default). Saved in session files, so a stream continues with the decode it was made with.
     """
 
     window: AttentionWindow = AttentionWindow()
@@ -54,6 +57,7 @@ class StreamSettings:
     reanchor: bool = True
     sharp_frames: bool = True
     commit_shown: bool = True
+    sharp_decode: int = 3
 
 
 @dataclass(frozen=True)

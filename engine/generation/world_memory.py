@@ -138,10 +138,12 @@ class WorldMemory:
                          depth=None if depth is None else np.asarray(depth)[None])  # fmt: skip
 
     def after_chunk(self, world: CacheState | None, frames: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray,
-                    *, first_chunk: bool = False) -> CacheState:  # fmt: skip
+                    *, first_chunk: bool = False, fuse_every: int | None = None) -> CacheState:  # fmt: skip
         """``world`` grown by the chunk's frames (``(F, H, W, 3)`` with their ``(F, 4, 4)`` poses and ``(F, 4)``
-        intrinsics); a ``world`` of None (a session opened without its cache) starts a new cache here."""
-        picks = fused_frame_indices(len(frames), self.settings.fuse_every, skip_first=first_chunk)
+        intrinsics); a ``world`` of None (a session opened without its cache) starts a new cache here.
+        ``fuse_every`` overrides the settings' (a stream made with another, :data:`~engine.components.guided_decode.SHARP_DECODES`)."""
+        every = self.settings.fuse_every if fuse_every is None else fuse_every
+        picks = fused_frame_indices(len(frames), every, skip_first=first_chunk)
         base = self.empty() if world is None else world
         return self.fuse(base, frames[picks], c2w[picks], intrinsics[picks])
 

@@ -352,6 +352,29 @@ def test_files_from_before_committing_the_shown_frames_continue_committing_the_s
     assert load_project(tmp_path / "before.swm").stream_settings.commit_shown is False
 
 
+def test_files_keep_the_sharp_decode_they_were_made_with(saved, tmp_path):
+    project, _, path = saved
+    assert load_project(path).stream_settings.sharp_decode == project.stream_settings.sharp_decode == 3
+
+    def version(v, *drop):
+        def edit(manifest):
+            manifest["stream_settings"]["sharp_decode"] = v
+            for key in drop:
+                del manifest["stream_settings"][key]
+        return edit
+
+    rewrite(path, tmp_path / "v2.swm", version(2))
+    assert load_project(tmp_path / "v2.swm").stream_settings.sharp_decode == 2
+    rewrite(path, tmp_path / "trusting.swm", version(None, "sharp_decode"))  # saved before the version was
+    assert load_project(tmp_path / "trusting.swm").stream_settings.sharp_decode == 2
+    rewrite(path, tmp_path / "first.swm", version(None, "sharp_decode", "commit_shown"))
+    assert load_project(tmp_path / "first.swm").stream_settings.sharp_decode == 1
+    for bad in (9, "3", True):
+        rewrite(path, tmp_path / "newer.swm", version(bad))
+        with pytest.raises(SessionFileError, match=r"stream_settings\.sharp_decode: expected one of 1, 2, 3, found"):
+            load_project(tmp_path / "newer.swm")
+
+
 def test_the_manifest_keeps_the_version_3_layout_of_snapshots_and_decoder_states(saved):
     """Files written now open in builds from before the format moved into the engine (and the other way round)."""
     _, _, path = saved

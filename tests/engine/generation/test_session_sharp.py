@@ -13,6 +13,7 @@ import torch
 from engine.bundles import ModelBundle
 from engine.components.guided_decode import GuidedState, block_grid_energy
 from engine.components.patch_codec import PatchDCTState
+from engine.errors import SanaWMInputError
 from engine.generation.project import Project, StartSettings
 from engine.generation.session import StreamSettings, WorldSession
 from engine.generation.session_file import load_project, resume_session, save_project
@@ -84,6 +85,32 @@ def test_a_resumed_session_file_continues_with_the_same_frames(bundle, tmp_path)
     fresh = WorldSession(bundle, depth=wall_depth, world_cache=CACHE)
     resume_session(fresh, loaded)
     assert np.array_equal(fresh.step(poses(3)).frames, next_chunk.frames)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_file_made_with_an_earlier_decode_continues_with_it(bundle, tmp_path, version):
+    """A session file keeps its :data:`~engine.components.guided_decode.SHARP_DECODES` version: a session of
+    today's default resumes it with the frames the older decode gives, which differ from today's."""
+    session = WorldSession(bundle, StreamSettings(seed=3, sharp_decode=version), depth=wall_depth, world_cache=CACHE)
+    session.start(image(), intrinsics=K)
+    project = Project(StartSettings(image=image(), intrinsics=K, seed=3))
+    project.stream_settings = session.settings
+    for k in range(3):
+        project.add_chunk(session.step(poses(k)))
+    save_project(project, tmp_path / "s.swm")
+    next_chunk = session.step(poses(3))
+    fresh = WorldSession(bundle, depth=wall_depth, world_cache=CACHE)
+    resume_session(fresh, load_project(tmp_path / "s.swm"))
+    assert fresh.settings.sharp_decode == version
+    assert np.array_equal(fresh.step(poses(3)).frames, next_chunk.frames)
+    today = session_of(bundle)
+    frames = [today.step(poses(k)).frames for k in range(4)]
+    assert not np.array_equal(frames[3], next_chunk.frames)
+
+
+def test_an_unknown_sharp_decode_is_refused_by_name(bundle):
+    with pytest.raises(SanaWMInputError, match="sharp decode: expected a version among 1, 2, 3, found 7"):
+        WorldSession(bundle, StreamSettings(sharp_decode=7), depth=wall_depth, world_cache=CACHE)
 
 
 def test_off_it_is_the_codec_decode_and_on_the_block_grid_is_gone(bundle):

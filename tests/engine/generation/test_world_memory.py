@@ -74,6 +74,15 @@ def test_the_cache_starts_with_the_image_and_grows_with_each_chunk(bundle):
     assert len(sub) == 100
 
 
+def test_a_stream_of_the_first_sharp_decode_fuses_every_fourth_frame(bundle):
+    """``StreamSettings.sharp_decode`` 1 (files made then) keeps the world cache as it grew then."""
+    session = WorldSession(bundle, StreamSettings(seed=3, sharp_decode=1), depth=wall_depth,
+                           world_cache=WorldCacheSettings(voxel_size=0.05, capacity=5000))  # fmt: skip
+    session.start(image(), intrinsics=K)
+    session.step(poses(0.05))
+    assert session.world_cache.tick == 1 + 6  # frames 4, 8, ..., 24
+
+
 def test_the_start_pose_render_shows_the_start_image(bundle):
     session = session_with_cache(bundle)
     out = session.render_cache(np.eye(4))
