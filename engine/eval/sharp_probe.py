@@ -1,6 +1,8 @@
 """Measure sharp frames (docs/embedded_model.md, "Sharp frames"): the same held-out worlds streamed with
 ``StreamSettings.sharp_frames`` off and on (and variants of :class:`SharpSettings`), PSNR and sharpness ratio at
-each horizon (a 5-frame window around it, as ``sana-wm eval``), block-grid energy over the whole rollout.
+each horizon (a 5-frame window around it, as ``sana-wm eval``), frames in range (the drift check of ``sana-wm
+eval`` over the streamed frames), the sharpness of the frames between key frames over the key frames' (1 = no
+pulse), block-grid energy over the whole rollout.
 
     OMP_NUM_THREADS=1 python -m engine.eval.sharp_probe --worlds 2 --horizons 1,5
     OMP_NUM_THREADS=1 python -m engine.eval.sharp_probe --seed 1000 --worlds 4 --horizons 1,5,20  # choose here
@@ -19,11 +21,19 @@ import engine.components.guided_decode as gd
 import engine.generation.session as session_module
 from engine.bundles import load_bundle
 from engine.camera.poses import relative_to_first
-from engine.eval.metrics import psnr, sharpness_ratio
+from engine.eval.metrics import psnr, sharpness, sharpness_ratio
 from engine.errors import SanaWMInputError, one_line
 from engine.eval.protocol import EvalConfig, drift_in_range, make_scenes
 from engine.generation.session import StreamSettings, WorldSession
 from engine.synth.renderer import Renderer
+
+
+def between_over_key(frames: np.ndarray, truth: np.ndarray, every: int = 8) -> float:
+    """Mean sharpness ratio (generated / truth, per frame) of the frames between latent key frames over that of the
+    key frames (pixel frames ``every * j``, frame 0 left out): 1.0 = no pulse of sharpness between key frames."""
+    ratio = sharpness(frames[1:]) / sharpness(truth[1:])
+    key = np.arange(1, len(frames)) % every == 0
+    return float(np.nanmean(ratio[~key]) / np.nanmean(ratio[key]))
 
 
 def main() -> None:
@@ -74,7 +84,7 @@ def main() -> None:
         version = StreamSettings.sharp_decode if fields is None else int(fields.pop("sharp_decode", StreamSettings.sharp_decode))
         session_module.sharp_decode = lambda v, f=fields or {}: dataclasses.replace(
             gd.sharp_decode(v), settings=dataclasses.replace(gd.sharp_decode(v).settings, **f))
-        rows, grids, decode, in_range = [], [], [], []
+        rows, grids, decode, in_range, pulse = [], [], [], [], []
         for scene in scenes:
             rel, k = relative_to_first(scene.path.c2w[:n]), scene.path.intrinsics[:n]
             settings = StreamSettings(seed=42, sharp_frames=fields is not None, commit_shown=commit_shown,
@@ -86,6 +96,7 @@ def main() -> None:
             decode += [r.timings["decode"] for r in records]
             grids.append(gd.block_grid_energy(frames))
             in_range.append(drift_in_range(frames, scene.truth[:n], config.drift_margin))
+            pulse.append(between_over_key(frames, scene.truth[:n]))
             row = []
             for f in at:
                 w = slice(f - half, f + half + 1)
@@ -94,6 +105,7 @@ def main() -> None:
         m = np.mean(rows, 0)
         cells = ", ".join(f"{h:g} s {m[2 * i]:.2f} dB / {m[2 * i + 1]:.3f}" for i, h in enumerate(config.horizons_s))
         print(f"{name}: PSNR / sharpness {cells}; in range {100 * np.mean(in_range):.1f} %; "
+              f"sharpness between / at key frames {np.mean(pulse):.3f}; "
               f"block grid {np.mean(grids):.2f}; "
               f"decode ms/chunk (median) {1000 * np.median(decode):.0f}", flush=True)
 
