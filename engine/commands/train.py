@@ -40,7 +40,7 @@ _TOP = {
 _OBJECTIVE = {
     "clean_context_prob": "clean_context_prob", "context_noise": "context_noise",
     "timestep_sampling": "timestep_sampling", "shift": "shift", "window_chunks": "window_chunks",
-    "self_rollout_prob": "self_rollout_prob",
+    "self_rollout_prob": "self_rollout_prob", "rollout_shows_cache": "rollout_shows_cache",
 }  # fmt: skip
 
 
@@ -100,6 +100,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     obj.add_argument("--window-chunks", type=int, help="cached chunks seen by softmax blocks (default 2, as streaming)")
     obj.add_argument("--self-rollout-prob", type=float,
                      help="share of samples whose context chunks are the model's own streaming rollout (default 0)")
+    obj.add_argument("--rollout-shows-cache", action="store_true", default=None,
+                     help="the rollout's context is the one sessions show the model: cells the world-cache input "
+                          "covers entirely take its latent (models with a cache input)")
     p.set_defaults(handler=run)
 
 

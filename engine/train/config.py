@@ -120,6 +120,9 @@ class TrainConfig:
             problems.append(f"checkpoint_minutes must be >= 0 (0 = off), got {self.checkpoint_minutes}")
         if not 0 <= self.data_workers <= 256:
             problems.append(f"data_workers must be in 0..256, got {self.data_workers}")
+        if self.objective.rollout_shows_cache and not self.model_overrides.get("cache_channels"):
+            problems.append("objective.rollout_shows_cache needs a model with a world-cache input "
+                            "(model_overrides cache_channels > 0)")
         if problems:
             raise ConfigError("invalid training config: " + "; ".join(problems))
         check_window(self.window_latent_frames)

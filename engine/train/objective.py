@@ -68,6 +68,9 @@ class ObjectiveConfig:
             streaming session uses (2 cached chunks with the image chunk as sink).
         self_rollout_prob: probability that a sample's context is the model's own rollout (0 = off; the
             random draws of a run with 0 are those of a run without this option).
+        rollout_shows_cache: the rollout's context is the one a session that commits the chunk as shown gives the
+            model: cells the world-cache input covers entirely take its latent
+            (:func:`engine.train.self_rollout.rollout_context`, ``show_cache``). Only for models with a cache input.
     """
 
     clean_context_prob: float = 0.5
@@ -79,6 +82,7 @@ class ObjectiveConfig:
     window_chunks: int = 2
     window_sink: bool = True
     self_rollout_prob: float = 0.0
+    rollout_shows_cache: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -205,7 +209,8 @@ def flow_matching_loss(
         x0 = x0.clone()
         x0[idx] = rollout_context(model, x0[idx], batch.camera_conditions[idx], batch.chunk_plucker[idx],
                                   config.window, generator,
-                                  cache_input=None if batch.cache is None else batch.cache[idx])  # fmt: skip
+                                  cache_input=None if batch.cache is None else batch.cache[idx],
+                                  show_cache=config.rollout_shows_cache)  # fmt: skip
     sigma = schedule.sigmas.to(x0.device)[:, None, :, None, None]
     noisy = (1.0 - sigma) * x0 + sigma * noise
     mixer = ChunkCausalMixer(teacher_chunk_starts(t), t, config.window)

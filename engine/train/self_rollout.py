@@ -14,6 +14,14 @@ the same self-forcing timesteps, the camera tensors of the window, absolute RoPE
 cache (:class:`~engine.model.stream_cache.CachedStep`) with a ``t = 0`` pass that commits each finished chunk. The
 image latent (frame 0) and the last chunk (the training target) keep their ground-truth values. No gradient flows
 through the rollout.
+
+**Context as shown** (``show_cache``): a session that commits the chunk as shown (``StreamSettings.commit_shown``)
+feeds the next chunks the decoded key frames encoded again, and its sharp decode shows the start image wherever the
+camera sees it again (docs/embedded_model.md, "Trusting the start image"). Decoding and warping every training
+window would cost more than the rollout itself, so the rollout approximates it in latent space: in each generated
+chunk, the latent cells the window's cache input covers entirely take the cache input's latent (the codec of the
+cache's render there), before the chunk is committed and passed on. Cells covered in part keep the generated
+latent (the cache input greys their unknown pixels, so it is not what a decode would show there).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ def rollout_context(
     *,
     timesteps: tuple[float, ...] = SELF_FORCING_TIMESTEPS,
     cache_input: torch.Tensor | None = None,
+    show_cache: bool = False,
 ) -> torch.Tensor:
     """The window ``latents`` with every chunk but the last replaced by the model's streaming rollout.
 
@@ -47,11 +56,15 @@ def rollout_context(
         generator: CPU generator of the rollout's starting noise (one draw of ``latents``' shape).
         timesteps: the self-forcing denoising list (the session's default).
         cache_input: ``(B, C + 1, T, h, w)`` the window's world-cache input (models with one), sliced per chunk.
+        show_cache: each generated chunk, as the context of the next, takes the cache input's latent in the cells
+            the cache covers entirely (the context as a session shows it; module docstring). Needs ``cache_input``.
 
     Returns:
         ``(B, C, T, h, w)`` float32: frame 0 and the last chunk from ``latents``, the frames between generated.
         A window of a single chunk is returned unchanged (there is no context to generate).
     """
+    if show_cache and cache_input is None:
+        raise ValueError("rollout_context: show_cache needs the window's cache_input, found None")
     x0 = latents.float()
     b, _, t, _, _ = x0.shape
     bounds = chunk_bounds(teacher_chunk_starts(t), t)
@@ -74,8 +87,17 @@ def rollout_context(
         start[:, :, :condition] = x0[:, :, :condition]
         chunk = sample_chunk(lambda x, ft: velocity(x, ft, CachedStep(cache)), start,
                              num_condition_frames=condition, timesteps=timesteps).float()  # fmt: skip
+        if show_cache:
+            chunk[:, :, condition:] = shown(chunk[:, :, condition:], cache_input[:, :, a + condition : end])
         saving = CachedStep(cache, save=True)
         velocity(chunk, torch.zeros(b, end - a, device=x0.device), saving)
         cache = saving.next_cache()
         out[:, :, a + condition : end] = chunk[:, :, condition:]
     return out
+
+
+def shown(generated: torch.Tensor, cache_input: torch.Tensor) -> torch.Tensor:
+    """``generated (B, C, n, h, w)`` latents with the cells that ``cache_input (B, C + 1, n, h, w)`` covers entirely
+    replaced by its latent: the context as a session shows it (module docstring)."""
+    known = (cache_input[:, -1:] >= 1.0 - 1e-6).to(generated.dtype)  # (B, 1, n, h, w)
+    return generated * (1.0 - known) + cache_input[:, :-1].to(generated.dtype) * known

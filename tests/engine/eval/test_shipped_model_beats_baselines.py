@@ -5,10 +5,10 @@ frames over the protocol's ±2-frame window, per world. The full protocol, over 
 docs/embedded_model.md; this is the small version CI runs (one rollout per world, no revisit, parallax or drift).
 
 What is asserted is issue 17's per-world claim: the shipped model (v2, step 300, decoded with sharp frames that trust
-the start view) beats both baselines in both worlds at every horizon. Measured (2026-12-07, PSNR dB at 1 / 5 /
-20 s): model 32.99 / 24.93 / 24.77 and 24.13 / 19.94 / 21.77, repeat-first-frame 31.40 / 15.21 / 15.93 and 21.83 /
-17.19 / 17.04, filled cache render 30.98 / 15.98 / 18.08 and 23.53 / 19.44 / 18.92; the closest margins are world
-1 at 5 s (+0.5 dB over the filled cache render) and at 1 s (+0.6 dB)."""
+the start view, decode version 3) beats both baselines in both worlds at every horizon. Measured (2026-12-07, PSNR dB
+at 1 / 5 / 20 s): model 32.85 / 24.91 / 24.74 and 24.06 / 19.93 / 21.73, repeat-first-frame 31.40 / 15.21 / 15.93 and
+21.83 / 17.19 / 17.04, filled cache render 30.98 / 15.98 / 18.08 and 23.53 / 19.44 / 18.92; the closest margins are
+world 1 at 5 s (+0.49 dB over the filled cache render) and at 1 s (+0.53 dB)."""
 
 import numpy as np
 import pytest

@@ -11,6 +11,9 @@ from engine.bundles import ModelBundle
 from engine.camera.poses import relative_to_first
 from engine.components.patch_codec import PatchDCTCodec
 from engine.generation.session import StreamSettings, WorldSession
+from engine.model import SanaWMTransformer
+from engine.errors import ConfigError
+from engine.train.config import TrainConfig
 from engine.train.data import TrainingData
 from engine.train.objective import ObjectiveConfig, flow_matching_loss, sample_schedule
 from engine.train.self_rollout import rollout_context
@@ -97,3 +100,41 @@ def test_without_self_rollout_the_random_draws_are_unchanged(setup):
     out = flow_matching_loss(lambda x, *a, **k: torch.zeros_like(x), batch, config, gen_a)
     assert torch.equal(out.schedule.sigmas, sched.sigmas) and out.stats["self_rollout"] == 0.0
     np.testing.assert_array_equal(out.schedule.timesteps.numpy(), sched.timesteps.numpy())
+
+
+def test_the_context_as_shown_takes_the_cache_latent_where_the_cache_covers_entirely(setup):
+    bundle, _, data = setup
+    batch = data.batch(0, 1)
+    c = batch.latents.shape[1]
+    cache = torch.zeros(1, c + 1, *batch.latents.shape[2:])
+    cache[:, :c] = torch.randn(1, c, *batch.latents.shape[2:], generator=torch.Generator().manual_seed(1))
+    cache[:, c, :, 0, 0] = 1.0  # one cell covered entirely in every frame
+    cache[:, c, :, 1, 1] = 0.5  # one covered in part: keeps the generated latent
+    args = (batch.latents, batch.camera_conditions, batch.chunk_plucker, StreamSettings().window)
+    torch.manual_seed(0)
+    model = SanaWMTransformer(bundle.transformer.config.replace(cache_channels=c + 1)).eval()
+    plain = rollout_context(model, *args, torch.Generator().manual_seed(7), cache_input=cache)
+    shown = rollout_context(model, *args, torch.Generator().manual_seed(7), cache_input=cache, show_cache=True)
+    assert torch.equal(shown[:, :, 1:7, 0, 0], cache[:, :c, 1:7, 0, 0])  # generated frames: the cache's latent
+    assert torch.equal(shown[:, :, 0], batch.latents[:, :, 0]) and torch.equal(shown[:, :, 7:], batch.latents[:, :, 7:])
+    # The first chunk is sampled before anything is shown: it differs from the plain rollout only in the cell.
+    others = torch.ones(shown.shape[-2:], dtype=torch.bool)
+    others[0, 0] = False
+    assert torch.equal(shown[:, :, 1:4][..., others], plain[:, :, 1:4][..., others])
+    # The second chunk was sampled after the first, as shown, was committed: it is not the plain rollout's.
+    assert not torch.allclose(shown[:, :, 4:7][..., others], plain[:, :, 4:7][..., others])
+
+
+def test_the_context_as_shown_needs_a_cache_input(setup):
+    bundle, _, data = setup
+    batch = data.batch(0, 1)
+    with pytest.raises(ValueError, match="show_cache needs the window's cache_input"):
+        rollout_context(bundle.transformer, batch.latents, batch.camera_conditions, batch.chunk_plucker,
+                        StreamSettings().window, torch.Generator().manual_seed(7), show_cache=True)  # fmt: skip
+
+
+def test_a_run_showing_the_cache_needs_a_model_with_a_cache_input():
+    shows = ObjectiveConfig(self_rollout_prob=0.5, rollout_shows_cache=True)
+    with pytest.raises(ConfigError, match="rollout_shows_cache needs a model with a world-cache input"):
+        TrainConfig(preset="sana-wm-tiny", objective=shows)
+    TrainConfig(preset="sana-wm-tiny", objective=shows, model_overrides={"cache_channels": 33})
