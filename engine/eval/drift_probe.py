@@ -129,13 +129,17 @@ def main() -> None:
     parser.add_argument("--variants", default='{"shipped": {}}',
                         help=f"JSON {{name: StreamSettings fields}} (among {', '.join(VARIANT_FIELDS)})")
     args = parser.parse_args()
+    if args.worlds < 1:
+        parser.error(f"--worlds: expected at least 1, found {args.worlds}")
+    if not args.seconds > 0:
+        parser.error(f"--seconds: expected a positive number of seconds, found {args.seconds:g}")
     try:
         variants = parse_variants(args.variants)
         config = EvalConfig(scenes=args.worlds, seed=args.seed, drift_seconds=args.seconds)
+        torch.set_num_threads(1)
+        bundle = load_bundle(args.model)
     except SanaWMInputError as exc:
         parser.error(one_line(exc))
-    torch.set_num_threads(1)
-    bundle = load_bundle(args.model)
     with Renderer() as renderer:
         scenes = make_scenes(config, bundle.frame_size, renderer)
     chunks = (config.path_frames() - 1) // CHUNK_FRAMES

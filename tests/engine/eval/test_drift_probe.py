@@ -59,8 +59,14 @@ def test_bad_variants_name_the_variant_and_what_was_expected(text, message):
         parse_variants(text)
 
 
-def test_bad_flags_are_one_error_line():
-    done = subprocess.run([sys.executable, "-m", "engine.eval.drift_probe", "--variants", '{"a": {"seed": "x"}}'],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+@pytest.mark.parametrize("flags, message", [
+    (["--variants", '{"a": {"seed": "x"}}'], "--variants a: seed: expected an integer"),
+    (["--worlds", "0"], "--worlds: expected at least 1, found 0"),
+    (["--seconds", "-5"], "--seconds: expected a positive number of seconds, found -5"),
+    (["--model", "/nonexistent/bundle"], "--model /nonexistent/bundle: expected a model folder"),
+])  # fmt: skip
+def test_bad_flags_are_one_error_line(flags, message):
+    done = subprocess.run([sys.executable, "-m", "engine.eval.drift_probe", *flags], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
     assert done.returncode == 2
-    assert "--variants a: seed: expected an integer" in done.stderr and "Traceback" not in done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
