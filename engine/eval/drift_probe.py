@@ -25,13 +25,12 @@ import numpy as np
 import torch
 
 from engine.bundles import load_bundle
-from engine.camera.poses import relative_to_first
 from engine.errors import SanaWMInputError, one_line
 from engine.eval.metrics import frame_stats
 from engine.eval.protocol import EvalConfig, drift_in_range, horizon_scores, make_scenes
-from engine.eval.rollout import CHUNK_FRAMES
+from engine.eval.rollout import CHUNK_FRAMES, rollout
 from engine.generation.sampling import self_forcing_sigmas
-from engine.generation.session import StreamSettings, WorldSession
+from engine.generation.session import StreamSettings
 from engine.synth.renderer import Renderer
 
 #: StreamSettings fields a variant may set (the sampling and context ones; the decode has ``sharp_probe``).
@@ -74,19 +73,10 @@ def palette_walk(generated: np.ndarray, truth: np.ndarray, reanchored: np.ndarra
                        jump_elsewhere=mean(abs(step[~kind])), final_gap=float(gap[-1]))  # fmt: skip
 
 
-def stream(bundle, settings: StreamSettings, start: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray,
-           chunks: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """``(frames (1 + 24 chunks, H, W, 3), reanchored (chunks,) bool)`` of one session along world poses."""
-    session = WorldSession(bundle, settings, keep_snapshots=False, keep_history=False)
-    session.start(start, intrinsics=intrinsics[0])
-    rel = relative_to_first(c2w)
-    frames, flags = [], []
-    for k in range(chunks):
-        part = slice(1 + CHUNK_FRAMES * k, 1 + CHUNK_FRAMES * (k + 1))
-        before = session.snapshot().anchor
-        frames.append(session.step(rel[part], intrinsics[part]).frames)
-        flags.append(session.snapshot().anchor != before)
-    return np.concatenate(frames), np.array(flags)
+def chunk_stats(frames: np.ndarray, chunks: int) -> np.ndarray:
+    """``(chunks, 4)`` mean :func:`~engine.eval.metrics.frame_stats` of each chunk's 24 frames (frame 0 left out)."""
+    return np.stack([frame_stats(frames[1 + CHUNK_FRAMES * k : 1 + CHUNK_FRAMES * (k + 1)]).mean(0)
+                     for k in range(chunks)])  # fmt: skip
 
 
 def parse_variants(text: str) -> dict[str, StreamSettings]:
@@ -111,11 +101,12 @@ def parse_variants(text: str) -> dict[str, StreamSettings]:
             given = fields["timesteps"]
             if not isinstance(given, list) or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in given):
                 raise SanaWMInputError(f"--variants {name}: timesteps: expected a list of numbers, found {json.dumps(given)}")
+            timesteps = tuple(float(t) for t in given)
             try:
-                self_forcing_sigmas(tuple(float(t) for t in given))
+                self_forcing_sigmas(timesteps)
             except SanaWMInputError as exc:
                 raise SanaWMInputError(f"--variants {name}: {one_line(exc)}") from None
-            fields = {**fields, "timesteps": tuple(float(t) for t in given)}
+            fields = {**fields, "timesteps": timesteps}
         out[name] = dataclasses.replace(StreamSettings(), **fields)
     return out
 
@@ -147,11 +138,11 @@ def main() -> None:
     for name, settings in variants.items():
         rows = []
         for scene in scenes:
-            frames, flags = stream(bundle, settings, scene.truth[0], scene.path.c2w, scene.path.intrinsics, chunks)
+            flags: list[bool] = []
+            frames = rollout(bundle, scene.truth[0], scene.path.c2w, scene.path.intrinsics, settings=settings,
+                             reanchored=flags)  # fmt: skip
             truth = scene.truth[: len(frames)]
-            per_chunk = lambda f: np.stack([frame_stats(f[1 + CHUNK_FRAMES * k : 1 + CHUNK_FRAMES * (k + 1)]).mean(0)  # noqa: E731
-                                            for k in range(chunks)])  # fmt: skip
-            walk = palette_walk(per_chunk(frames), per_chunk(truth), flags)
+            walk = palette_walk(chunk_stats(frames, chunks), chunk_stats(truth, chunks), np.array(flags))
             psnrs = [horizon_scores(frames, truth, f, config.window)[0] for f in config.horizon_frames()]
             rows.append([*psnrs, drift_in_range(frames[:n], truth[:n], config.drift_margin), walk.at_reanchor,
                          walk.elsewhere, walk.jump_at_reanchor, walk.jump_elsewhere, walk.final_gap])  # fmt: skip

@@ -63,16 +63,19 @@ class Scene:
 
 def rollout(bundle: ModelBundle, start: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray, *, seed: int = 42,
             progress: Progress | None = None, commit_truth: np.ndarray | None = None,
-            reanchor: bool = True) -> np.ndarray:
+            reanchor: bool = True, settings: StreamSettings | None = None,
+            reanchored: list[bool] | None = None) -> np.ndarray:  # fmt: skip
     """Generate ``(F, H, W, 3)`` uint8 frames along world poses ``c2w (F, 4, 4)`` (``F = 1 + 24 k``) from ``start``
     (frame 0 is the model's reconstruction of it). ``commit_truth`` (``(F, H, W, 3)`` at the bundle's frame size)
     makes it teacher-forced: after each chunk the cache holds the encoding of these frames instead of the
-    generated chunk (:mod:`engine.eval.exposure`). ``reanchor`` as :attr:`StreamSettings.reanchor`."""
+    generated chunk (:mod:`engine.eval.exposure`). ``reanchor`` as :attr:`StreamSettings.reanchor`; ``settings``,
+    when given, replaces ``seed`` and ``reanchor`` (the variants of :mod:`engine.eval.drift_probe`). ``reanchored``,
+    when given, gets one entry per chunk: whether it started a fresh model context."""
     n = c2w.shape[0]
     if (n - 1) % CHUNK_FRAMES or n < 1 + CHUNK_FRAMES:
         raise ConfigError(f"rollout: expected 1 + 24 k poses, found {n}")
-    session = WorldSession(bundle, StreamSettings(seed=seed, reanchor=reanchor), keep_snapshots=False,
-                           keep_history=False)
+    settings = settings or StreamSettings(seed=seed, reanchor=reanchor)
+    session = WorldSession(bundle, settings, keep_snapshots=False, keep_history=False)
     session.start(start, intrinsics=intrinsics[0])
     truth_latents = None if commit_truth is None else bundle.codec.encode(np.asarray(commit_truth)[:n])
     rel = relative_to_first(c2w)
@@ -82,7 +85,10 @@ def rollout(bundle: ModelBundle, start: np.ndarray, c2w: np.ndarray, intrinsics:
         sl = slice(1 + CHUNK_FRAMES * k, 1 + CHUNK_FRAMES * (k + 1))
         a, b = session.chunk_latent_range(k)
         commit = None if truth_latents is None else truth_latents[:, :, a:b]
+        before = session.snapshot().anchor
         frames.append(session.step(rel[sl], intrinsics[sl], commit_latents=commit).frames)
+        if reanchored is not None:
+            reanchored.append(session.snapshot().anchor != before)
         if progress:
             progress("chunk", k + 1, chunks)
     return np.concatenate(frames)

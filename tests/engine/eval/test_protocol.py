@@ -23,6 +23,7 @@ from engine.eval.protocol import (
     rollout,
     untrained_like,
 )
+from engine.generation.session import StreamSettings
 from engine.synth.renderer import Renderer
 
 SIZE = (64, 32)
@@ -135,6 +136,23 @@ def test_rollouts_follow_the_reanchor_setting(bundle):
     on = rollout(anchored, start, c2w, intr)
     assert np.array_equal(plain, off)
     assert np.array_equal(plain[:49], on[:49]) and not np.array_equal(plain[49:], on[49:])
+
+
+def test_a_rollout_says_which_chunks_reanchored_and_takes_whole_settings(bundle):
+    """Context 7 latent frames: chunks 0 ([0, 4)) and 1 ([4, 7)) fit, chunk 2 ([7, 10)) starts a fresh context."""
+    anchored = replace(bundle, context_frames=7)
+    start = np.full((32, 64, 3), 120, np.uint8)
+    c2w = np.repeat(np.eye(4)[None], 73, 0)
+    c2w[:, 2, 3] = np.linspace(0, 0.5, 73)
+    intr = np.tile([60.0, 60.0, 32.0, 16.0], (73, 1))
+    flags: list[bool] = []
+    on = rollout(anchored, start, c2w, intr, reanchored=flags)
+    assert flags == [False, False, True]
+    flags_off: list[bool] = []
+    off = rollout(anchored, start, c2w, intr, settings=StreamSettings(reanchor=False), reanchored=flags_off)
+    assert flags_off == [False, False, False]
+    assert np.array_equal(off, rollout(anchored, start, c2w, intr, reanchor=False))
+    assert not np.array_equal(on[49:], off[49:])
 
 
 def test_the_table_says_how_the_stream_was_anchored(result):
