@@ -124,13 +124,17 @@ def test_untrained_baseline_has_the_exact_architecture_of_the_model():
     assert untrained_like(model).context_frames == 7  # rolled out the same way (re-anchored)
 
 
+def forward_drive() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A grey start frame and 73 poses (3 chunks) dollying 0.5 forward: ``(start, c2w, intrinsics)``."""
+    c2w = np.repeat(np.eye(4)[None], 73, 0)
+    c2w[:, 2, 3] = np.linspace(0, 0.5, 73)
+    return np.full((32, 64, 3), 120, np.uint8), c2w, np.tile([60.0, 60.0, 32.0, 16.0], (73, 1))
+
+
 def test_rollouts_follow_the_reanchor_setting(bundle):
     """Past the declared context the re-anchored rollout differs; before it, and with re-anchoring off, it cannot."""
     anchored = replace(bundle, context_frames=7)
-    start = np.full((32, 64, 3), 120, np.uint8)
-    c2w = np.repeat(np.eye(4)[None], 73, 0)
-    c2w[:, 2, 3] = np.linspace(0, 0.5, 73)
-    intr = np.tile([60.0, 60.0, 32.0, 16.0], (73, 1))
+    start, c2w, intr = forward_drive()
     plain = rollout(bundle, start, c2w, intr)
     off = rollout(anchored, start, c2w, intr, reanchor=False)
     on = rollout(anchored, start, c2w, intr)
@@ -141,10 +145,7 @@ def test_rollouts_follow_the_reanchor_setting(bundle):
 def test_a_rollout_says_which_chunks_reanchored_and_takes_whole_settings(bundle):
     """Context 7 latent frames: chunks 0 ([0, 4)) and 1 ([4, 7)) fit, chunk 2 ([7, 10)) starts a fresh context."""
     anchored = replace(bundle, context_frames=7)
-    start = np.full((32, 64, 3), 120, np.uint8)
-    c2w = np.repeat(np.eye(4)[None], 73, 0)
-    c2w[:, 2, 3] = np.linspace(0, 0.5, 73)
-    intr = np.tile([60.0, 60.0, 32.0, 16.0], (73, 1))
+    start, c2w, intr = forward_drive()
     flags: list[bool] = []
     on = rollout(anchored, start, c2w, intr, reanchored=flags)
     assert flags == [False, False, True]
