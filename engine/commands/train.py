@@ -41,6 +41,7 @@ _OBJECTIVE = {
     "clean_context_prob": "clean_context_prob", "context_noise": "context_noise",
     "timestep_sampling": "timestep_sampling", "shift": "shift", "window_chunks": "window_chunks",
     "self_rollout_prob": "self_rollout_prob", "rollout_shows_cache": "rollout_shows_cache",
+    "frame_stats_weight": "frame_stats_weight",
 }  # fmt: skip
 
 
@@ -103,6 +104,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     obj.add_argument("--rollout-shows-cache", action="store_true", default=None,
                      help="the rollout's context is the one sessions show the model: cells the world-cache input "
                           "covers entirely take its latent (models with a cache input)")
+    obj.add_argument("--frame-stats-weight", type=float,
+                     help="weight of a loss on each frame's latent mean and contrast against the truth's "
+                          "(default 0 = off; aimed at washed-out long rollouts)")
     p.set_defaults(handler=run)
 
 

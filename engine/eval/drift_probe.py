@@ -27,11 +27,14 @@ import torch
 from engine.bundles import load_bundle
 from engine.errors import SanaWMInputError, one_line
 from engine.eval.metrics import frame_stats
-from engine.eval.protocol import EvalConfig, drift_in_range, horizon_scores, make_scenes
+from engine.eval.protocol import EvalConfig, drift_in_range, horizon_scores, make_scenes, range_misses
 from engine.eval.rollout import CHUNK_FRAMES, rollout
 from engine.generation.sampling import self_forcing_sigmas
 from engine.generation.session import StreamSettings
 from engine.synth.renderer import Renderer
+
+#: Names of :func:`~engine.eval.metrics.frame_stats`' columns, as the probe prints them.
+STAT_NAMES = ("luma mean", "luma std", "saturation mean", "saturation std")
 
 #: StreamSettings fields a variant may set (the sampling and context ones; the decode has ``sharp_probe``).
 VARIANT_FIELDS = ("timesteps", "commit_shown", "reanchor", "seed")
@@ -77,6 +80,15 @@ def chunk_stats(frames: np.ndarray, chunks: int) -> np.ndarray:
     """``(chunks, 4)`` mean :func:`~engine.eval.metrics.frame_stats` of each chunk's 24 frames (frame 0 left out)."""
     return np.stack([frame_stats(frames[1 + CHUNK_FRAMES * k : 1 + CHUNK_FRAMES * (k + 1)]).mean(0)
                      for k in range(chunks)])  # fmt: skip
+
+
+def miss_summary(generated: np.ndarray, truth: np.ndarray, margin: float) -> str:
+    """Which statistic takes frames out of range, e.g. ``"luma mean 12 % low / 0 % high, ..."``: per
+    :data:`STAT_NAMES` entry, the share of frames below and above the truth's range ± ``margin`` (the drift check's
+    test, one statistic at a time; a frame may miss on several)."""
+    below, above = range_misses(generated, truth, margin)
+    return ", ".join(f"{name} {100 * lo:.0f} % low / {100 * hi:.0f} % high"
+                     for name, lo, hi in zip(STAT_NAMES, below.mean(0), above.mean(0)))  # fmt: skip
 
 
 def parse_variants(text: str) -> dict[str, StreamSettings]:
@@ -149,7 +161,8 @@ def main() -> None:
             print(f"  {name} world {scene.world_seed}: PSNR " + " / ".join(f"{p:.2f}" for p in psnrs)
                   + f" dB, in range {100 * rows[-1][len(psnrs)]:.1f} %, luma walk per chunk {walk.at_reanchor:+.2f} at "
                   f"re-anchors / {walk.elsewhere:+.2f} elsewhere (jumps {walk.jump_at_reanchor:.2f} / "
-                  f"{walk.jump_elsewhere:.2f}), gap at the end {walk.final_gap:+.1f}", flush=True)  # fmt: skip
+                  f"{walk.jump_elsewhere:.2f}), gap at the end {walk.final_gap:+.1f}; out of range: "
+                  + miss_summary(frames[:n], truth[:n], config.drift_margin), flush=True)  # fmt: skip
         m = np.nanmean(rows, 0)
         h = len(config.horizons_s)
         print(f"{name}: PSNR " + " / ".join(f"{p:.2f}" for p in m[:h]) + f" dB at "

@@ -257,12 +257,18 @@ def horizon_sharpness(generated: np.ndarray, truth: np.ndarray, frame: int, wind
     return sharpness_ratio(generated[lo:hi], truth[lo:hi])
 
 
-def drift_in_range(generated: np.ndarray, truth: np.ndarray, margin: float) -> float:
-    """Fraction of generated frames whose luma/saturation mean and std all lie within the truth's range ± margin."""
+def range_misses(generated: np.ndarray, truth: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(below, above)``: ``(F, 4)`` bool, generated frame ``f``'s :func:`~engine.eval.metrics.frame_stats` entry
+    lies below the truth's least value - ``margin`` (or above its greatest + ``margin``) over the span."""
     ref = frame_stats(truth)
     got = frame_stats(generated)
-    ok = (got >= ref.min(0) - margin) & (got <= ref.max(0) + margin)
-    return float(ok.all(axis=1).mean())
+    return got < ref.min(0) - margin, got > ref.max(0) + margin
+
+
+def drift_in_range(generated: np.ndarray, truth: np.ndarray, margin: float) -> float:
+    """Fraction of generated frames whose luma/saturation mean and std all lie within the truth's range ± margin."""
+    below, above = range_misses(generated, truth, margin)
+    return float((~(below | above)).all(axis=1).mean())
 
 
 def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],

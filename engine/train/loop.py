@@ -272,6 +272,7 @@ def _run(config: TrainConfig, model_config: SanaWMConfig, data: TrainingData, ou
                 "grad_norm": grad_norm, "sigma_mean": out.stats["sigma_mean"],
                 "clean_context": out.stats["clean_context"], "self_rollout": out.stats["self_rollout"],
                 "samples_per_s": config.batch_size / elapsed, "elapsed_s": state.wall_time_s, "data_wait_s": data_wait,
+                **({"frame_stats": out.stats["frame_stats"]} if "frame_stats" in out.stats else {}),
             })  # fmt: skip
             stopped_early = deadline is not None and now >= deadline and state.step < config.steps
             timed = config.checkpoint_minutes > 0 and now - last_checkpoint_time >= 60.0 * config.checkpoint_minutes

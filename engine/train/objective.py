@@ -33,7 +33,13 @@ before its final ``x0`` estimate); the default ``s = 3`` puts half the samples a
 low noise for the 60-step bidirectional sampler. σ is quantised to the integer timesteps the model sees (it
 truncates ``t``), so inputs and labels agree exactly.
 
-The loss is the mean squared error of ``v`` over the frames in the loss (all channels and cells).
+The loss is the mean squared error of ``v`` over the frames in the loss (all channels and cells), plus, when
+``frame_stats_weight`` is above 0, a **frame-statistics** term: per frame in the loss and per latent channel, the
+squared error of the spatial mean and of the spatial standard deviation of the predicted clean latents
+``x̂0 = x_t - σ v`` against the truth's. Why: far from what the start image shows, the model's few-step estimate
+is the mean of what might be there, a haze whose colour walks and whose contrast collapses (luma std 11-12 where
+the truth's is 35-47; docs/embedded_model.md, "What the drift is made of"). The MSE counts the frame's mean colour
+and contrast only as one part of every cell's error; this term asks for them directly.
 """
 
 from __future__ import annotations
@@ -71,6 +77,8 @@ class ObjectiveConfig:
         rollout_shows_cache: the rollout's context is the one a session that commits the chunk as shown gives the
             model: cells the world-cache input covers entirely take its latent
             (:func:`engine.train.self_rollout.rollout_context`, ``show_cache``). Only for models with a cache input.
+        frame_stats_weight: weight of the frame-statistics term (:func:`frame_stats_error`; 0 = off, the loss
+            and its random draws are then exactly those of a run without it).
     """
 
     clean_context_prob: float = 0.5
@@ -83,6 +91,7 @@ class ObjectiveConfig:
     window_sink: bool = True
     self_rollout_prob: float = 0.0
     rollout_shows_cache: bool = False
+    frame_stats_weight: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -99,6 +108,8 @@ class ObjectiveConfig:
             problems.append(f"shift must be positive, got {self.shift}")
         if not 0.0 <= self.self_rollout_prob <= 1.0:
             problems.append(f"self_rollout_prob must be in [0, 1], got {self.self_rollout_prob}")
+        if not self.frame_stats_weight >= 0.0:
+            problems.append(f"frame_stats_weight must be >= 0, got {self.frame_stats_weight}")
         if self.window_chunks < -1:
             problems.append(f"window_chunks must be -1 (all) or >= 0, got {self.window_chunks}")
         if problems:
@@ -175,6 +186,19 @@ def sample_schedule(
     return FrameSchedule(timesteps=timesteps, sigmas=sigmas, loss_mask=timesteps > 0, clean_context=clean)
 
 
+def frame_stats_error(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``(B, T)`` squared error of each frame's latent statistics, averaged over channels: the spatial mean and the
+    spatial standard deviation of every channel of ``predicted`` against ``target`` (both ``(B, C, T, h, w)``).
+
+    For the patch codec a channel's spatial mean is the frame's mean of that coefficient (the DC channels: its mean
+    colour) and its spatial standard deviation how much it varies across the frame (the DC channels: contrast
+    between 16-pixel cells, what a washed-out frame has lost)."""
+    dims = (3, 4)
+    mean_error = (predicted.mean(dim=dims) - target.mean(dim=dims)).pow(2)  # (B, C, T)
+    std_error = (predicted.std(dim=dims, correction=0) - target.std(dim=dims, correction=0)).pow(2)
+    return (mean_error + std_error).mean(dim=1)
+
+
 def flow_matching_loss(
     model: torch.nn.Module,
     batch: TrainingBatch,
@@ -227,7 +251,14 @@ def flow_matching_loss(
     per_frame = (velocity.float() - (noise - x0)).pow(2).mean(dim=(1, 3, 4))  # (B, T)
     mask = schedule.loss_mask.to(x0.device)
     loss = (per_frame * mask).sum() / mask.sum()
+    extra_stats = {}
+    if config.frame_stats_weight > 0:
+        predicted_x0 = noisy - sigma * velocity.float()
+        frame_stats = (frame_stats_error(predicted_x0, x0) * mask).sum() / mask.sum()
+        loss = loss + config.frame_stats_weight * frame_stats
+        extra_stats["frame_stats"] = float(frame_stats.detach())
     stats = {
+        **extra_stats,
         "loss": float(loss.detach()),
         "sigma_mean": float(schedule.sigmas[schedule.loss_mask].mean()),
         "clean_context": float(schedule.clean_context.float().mean()),

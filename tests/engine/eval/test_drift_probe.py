@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.errors import SanaWMInputError
-from engine.eval.drift_probe import palette_walk, parse_variants
+from engine.eval.drift_probe import miss_summary, palette_walk, parse_variants
 
 
 def stats(luma: list[float]) -> np.ndarray:
@@ -36,6 +36,16 @@ def test_no_reanchor_gives_nan_there_and_mismatched_shapes_are_refused():
     assert math.isnan(walk.at_reanchor) and walk.elsewhere == pytest.approx(1.0)
     with pytest.raises(SanaWMInputError, match="palette_walk: expected"):
         palette_walk(stats([1, 2]), stats([1, 2, 3]), np.zeros(3, bool))
+
+
+def test_the_miss_summary_names_the_statistic_and_side_that_left_the_range():
+    rng = np.random.default_rng(0)
+    truth = np.clip(rng.normal(128, 20, (8, 16, 16, 3)), 0, 255).astype(np.uint8)
+    dark = truth.copy()
+    dark[4:] = (truth[4:] * 0.5).astype(np.uint8)  # half the frames lose half their brightness
+    summary = miss_summary(dark, truth, margin=10.0)
+    assert summary.startswith("luma mean 50 % low / 0 % high,")
+    assert miss_summary(truth, truth, margin=0.0).count(" 0 % low / 0 % high") == 4
 
 
 def test_variants_set_stream_settings_fields():

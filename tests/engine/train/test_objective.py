@@ -10,7 +10,13 @@ from engine.model.chunks import AttentionWindow
 from engine.model.time_mixing import ChunkCausalMixer
 from engine.generation.sampling import shift_sigma
 from engine.train.data import TrainingBatch
-from engine.train.objective import ObjectiveConfig, flow_matching_loss, sample_schedule, sample_sigmas
+from engine.train.objective import (
+    ObjectiveConfig,
+    flow_matching_loss,
+    frame_stats_error,
+    sample_schedule,
+    sample_sigmas,
+)
 
 CHUNKS = [(0, 4), (4, 7), (7, 10)]  # teacher chunks of a 10-frame window
 
@@ -118,8 +124,43 @@ def test_the_loss_is_the_velocity_error_on_the_frames_in_the_loss_with_the_strea
     assert model.anchor.grad is not None
 
 
+def test_frame_stats_error_sees_a_washed_out_frame_that_has_the_right_mean():
+    truth = torch.randn(1, 2, 3, 4, 5, generator=torch.Generator().manual_seed(0))
+    mean = truth.mean(dim=(3, 4), keepdim=True)
+    washed = mean + 0.25 * (truth - mean)  # the same mean, a quarter of the contrast
+    error = frame_stats_error(washed, truth)
+    expected = ((0.75 * truth.std(dim=(3, 4), correction=0)) ** 2).mean(dim=1)
+    assert error.shape == (1, 3)
+    assert torch.allclose(error, expected)
+    shifted = truth + torch.tensor([1.0, -2.0])[None, :, None, None, None]  # the palette moved, contrast kept
+    assert torch.allclose(frame_stats_error(shifted, truth), torch.full((1, 3), 2.5))
+    assert torch.equal(frame_stats_error(truth, truth), torch.zeros(1, 3))
+
+
+def test_the_frame_stats_term_adds_the_weighted_error_of_the_predicted_clean_frames_and_off_changes_nothing():
+    x0 = torch.randn(3, 4, 10, 2, 3, generator=torch.Generator().manual_seed(3))
+    batch = TrainingBatch(x0, torch.zeros(3, 10, 20), torch.zeros(3, 48, 10, 2, 3), [(0, 0)] * 3)
+    plain = flow_matching_loss(RecordingModel(), batch, ObjectiveConfig(), torch.Generator().manual_seed(11))
+    off = flow_matching_loss(RecordingModel(), batch, ObjectiveConfig(frame_stats_weight=0.0),
+                             torch.Generator().manual_seed(11))  # fmt: skip
+    assert float(off.loss) == float(plain.loss) and "frame_stats" not in off.stats
+
+    model = RecordingModel()
+    weighted = flow_matching_loss(model, batch, ObjectiveConfig(frame_stats_weight=0.5), torch.Generator().manual_seed(11))
+    assert torch.equal(weighted.schedule.timesteps, plain.schedule.timesteps)  # the same draws
+    noisy = model.calls[0]["latents"]  # a zero velocity predicts x0 = x_t
+    mask = plain.schedule.loss_mask
+    term = frame_stats_error(noisy, x0)[mask].mean()
+    assert weighted.stats["frame_stats"] == pytest.approx(float(term), rel=1e-6)
+    assert float(weighted.loss) == pytest.approx(float(plain.loss) + 0.5 * float(term), rel=1e-6)
+    weighted.loss.backward()
+    assert model.anchor.grad is not None
+
+
 def test_invalid_objective_settings_are_named():
     with pytest.raises(ConfigError, match="clean_context_prob"):
         ObjectiveConfig(clean_context_prob=1.5)
     with pytest.raises(ConfigError, match="timestep_sampling"):
         ObjectiveConfig(timestep_sampling="cosine")
+    with pytest.raises(ConfigError, match="frame_stats_weight"):
+        ObjectiveConfig(frame_stats_weight=-1.0)
