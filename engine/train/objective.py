@@ -33,6 +33,14 @@ before its final ``x0`` estimate); the default ``s = 3`` puts half the samples a
 low noise for the 60-step bidirectional sampler. σ is quantised to the integer timesteps the model sees (it
 truncates ``t``), so inputs and labels agree exactly.
 
+* optional **hazy context** (with probability ``context_haze_prob`` per clean-context sample): the context frames,
+  frame 0 included, are washed out the way a long rollout washes them out: every latent channel's deviation from
+  its frame mean is scaled by a contrast ``c ~ U(context_haze_contrast, 1)`` and the three DC colour channels of the
+  patch codec (channels 0-2) are shifted by a brightness ``b ~ U(-context_haze_shift, context_haze_shift)``, the
+  same ``c`` and ``b`` for the whole context of a sample. The target chunk stays ground truth, so the model learns
+  to give a washed-out context its contrast and colour back instead of copying the haze forward (after a re-anchor
+  the whole context, sink included, is generated).
+
 The loss is the mean squared error of ``v`` over the frames in the loss (all channels and cells), plus, when
 ``frame_stats_weight`` is above 0, a **frame-statistics** term: per frame in the loss and per latent channel, the
 squared error of the spatial mean and of the spatial standard deviation of the predicted clean latents
@@ -79,6 +87,9 @@ class ObjectiveConfig:
             (:func:`engine.train.self_rollout.rollout_context`, ``show_cache``). Only for models with a cache input.
         frame_stats_weight: weight of the frame-statistics term (:func:`frame_stats_error`; 0 = off, the loss
             and its random draws are then exactly those of a run without it).
+        context_haze_prob, context_haze_contrast, context_haze_shift: hazy context (module docstring): the share
+            of clean-context samples whose context is washed out (0 = off, no draws), the lowest contrast and the
+            largest brightness shift (latent DC units: 0.3 is about 19 levels of 255).
     """
 
     clean_context_prob: float = 0.5
@@ -92,6 +103,9 @@ class ObjectiveConfig:
     self_rollout_prob: float = 0.0
     rollout_shows_cache: bool = False
     frame_stats_weight: float = 0.0
+    context_haze_prob: float = 0.0
+    context_haze_contrast: float = 0.3
+    context_haze_shift: float = 0.3
 
     def __post_init__(self) -> None:
         problems = []
@@ -110,6 +124,12 @@ class ObjectiveConfig:
             problems.append(f"self_rollout_prob must be in [0, 1], got {self.self_rollout_prob}")
         if not self.frame_stats_weight >= 0.0:
             problems.append(f"frame_stats_weight must be >= 0, got {self.frame_stats_weight}")
+        if not 0.0 <= self.context_haze_prob <= 1.0:
+            problems.append(f"context_haze_prob must be in [0, 1], got {self.context_haze_prob}")
+        if not 0.0 <= self.context_haze_contrast <= 1.0:
+            problems.append(f"context_haze_contrast must be in [0, 1], got {self.context_haze_contrast}")
+        if not self.context_haze_shift >= 0.0:
+            problems.append(f"context_haze_shift must be >= 0, got {self.context_haze_shift}")
         if self.window_chunks < -1:
             problems.append(f"window_chunks must be -1 (all) or >= 0, got {self.window_chunks}")
         if problems:
@@ -199,6 +219,24 @@ def frame_stats_error(predicted: torch.Tensor, target: torch.Tensor) -> torch.Te
     return (mean_error + std_error).mean(dim=1)
 
 
+#: Latent channels of the patch codec that hold each cell's mean colour (DC of R, G, B).
+DC_CHANNELS = 3
+
+
+def haze_context(latents: torch.Tensor, context_end: int, contrast: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Frames ``[0, context_end)`` of ``latents (B, C, T, h, w)`` washed out: each channel's deviation from its
+    frame mean scaled by ``contrast (B,)``, the DC colour channels shifted by ``shift (B,)``; later frames as
+    given. A new tensor."""
+    out = latents.clone()
+    context = out[:, :, :context_end]
+    mean = context.mean(dim=(3, 4), keepdim=True)
+    c = contrast.to(out)[:, None, None, None, None]
+    hazed = mean + c * (context - mean)
+    hazed[:, :DC_CHANNELS] += shift.to(out)[:, None, None, None, None]
+    out[:, :, :context_end] = hazed
+    return out
+
+
 def flow_matching_loss(
     model: torch.nn.Module,
     batch: TrainingBatch,
@@ -235,6 +273,17 @@ def flow_matching_loss(
                                   config.window, generator,
                                   cache_input=None if batch.cache is None else batch.cache[idx],
                                   show_cache=config.rollout_shows_cache)  # fmt: skip
+    hazed = None
+    if config.context_haze_prob > 0:  # drawn last; a run without hazy context makes no draw here
+        coin = torch.rand(b, generator=generator) < config.context_haze_prob
+        contrast = config.context_haze_contrast + (1.0 - config.context_haze_contrast) * torch.rand(b, generator=generator)
+        shift = config.context_haze_shift * (2.0 * torch.rand(b, generator=generator) - 1.0)
+        hazed = coin & schedule.clean_context
+        if bool(hazed.any()):
+            idx = hazed.nonzero()[:, 0].to(x0.device)
+            context_end = chunk_bounds(teacher_chunk_starts(t), t)[-1][0]
+            x0 = x0.clone()
+            x0[idx] = haze_context(x0[idx], context_end, contrast[hazed], shift[hazed])
     sigma = schedule.sigmas.to(x0.device)[:, None, :, None, None]
     noisy = (1.0 - sigma) * x0 + sigma * noise
     mixer = ChunkCausalMixer(teacher_chunk_starts(t), t, config.window)
@@ -263,6 +312,7 @@ def flow_matching_loss(
         "sigma_mean": float(schedule.sigmas[schedule.loss_mask].mean()),
         "clean_context": float(schedule.clean_context.float().mean()),
         "self_rollout": 0.0 if rolled is None else float(rolled.float().mean()),
+        **({} if hazed is None else {"hazy_context": float(hazed.float().mean())}),
         "frames_in_loss": float(schedule.loss_mask.sum(dim=1).float().mean()),
     }
     return LossOutput(loss=loss, stats=stats, schedule=schedule)

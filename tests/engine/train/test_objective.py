@@ -14,6 +14,7 @@ from engine.train.objective import (
     ObjectiveConfig,
     flow_matching_loss,
     frame_stats_error,
+    haze_context,
     sample_schedule,
     sample_sigmas,
 )
@@ -157,6 +158,35 @@ def test_the_frame_stats_term_adds_the_weighted_error_of_the_predicted_clean_fra
     assert model.anchor.grad is not None
 
 
+def test_haze_context_washes_out_the_context_frames_only():
+    x = torch.randn(2, 5, 6, 2, 3, generator=torch.Generator().manual_seed(1))
+    out = haze_context(x, 4, torch.tensor([0.5, 1.0]), torch.tensor([0.2, 0.0]))
+    assert torch.equal(out[:, :, 4:], x[:, :, 4:]) and torch.allclose(out[1], x[1])  # target frames; c = 1, b = 0
+    mean = x[0, :, :4].mean(dim=(2, 3), keepdim=True)
+    expected = mean + 0.5 * (x[0, :, :4] - mean)
+    expected[:3] += 0.2  # the DC colour channels
+    assert torch.allclose(out[0, :, :4], expected)
+    assert torch.allclose(out[0, 3:, :4].std(dim=(2, 3)), 0.5 * x[0, 3:, :4].std(dim=(2, 3)))
+
+
+def test_hazy_context_touches_only_clean_context_samples_and_off_makes_no_draw():
+    x0 = torch.randn(8, 4, 10, 2, 3, generator=torch.Generator().manual_seed(3))
+    batch = TrainingBatch(x0, torch.zeros(8, 10, 20), torch.zeros(8, 48, 10, 2, 3), [(0, 0)] * 8)
+    plain_model, hazy_model = RecordingModel(), RecordingModel()
+    plain = flow_matching_loss(plain_model, batch, ObjectiveConfig(), torch.Generator().manual_seed(5))
+    off = flow_matching_loss(RecordingModel(), batch, ObjectiveConfig(context_haze_prob=0.0), torch.Generator().manual_seed(5))
+    assert float(off.loss) == float(plain.loss) and "hazy_context" not in off.stats
+    config = ObjectiveConfig(context_haze_prob=1.0, context_haze_contrast=0.5, context_haze_shift=0.0)
+    hazy = flow_matching_loss(hazy_model, batch, config, torch.Generator().manual_seed(5))
+    clean = plain.schedule.clean_context
+    assert torch.equal(hazy.schedule.timesteps, plain.schedule.timesteps) and bool(clean.any()) and not bool(clean.all())
+    assert hazy.stats["hazy_context"] == pytest.approx(float(clean.float().mean()))
+    a, b = plain_model.calls[0]["latents"], hazy_model.calls[0]["latents"]
+    assert torch.equal(a[~clean], b[~clean])  # diffusion-forcing samples are untouched
+    assert torch.equal(a[clean][:, :, 7:], b[clean][:, :, 7:])  # the target chunk stays true
+    assert not torch.equal(a[clean][:, :, :7], b[clean][:, :, :7])  # the context is washed out
+
+
 def test_invalid_objective_settings_are_named():
     with pytest.raises(ConfigError, match="clean_context_prob"):
         ObjectiveConfig(clean_context_prob=1.5)
@@ -164,3 +194,7 @@ def test_invalid_objective_settings_are_named():
         ObjectiveConfig(timestep_sampling="cosine")
     with pytest.raises(ConfigError, match="frame_stats_weight"):
         ObjectiveConfig(frame_stats_weight=-1.0)
+    with pytest.raises(ConfigError, match="context_haze_prob"):
+        ObjectiveConfig(context_haze_prob=2.0)
+    with pytest.raises(ConfigError, match="context_haze_contrast"):
+        ObjectiveConfig(context_haze_contrast=-0.1)
