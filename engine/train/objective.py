@@ -45,8 +45,8 @@ The loss is the mean squared error of ``v`` over the frames in the loss (all cha
 ``frame_stats_weight`` is above 0, a **frame-statistics** term: per frame in the loss and per latent channel, the
 squared error of the spatial mean and of the spatial standard deviation of the predicted clean latents
 ``x̂0 = x_t - σ v`` against the truth's. Why: far from what the start image shows, the model's few-step estimate
-is the mean of what might be there, a haze whose colour walks and whose contrast collapses (luma std 11-12 where
-the truth's is 35-47; docs/embedded_model.md, "What the drift is made of"). The MSE counts the frame's mean colour
+is the mean of what might be there, a haze whose colour walks and whose contrast collapses (luma std 11-13 where
+the truth's is 40-48; docs/embedded_model.md, "Washed out where it invents"). The MSE counts the frame's mean colour
 and contrast only as one part of every cell's error; this term asks for them directly.
 """
 
