@@ -60,6 +60,9 @@ def test_train_writes_config_loss_log_checkpoints_and_a_loadable_bundle(tmp_path
         (["--size", "64x32"], "expected the training frame size 64x32"),
         (["--override", "depth"], "expected FIELD=VALUE"),
         (["--override", "width=3"], "unknown SanaWMConfig field"),
+        (["--frame-stats-weight", "-1"], "frame_stats_weight must be >= 0, got -1.0"),
+        (["--context-haze-prob", "2"], "context_haze_prob must be in [0, 1], got 2.0"),
+        (["--context-haze-contrast", "1.5"], "context_haze_contrast must be in [0, 1], got 1.5"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(tmp_path, dataset, capsys, extra, message):
@@ -67,6 +70,18 @@ def test_bad_options_exit_2_with_one_line(tmp_path, dataset, capsys, extra, mess
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_palette_objectives_reach_the_recorded_config_and_the_loss_log(tmp_path, dataset):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(dataset), "--out", str(out), *TINY, "--steps", "2", "--quiet",
+                 "--frame-stats-weight", "0.5", "--context-haze-prob", "1", "--context-haze-contrast", "0.4",
+                 "--context-haze-shift", "0.2"]) == 0  # fmt: skip
+    objective = json.loads((out / "config.json").read_text())["train"]["objective"]
+    assert (objective["frame_stats_weight"], objective["context_haze_prob"], objective["context_haze_contrast"],
+            objective["context_haze_shift"]) == (0.5, 1.0, 0.4, 0.2)  # fmt: skip
+    rows = read_loss_csv(out / "loss.csv")
+    assert [r["step"] for r in rows] == [1, 2] and all(r["frame_stats"] >= 0 for r in rows)
 
 
 def test_a_folder_without_an_index_is_not_a_dataset(tmp_path, capsys):
