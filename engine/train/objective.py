@@ -66,6 +66,10 @@ from engine.train.data import TrainingBatch
 from engine.train.self_rollout import rollout_context
 
 TIMESTEP_SAMPLINGS = ("logit-normal", "uniform")
+#: Latent channels that hold each cell's mean colour: the DC coefficients of R, G and B, the first channels of the
+#: patch codec (:mod:`engine.components.patch_codec` orders frequencies by ``u + v``, three colours each), the only
+#: codec training uses.
+DC_CHANNELS = 3
 
 
 @dataclass(frozen=True)
@@ -217,10 +221,6 @@ def frame_stats_error(predicted: torch.Tensor, target: torch.Tensor) -> torch.Te
     mean_error = (predicted.mean(dim=dims) - target.mean(dim=dims)).pow(2)  # (B, C, T)
     std_error = (predicted.std(dim=dims, correction=0) - target.std(dim=dims, correction=0)).pow(2)
     return (mean_error + std_error).mean(dim=1)
-
-
-#: Latent channels of the patch codec that hold each cell's mean colour (DC of R, G, B).
-DC_CHANNELS = 3
 
 
 def haze_context(latents: torch.Tensor, context_end: int, contrast: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
