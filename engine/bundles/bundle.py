@@ -63,6 +63,10 @@ class ModelBundle:
         context_frames: the longest stream, in latent frames, the model was trained to continue (its training
             window); a session re-anchors before a chunk would go past it (:class:`engine.generation.session.WorldSession`).
             None = no limit (the official checkpoints, trained on long clips, stream with absolute positions).
+        contrast_floor: the stream's contrast floor this model was measured with
+            (:attr:`engine.generation.state.StreamSettings.contrast_floor`; ``contrast_floor`` in an embedded
+            bundle.json): the share of the start image's luma spread below which a session stretches a shown frame.
+            0 = none (the official checkpoints, random bundles).
         memory: the memory tier the bundle was loaded in (:mod:`engine.memory.tiers`); sessions and pipelines read
             how to decode from it. ``full`` unless a tier was chosen (:func:`engine.bundles.load_bundle`).
     """
@@ -78,6 +82,7 @@ class ModelBundle:
     label: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
     context_frames: int | None = None
+    contrast_floor: float = 0.0
     memory: TierPolicy = FULL
 
     @property

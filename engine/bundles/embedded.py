@@ -52,6 +52,7 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
         "frame_size": list(bundle.frame_size),
         "default_intrinsics": None if bundle.default_intrinsics is None else [float(v) for v in bundle.default_intrinsics],
         "context_latent_frames": bundle.context_frames,
+        "contrast_floor": bundle.contrast_floor,
         "extras": bundle.extras,
     }
     state = {k: v.detach().contiguous().cpu() for k, v in bundle.transformer.state_dict().items()}
@@ -142,6 +143,9 @@ def load_embedded_bundle(
     context = meta.get("context_latent_frames")
     if context is not None and (isinstance(context, bool) or not isinstance(context, int) or context < 1):
         raise BundleError(f"{meta_path}: context_latent_frames: expected a positive integer or null, found {json_type(context)}")
+    floor = meta.get("contrast_floor", 0.0)
+    if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 <= floor <= 1.0:
+        raise BundleError(f"{meta_path}: contrast_floor: expected a share in [0, 1], found {clip_text(floor, 60)}")
     for key, kind in (("name", str), ("label", str), ("extras", dict)):
         if key in meta and not isinstance(meta[key], kind):
             raise BundleError(f"{meta_path}: {key}: expected {'text' if kind is str else 'an object'}, found {json_type(meta[key])}")
@@ -172,4 +176,5 @@ def load_embedded_bundle(
         label=meta.get("label", ""),
         extras=meta.get("extras", {}),
         context_frames=context,
+        contrast_floor=float(floor),
     )

@@ -37,7 +37,7 @@ from engine.synth.renderer import Renderer
 STAT_NAMES = ("luma mean", "luma std", "saturation mean", "saturation std")
 
 #: StreamSettings fields a variant may set (the sampling and context ones; the decode has ``sharp_probe``).
-VARIANT_FIELDS = ("timesteps", "commit_shown", "reanchor", "seed")
+VARIANT_FIELDS = ("timesteps", "commit_shown", "reanchor", "seed", "contrast_floor", "contrast_cap")
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,9 @@ def parse_variants(text: str) -> dict[str, StreamSettings]:
                 raise SanaWMInputError(f"--variants {name}: {key}: expected true or false, found {json.dumps(fields[key])}")
         if "seed" in fields and (isinstance(fields["seed"], bool) or not isinstance(fields["seed"], int)):
             raise SanaWMInputError(f"--variants {name}: seed: expected an integer, found {json.dumps(fields['seed'])}")
+        for key in ("contrast_floor", "contrast_cap"):
+            if key in fields and (isinstance(fields[key], bool) or not isinstance(fields[key], (int, float))):
+                raise SanaWMInputError(f"--variants {name}: {key}: expected a number, found {json.dumps(fields[key])}")
         if "timesteps" in fields:
             given = fields["timesteps"]
             if not isinstance(given, list) or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in given):
@@ -119,7 +122,10 @@ def parse_variants(text: str) -> dict[str, StreamSettings]:
             except SanaWMInputError as exc:
                 raise SanaWMInputError(f"--variants {name}: {one_line(exc)}") from None
             fields = {**fields, "timesteps": timesteps}
-        out[name] = dataclasses.replace(StreamSettings(), **fields)
+        try:
+            out[name] = dataclasses.replace(StreamSettings(), **fields)
+        except SanaWMInputError as exc:
+            raise SanaWMInputError(f"--variants {name}: {one_line(exc)}") from None
     return out
 
 

@@ -71,6 +71,7 @@ from engine.camera.conditioning import CameraConditioner, CameraConditioning
 from engine.camera.intrinsics import as_vec4
 from engine.camera.poses import validate_c2w
 from engine.components.codec import DecoderState, StreamDecoder
+from engine.components.contrast_floor import floor_contrast, luma_std
 from engine.components.guided_decode import (
     FrameGuide,
     GuidedStreamDecoder,
@@ -143,6 +144,8 @@ class WorldSession:
     ) -> None:
         self.bundle = bundle
         self.settings = settings or StreamSettings()
+        if self.settings.contrast_floor is None:  # the model's own, as a number (session files save it)
+            self.settings = replace(self.settings, contrast_floor=bundle.contrast_floor)
         self.keep_snapshots = keep_snapshots
         self.keep_history = keep_history
         self.history: list[ChunkRecord] = []
@@ -276,6 +279,7 @@ class WorldSession:
         self._decoder = self._new_decoder()
         self.history = []
         intr = np.asarray(intr, dtype=np.float64).reshape(1, 4)
+        self._reference_std: float | None = None  # the start image's luma spread, measured when first needed
         self._root_world = self._start_world(first_latent, intr)
         self._state = SessionSnapshot(
             chunks_done=0, cache=self._empty_cache(), decoder_state=self._decoder.snapshot(), c2w=np.eye(4)[None],
@@ -597,7 +601,7 @@ class WorldSession:
         self._decoder.restore(state.decoder_state)
         if not self._guided:  # in pieces when the memory tier says so (the same frames, less memory)
             frames = decode_pieces(self._decoder, latents, self.bundle.memory.decode_latents_per_call)
-            return frames, self._decoder.snapshot()
+            return self._floor_contrast(frames), self._decoder.snapshot()
         guide = None
         if state.world is not None:
             q0 = 0 if chunk.index == 0 else state.c2w.shape[0]
@@ -610,7 +614,21 @@ class WorldSession:
             guide = FrameGuide(chunk.c2w[q0:], chunk.intrinsics[q0:],
                                lambda c2w, k: memory.render(world, c2w, k, size), observed)  # fmt: skip
         frames = self._decoder.decode_next(latents, guide)
-        return frames, self._decoder.snapshot()
+        return self._floor_contrast(frames), self._decoder.snapshot()
+
+    def _floor_contrast(self, frames: np.ndarray) -> np.ndarray:
+        """The decoded frames with :attr:`StreamSettings.contrast_floor` applied (the start image's luma spread as
+        the reference), before they are shown, committed or fused, so all three see the same frame."""
+        floor = self.settings.contrast_floor
+        if floor is None:  # settings set after construction (a resumed file's) that leave it to the model
+            floor = self.bundle.contrast_floor
+        if floor == 0.0:
+            return frames
+        if self._reference_std is None:
+            first = self._state.first_latent if self._state is not None else None
+            reference = self.start_frame if self.start_frame is not None else self.bundle.codec.decode(first.float())[0]
+            self._reference_std = luma_std(reference)
+        return floor_contrast(frames, self._reference_std, floor, self.settings.contrast_cap)
 
     def _new_decoder(self) -> StreamDecoder:
         """The stream decoder of a new stream: guided by the world cache when the settings ask for sharp frames,

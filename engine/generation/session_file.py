@@ -239,7 +239,8 @@ def _stream_out(settings: StreamSettings | None) -> dict[str, Any] | None:
     return {"window": window, "timesteps": list(settings.timesteps),
             "chunk_latent_frames": settings.chunk_latent_frames, "seed": settings.seed,
             "reanchor": settings.reanchor, "sharp_frames": settings.sharp_frames,
-            "commit_shown": settings.commit_shown, "sharp_decode": settings.sharp_decode}  # fmt: skip
+            "commit_shown": settings.commit_shown, "sharp_decode": settings.sharp_decode,
+            "contrast_floor": settings.contrast_floor, "contrast_cap": settings.contrast_cap}  # fmt: skip
 
 
 def _camera_path_out(path: CameraPath | None) -> dict[str, Any] | None:
@@ -404,13 +405,19 @@ def _stream_in(spec: dict[str, Any] | None) -> StreamSettings | None:
     if isinstance(decode, bool) or not isinstance(decode, int) or decode not in SHARP_DECODES:
         raise ValueError(f"stream_settings.sharp_decode: expected one of {', '.join(map(str, SHARP_DECODES))}, "
                          f"found {clip_text(repr(decode), 60)} (a file from a newer SANA-WM Explorer?)")  # fmt: skip
+    # files before the contrast floor streamed without one
+    floor, cap = spec.get("contrast_floor", 0.0), spec.get("contrast_cap", StreamSettings.contrast_cap)
+    for key, value in (("contrast_floor", floor), ("contrast_cap", cap)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) and not (key == "contrast_floor" and value is None):
+            raise ValueError(f"stream_settings.{key}: expected a number, found {clip_text(repr(value), 60)}")
     timesteps = tuple(float(t) for t in spec["timesteps"])
     if not timesteps or not all(0.0 <= t <= 1000.0 for t in timesteps):  # also False for NaN
         raise ValueError(f"stream_settings.timesteps: expected numbers in [0, 1000], found {clip_text(timesteps, 60)}")
     return StreamSettings(window=window, timesteps=timesteps,
                           chunk_latent_frames=checks.count(spec["chunk_latent_frames"], "chunk_latent_frames", low=1),
                           seed=checks.count(spec["seed"], "seed", high=2**63 - 1), reanchor=reanchor,
-                          sharp_frames=sharp, commit_shown=shown, sharp_decode=decode)  # fmt: skip
+                          sharp_frames=sharp, commit_shown=shown, sharp_decode=decode,
+                          contrast_floor=None if floor is None else float(floor), contrast_cap=float(cap))  # fmt: skip
 
 
 def _camera_path_in(spec: Any, path: Path) -> CameraPath | None:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.components.contrast_floor import check_floor
 from engine.components.codec import DecoderState, decoder_state_from_tensors
 from engine.errors import SanaWMInputError, WorldCacheError
 from engine.generation.sampling import SELF_FORCING_TIMESTEPS
@@ -48,6 +49,11 @@ class StreamSettings:
         sharp_decode: which sharp decode (a key of :data:`engine.components.guided_decode.SHARP_DECODES`): 1 as
             first shipped (the cache's detail only), 2 trusting the start image, 3 that with bicubic warps (the
             default). Saved in session files, so a stream continues with the decode it was made with.
+        contrast_floor: no shown frame's luma spread falls below this share of the start image's
+            (:mod:`engine.components.contrast_floor`: the washed-out haze where the model invents is stretched about
+            its mean colour); 0 = off; None = the model's own (:attr:`ModelBundle.contrast_floor`, which the session
+            puts here). Saved in session files; files from before it read 0.
+        contrast_cap: the largest stretch the floor applies to one frame.
     """
 
     window: AttentionWindow = AttentionWindow()
@@ -58,6 +64,11 @@ class StreamSettings:
     sharp_frames: bool = True
     commit_shown: bool = True
     sharp_decode: int = 3
+    contrast_floor: float | None = None
+    contrast_cap: float = 2.0
+
+    def __post_init__(self) -> None:
+        check_floor(0.0 if self.contrast_floor is None else self.contrast_floor, self.contrast_cap)
 
 
 @dataclass(frozen=True)

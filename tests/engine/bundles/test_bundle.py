@@ -22,10 +22,11 @@ def test_embedded_format_round_trips_exactly(tmp_path):
     b = ModelBundle.random("sana-wm-tiny-test", frame_size=(64, 32), spatial_factor=16, seed=3)
     b.extras["trained"] = {"steps": 0}
     b.context_frames = 13
+    b.contrast_floor = 0.5
     save_bundle(b, tmp_path / "m")
     loaded = load_bundle(tmp_path / "m")
     assert loaded.name == b.name and loaded.frame_size == (64, 32) and loaded.extras == b.extras
-    assert loaded.context_frames == 13
+    assert loaded.context_frames == 13 and loaded.contrast_floor == 0.5
     assert loaded.config == b.config and loaded.codec.latent_channels == 8 and loaded.codec.spatial_factor == 16
     assert np.allclose(loaded.default_intrinsics, b.default_intrinsics)
     for (k, v), (k2, v2) in zip(b.transformer.state_dict().items(), loaded.transformer.state_dict().items()):
@@ -49,6 +50,12 @@ def test_embedded_loading_is_strict_and_names_missing_parts(tmp_path):
     (folder / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match="context_latent_frames: expected a positive integer or null, found the string '13'"):
         load_embedded_bundle(folder)
+    meta["context_latent_frames"] = 13
+    for bad, shown in ((1.5, "1.5"), ("0.5", "0.5"), (True, "True")):
+        meta["contrast_floor"] = bad
+        (folder / "bundle.json").write_text(json.dumps(meta))
+        with pytest.raises(BundleError, match=f"contrast_floor: expected a share in \\[0, 1\\], found {shown}"):
+            load_embedded_bundle(folder)
     with pytest.raises(BundleError, match="nothing at that path"):
         load_bundle(tmp_path / "missing")
 

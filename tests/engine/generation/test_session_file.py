@@ -375,6 +375,26 @@ def test_files_keep_the_sharp_decode_they_were_made_with(saved, tmp_path):
             load_project(tmp_path / "newer.swm")
 
 
+def test_files_from_before_the_contrast_floor_stream_without_one_and_bad_floors_are_named(saved, tmp_path):
+    _, _, path = saved
+
+    def edit(**values):
+        def change(manifest):
+            for key in ("contrast_floor", "contrast_cap"):
+                manifest["stream_settings"].pop(key)
+            manifest["stream_settings"].update(values)
+        return change
+
+    rewrite(path, tmp_path / "before.swm", edit())
+    assert load_project(tmp_path / "before.swm").stream_settings.contrast_floor == 0.0
+    for values, message in (({"contrast_floor": 3}, r"contrast_floor: expected a share .*, found 3"),
+                            ({"contrast_floor": "0.5"}, r"stream_settings\.contrast_floor: expected a number, found '0\.5'"),
+                            ({"contrast_cap": 0.2}, r"contrast_cap: expected a finite stretch of at least 1, found 0\.2")):  # fmt: skip
+        rewrite(path, tmp_path / "bad.swm", edit(**values))
+        with pytest.raises(SessionFileError, match=message):
+            load_project(tmp_path / "bad.swm")
+
+
 def test_the_manifest_keeps_the_version_3_layout_of_snapshots_and_decoder_states(saved):
     """Files written now open in builds from before the format moved into the engine (and the other way round)."""
     _, _, path = saved
