@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-reanchor", action="store_true",
                    help="never re-anchor the stream, even when the model declares a trained context (to measure "
                    "what re-anchoring does; see docs/embedded_model.md)")
+    p.add_argument("--contrast-floor", type=float, metavar="SHARE",
+                   help="the model's stream contrast floor: no frame flatter than SHARE of the start image's luma "
+                   "spread (0 = none; default: the model's own, 0.5 for the embedded model; see docs/streaming.md)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON ('-' = stdout)")
     p.add_argument("--markdown", type=Path, metavar="PATH", help="also write the table to a markdown file")
@@ -76,7 +79,8 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--figure-world {args.figure_world}: only used with --figure PNG, which was not given")
     config = EvalConfig(scenes=args.scenes, seed=args.seed, horizons_s=args.horizons,
                         drift_seconds=args.drift_seconds, window=args.window, exposure_chunks=args.exposure,
-                        example_world=args.figure_world, reanchor=not args.no_reanchor)
+                        example_world=args.figure_world, reanchor=not args.no_reanchor,
+                        contrast_floor=args.contrast_floor)
     bundle = load_bundle(args.model)
     line = ProgressLine(enabled=not args.quiet)
     try:

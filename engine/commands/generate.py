@@ -76,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--cfg_scale", "--cfg-scale", type=float, default=DEFAULT_CFG_SCALE, help="bidirectional CFG")
     gen.add_argument("--flow_shift", "--flow-shift", type=float, default=CONFIG_FLOW_SHIFT, help="bidirectional shift")
     gen.add_argument("--no_refiner", "--no-refiner", action="store_true", help="skip the stage-2 refiner")
+    gen.add_argument("--contrast_floor", "--contrast-floor", type=float, metavar="SHARE",
+                     help="streaming: no frame flatter than SHARE of the start image's luma spread (0 = none; "
+                     "default: the model's own, 0.5 for the embedded model; see docs/streaming.md)")  # fmt: skip
     gen.add_argument("--dtype", choices=sorted(DTYPES), help="default float32 on CPU, bfloat16 on CUDA")
     gen.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     gen.add_argument("--memory", choices=MEMORY_CHOICES, default="auto",
@@ -112,6 +115,9 @@ def run(args: argparse.Namespace, bundle=None) -> int:
     image = load_image(args.image if args.image is not None else demo.image_path, name="--image")
     trajectory = _trajectory(args, demo)
     timesteps = _timesteps(args.denoising_step_list)
+    if args.contrast_floor is not None and not 0.0 <= args.contrast_floor <= 1.0:  # also True for NaN
+        raise ConfigError(f"--contrast_floor: expected a share of the start image's contrast in [0, 1], "
+                          f"found {args.contrast_floor:g}")  # fmt: skip
     given_intrinsics = load_intrinsics_file(args.intrinsics) if args.intrinsics is not None else None
     _quiet_libraries()  # imports diffusers and transformers (seconds): only once the inputs are known to be good
     notice = cpu_notice(args.memory) if device.type != "cuda" else None
@@ -151,6 +157,7 @@ def run(args: argparse.Namespace, bundle=None) -> int:
         cfg_scale=args.cfg_scale,
         flow_shift=args.flow_shift,
         refine=bundle.refiner is not None and not args.no_refiner,
+        contrast_floor=args.contrast_floor,
     )
     name = args.name or (demo.name if demo is not None and args.image is None else Path(args.image).stem)
     video = args.output_dir / f"{name}_{args.mode}.mp4"

@@ -42,6 +42,7 @@ import numpy as np
 from engine.bundles import ModelBundle
 from engine.camera.trajectory import DEFAULT_FPS
 from engine.errors import ConfigError
+from engine.generation.state import StreamSettings
 from engine.generation.world_memory import DepthSource, depth_source_for
 from engine.eval.cache_row import FILLED_CACHE_ROW, filled_cache_frames, score_cache_row
 from engine.eval.exposure import ExposureCurves, exposure_curves
@@ -74,6 +75,9 @@ class EvalConfig:
     exposure_chunks: int = 0
     #: re-anchor the stream when the model's trained context is full (:mod:`engine.generation.session`); False measures without
     reanchor: bool = True
+    #: the model's stream contrast floor (:attr:`~engine.generation.state.StreamSettings.contrast_floor`); None = the
+    #: model's own (the baselines always stream with their own)
+    contrast_floor: float | None = None
     #: index (among this run's worlds) of the world whose horizon frames the figure shows
     example_world: int = 0
 
@@ -90,6 +94,8 @@ class EvalConfig:
             raise ConfigError(f"revisit frames: expected at least 25, found {self.revisit_frames}")
         if self.exposure_chunks < 0:
             raise ConfigError(f"exposure chunks: expected 0 (off) or more, found {self.exposure_chunks}")
+        if self.contrast_floor is not None and not 0.0 <= self.contrast_floor <= 1.0:  # also True for NaN
+            raise ConfigError(f"contrast floor: expected a share of the start image's contrast in [0, 1], found {self.contrast_floor}")
         if not 0 <= self.example_world < self.scenes:
             raise ConfigError(f"figure world: expected an index in 0..{self.scenes - 1} (one per scene), "
                               f"found {self.example_world}")
@@ -376,17 +382,19 @@ def evaluate(bundle: ModelBundle, config: EvalConfig = EvalConfig(), *, baseline
         if own_renderer:
             renderer.release()
 
-    def model_rows(b: ModelBundle, stage: str) -> Callable[[Scene, ClipPlan, np.ndarray], np.ndarray]:
+    def model_rows(b: ModelBundle, stage: str, floor: float | None = None) -> Callable[[Scene, ClipPlan, np.ndarray], np.ndarray]:
+        settings = StreamSettings(seed=config.session_seed, reanchor=config.reanchor, contrast_floor=floor)
+
         def generate(scene: Scene, path: ClipPlan, start: np.ndarray) -> np.ndarray:
             chunk_progress = (lambda _s, d, t: progress(f"{stage} {scene.world_seed - HELD_OUT_SEED_BASE}", d, t)) if progress else None
-            return rollout(b, start, path.c2w, path.intrinsics, seed=config.session_seed, progress=chunk_progress,
-                           reanchor=config.reanchor)
+            return rollout(b, start, path.c2w, path.intrinsics, progress=chunk_progress, settings=settings)
         return generate
 
     result = EvalResult(bundle.display_name, bundle.frame_size, config, config.world_seeds(),
                         context_frames=bundle.context_frames)
     result.truth_examples = scenes[config.example_world].truth[config.horizon_frames()].copy()
-    result.rows.append(score_row("model", bundle.label or bundle.name, config, scenes, model_rows(bundle, "model")))
+    result.rows.append(score_row("model", bundle.label or bundle.name, config, scenes,
+                                  model_rows(bundle, "model", config.contrast_floor)))  # fmt: skip
     if baselines:
         result.rows.append(score_row("repeat first frame", "the start image for every frame", config, scenes,
                                      lambda scene, path, start: repeat_first_frame(start, path.num_frames)))

@@ -69,6 +69,8 @@ class GenerationRequest:
         timesteps: the streaming denoising list.
         cfg_scale, flow_shift: bidirectional guidance and schedule shift.
         refine: run the bundle's stage-2 refiner (an error if it has none).
+        contrast_floor: streaming: the session's contrast floor
+            (:attr:`~engine.generation.state.StreamSettings.contrast_floor`); None = the model's own.
     """
 
     image: np.ndarray
@@ -82,6 +84,7 @@ class GenerationRequest:
     cfg_scale: float = DEFAULT_CFG_SCALE
     flow_shift: float = CONFIG_FLOW_SHIFT
     refine: bool = False
+    contrast_floor: float | None = None
 
 
 @dataclass
@@ -173,7 +176,7 @@ def _text(bundle: ModelBundle, prompt: str, negative: str | None) -> TextConditi
 def _streaming(bundle, request, frame, c2w, intrinsics, sink, progress) -> tuple[torch.Tensor, int]:
     """Chunk by chunk through a WorldSession; frames are streamed to ``sink`` unless they will be refined."""
     session = WorldSession(
-        bundle, StreamSettings(timesteps=request.timesteps, seed=request.seed), keep_snapshots=False
+        bundle, StreamSettings(timesteps=request.timesteps, seed=request.seed, contrast_floor=request.contrast_floor), keep_snapshots=False
     )
     text = _text(bundle, request.prompt, None)
     caption = None if text is None else (text.caption, text.mask)

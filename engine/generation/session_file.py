@@ -82,6 +82,7 @@ from safetensors.torch import save as save_safetensors
 
 from engine import __version__ as ENGINE_VERSION
 from engine.camera.keyframes import CameraPath, Keyframe
+from engine.components.contrast_floor import check_floor
 from engine.components.guided_decode import SHARP_DECODES
 from engine.errors import SanaWMInputError, SessionFileError, clip_text
 from engine.export.progress import CancelFlag, ProgressCallback, check_cancel, report
@@ -410,6 +411,10 @@ def _stream_in(spec: dict[str, Any] | None) -> StreamSettings | None:
     for key, value in (("contrast_floor", floor), ("contrast_cap", cap)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) and not (key == "contrast_floor" and value is None):
             raise ValueError(f"stream_settings.{key}: expected a number, found {clip_text(repr(value), 60)}")
+    try:
+        check_floor(0.0 if floor is None else float(floor), float(cap))
+    except SanaWMInputError as exc:
+        raise ValueError(f"stream_settings.{exc}") from None
     timesteps = tuple(float(t) for t in spec["timesteps"])
     if not timesteps or not all(0.0 <= t <= 1000.0 for t in timesteps):  # also False for NaN
         raise ValueError(f"stream_settings.timesteps: expected numbers in [0, 1000], found {clip_text(timesteps, 60)}")

@@ -107,6 +107,7 @@ def test_a_failure_midway_leaves_no_video(bundles, image, tmp_path, monkeypatch)
         (["--image", "{image}", "--action", "w-48"], "no default field of view"),
         (["--image", "{image}", "--action", "w-48", "--intrinsics", "{good}", "--model", "{incomplete}"], "vae"),
         (["--image", "{image}", "--action", "w-48", "--intrinsics", "/no/K.npy"], "--intrinsics /no/K.npy: expected a numpy .npy array, found no such file"),
+        (["--image", "{image}", "--action", "w-48", "--contrast-floor", "1.5"], "--contrast_floor: expected a share of the start image's contrast in [0, 1], found 1.5"),
     ],
 )
 def test_bad_inputs_give_one_line_and_exit_code_2(bundles, image, tmp_path, capsys, extra, message):
@@ -162,3 +163,21 @@ def test_num_frames_beyond_the_camera_path_says_what_is_generated(bundles, image
     assert generate(*argv) == 0
     assert "--num_frames 481: the camera path has 49 poses, so 49 frames are generated" in capsys.readouterr().err
     assert probe(tmp_path / "street_streaming.mp4")[0] == 48
+
+
+def test_contrast_floor_reaches_the_streaming_session(bundles, image, tmp_path, monkeypatch):
+    import engine.generation.session as session_mod
+
+    floors = []
+    real_init = session_mod.WorldSession.__init__
+
+    def recording_init(self, bundle, settings=None, **kwargs):
+        real_init(self, bundle, settings, **kwargs)
+        floors.append((settings.contrast_floor, self.settings.contrast_floor))
+
+    monkeypatch.setattr(session_mod.WorldSession, "__init__", recording_init)
+    argv = ["--image", str(image), "--model", str(bundles["streaming"]), "--action", "w-24", "--no_refiner",
+            "--intrinsics", str(_intrinsics(tmp_path, [150.0, 150.0, 100.0, 60.0]))]  # fmt: skip
+    assert generate(*argv, "--output_dir", str(tmp_path / "a"), "--contrast-floor", "0.4") == 0
+    assert generate(*argv, "--output_dir", str(tmp_path / "b")) == 0
+    assert floors == [(0.4, 0.4), (None, 0.0)]  # given; else the model's own (an official bundle declares none)

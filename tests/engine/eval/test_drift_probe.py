@@ -52,6 +52,9 @@ def test_variants_set_stream_settings_fields():
     variants = parse_variants('{"a": {}, "b": {"timesteps": [1000, 960, 889], "commit_shown": false}}')
     assert variants["a"].timesteps == (1000.0, 960.0, 889.0, 727.0) and variants["a"].commit_shown
     assert variants["b"].timesteps == (1000.0, 960.0, 889.0) and not variants["b"].commit_shown
+    assert variants["a"].contrast_floor is None  # the model's own
+    floored = parse_variants('{"f": {"contrast_floor": 0.6, "contrast_cap": 1.5}}')["f"]
+    assert (floored.contrast_floor, floored.contrast_cap) == (0.6, 1.5)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -61,6 +64,9 @@ def test_variants_set_stream_settings_fields():
     ('{"a": {"timesteps": [727, 1000]}}', "--variants a: timesteps: expected a strictly decreasing list"),
     ('{"a": {"timesteps": "fast"}}', "--variants a: timesteps: expected a list of numbers"),
     ('{"a": {"reanchor": 1}}', "--variants a: reanchor: expected true or false, found 1"),
+    ('{"a": {"contrast_floor": "high"}}', '--variants a: contrast_floor: expected a number, found "high"'),
+    ('{"a": {"contrast_floor": 1.5}}', "--variants a: contrast_floor: expected a share of the start image's contrast in [0, 1], found 1.5"),
+    ('{"a": {"contrast_cap": 0.5}}', "--variants a: contrast_cap: expected a finite stretch of at least 1, found 0.5"),
 ])  # fmt: skip
 def test_bad_variants_name_the_variant_and_what_was_expected(text, message):
     with pytest.raises(SanaWMInputError, match=message.replace("[", r"\[")):

@@ -67,3 +67,28 @@ def test_eval_command_checks_output_folders_before_running(capsys, tmp_path):
     assert main(["eval", "--scenes", "1", "--quiet", "--figure", str(missing)]) == 2
     err = capsys.readouterr().err
     assert "--figure" in err and "no folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_contrast_floor_reaches_the_model_rollouts_only_and_bad_values_are_named(tiny_model, tmp_path, capsys,
+                                                                                 monkeypatch):
+    import engine.eval.protocol as protocol
+
+    seen = []
+
+    def recording(bundle, *args, settings=None, **kwargs):
+        seen.append((bundle.label, settings.contrast_floor))  # the model row runs first, then the baselines
+        return real(bundle, *args, settings=settings, **kwargs)
+
+    real = protocol.rollout
+    monkeypatch.setattr(protocol, "rollout", recording)
+    out = tmp_path / "eval.json"
+    argv = ["eval", "--model", str(tiny_model), "--scenes", "1", "--horizons", "1", "--drift-seconds", "1",
+            "--window", "0", "--threads", "1", "--quiet", "--json", str(out), "--contrast-floor", "0.7"]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads(out.read_text())["config"]["contrast_floor"] == 0.7
+    floors = [floor for _, floor in seen]
+    assert floors[:2] == [0.7, 0.7]  # the model: its path and its revisit path
+    assert len(floors) > 2 and set(floors[2:]) == {None}  # the untrained baseline streams with its own (none)
+    capsys.readouterr()
+    assert main(["eval", "--quiet", "--contrast-floor", "2"]) == 2
+    assert "contrast floor: expected a share of the start image's contrast in [0, 1], found 2.0" in capsys.readouterr().err

@@ -387,9 +387,9 @@ def test_files_from_before_the_contrast_floor_stream_without_one_and_bad_floors_
 
     rewrite(path, tmp_path / "before.swm", edit())
     assert load_project(tmp_path / "before.swm").stream_settings.contrast_floor == 0.0
-    for values, message in (({"contrast_floor": 3}, r"contrast_floor: expected a share .*, found 3"),
+    for values, message in (({"contrast_floor": 3}, r"stream_settings\.contrast_floor: expected a share of the start image's contrast in \[0, 1\], found 3"),
                             ({"contrast_floor": "0.5"}, r"stream_settings\.contrast_floor: expected a number, found '0\.5'"),
-                            ({"contrast_cap": 0.2}, r"contrast_cap: expected a finite stretch of at least 1, found 0\.2")):  # fmt: skip
+                            ({"contrast_cap": 0.2}, r"stream_settings\.contrast_cap: expected a finite stretch of at least 1, found 0\.2")):  # fmt: skip
         rewrite(path, tmp_path / "bad.swm", edit(**values))
         with pytest.raises(SessionFileError, match=message):
             load_project(tmp_path / "bad.swm")
