@@ -1,6 +1,9 @@
 """Sharp frames in a session (:mod:`engine.components.guided_decode`): on by default for a session with a world
 cache, deterministic across rewind, replay and a saved and resumed session file, off on request (then the codec's
-own decode), and the 16-px block grid is gone."""
+own decode), and the 16-px block grid is gone. Then the other stage of the decode, the contrast floor
+(:attr:`StreamSettings.contrast_floor`): the model's own unless the settings say otherwise, every shown frame at the
+floor when on, frames already there untouched, deterministic across replay, and kept by a resumed session file
+(older files: test_session_file.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import pytest
 import torch
 
 from engine.bundles import ModelBundle
+from engine.components.contrast_floor import luma_std
 from engine.components.guided_decode import GuidedState, block_grid_energy
 from engine.components.patch_codec import PatchDCTState
 from engine.errors import SanaWMInputError
@@ -143,3 +147,64 @@ def test_the_context_is_the_chunk_as_shown_encoded_again(bundle):
     assert torch.equal(shown.snapshot().recent_latents[:, :, -4:], expected.to(a.latents))
     assert torch.equal(sampled.snapshot().recent_latents[:, :, -4:], b.latents)
     assert not torch.equal(shown.step(poses(1)).latents, sampled.step(poses(1)).latents)  # a different context
+
+
+# ----- the contrast floor (StreamSettings.contrast_floor), applied to the decoded frames -------------------------
+def contrasted_image() -> np.ndarray:
+    """Strong stripes: a start image far more contrasted than a random model's frames."""
+    y, x = np.mgrid[0:64, 0:96]
+    stripes = 160 * ((x // 6 + y // 8) % 2)
+    return np.stack([40 + stripes, 60 + stripes // 2, 200 - stripes], -1).clip(0, 255).astype(np.uint8)
+
+
+def floored_run(bundle, chunks: int = 2, **settings) -> tuple[WorldSession, list]:
+    session = WorldSession(bundle, StreamSettings(seed=3, **settings), depth=wall_depth, world_cache=CACHE)
+    session.start(contrasted_image(), intrinsics=K)
+    return session, [session.step(poses(k)) for k in range(chunks)]
+
+
+def test_the_floor_is_the_models_unless_the_settings_say_otherwise(bundle):
+    assert StreamSettings().contrast_floor is None and bundle.contrast_floor == 0.0  # random bundles have none
+    assert WorldSession(bundle).settings.contrast_floor == 0.0
+    floored = dataclasses.replace(bundle, contrast_floor=0.4)
+    assert WorldSession(floored).settings.contrast_floor == 0.4
+    assert WorldSession(floored, StreamSettings(contrast_floor=0.0)).settings.contrast_floor == 0.0
+
+
+def test_every_shown_frame_reaches_the_floor_and_frames_there_are_untouched(bundle):
+    # the codec's own decode: a random model's first frames are far flatter than the stripes (the sharp decode
+    # would copy the stripes); the replay test below covers the sharp decode
+    _, plain = floored_run(bundle, chunks=1, sharp_frames=False)
+    _, floored = floored_run(bundle, chunks=1, sharp_frames=False, contrast_floor=0.8, contrast_cap=50.0)
+    target = 0.8 * luma_std(contrasted_image())
+    before, after = plain[0].frames, floored[0].frames
+    stretched = [i for i, f in enumerate(before) if luma_std(f) < target]
+    assert 0 < len(stretched) < len(before)
+    for i, (a, b) in enumerate(zip(before, after)):  # chunk 0: the same sampled latents, so the same decode
+        if i in stretched:
+            assert luma_std(b) >= target - 1.0  # uint8 rounding and clipping
+        else:
+            assert np.array_equal(a, b)
+
+
+def test_replay_rebuilds_the_floored_frames_bit_for_bit(bundle):
+    session, records = floored_run(bundle, chunks=3, contrast_floor=1.0)
+    assert min(luma_std(f) for r in records for f in r.frames) >= luma_std(contrasted_image()) - 1.0
+    for k in (1, 2):
+        _, frames = session.replay(records[k - 1].snapshot, records[k])
+        assert np.array_equal(frames, records[k].frames)
+
+
+def test_a_resumed_session_file_keeps_the_floor(bundle, tmp_path):
+    session, records = floored_run(bundle, contrast_floor=0.7, contrast_cap=1.5)
+    project = Project(StartSettings(image=contrasted_image(), intrinsics=K, seed=3))
+    project.stream_settings = session.settings
+    for record in records:
+        project.add_chunk(record)
+    save_project(project, tmp_path / "floor.swm")
+    expected = session.step(poses(2))
+    loaded = load_project(tmp_path / "floor.swm")
+    assert (loaded.stream_settings.contrast_floor, loaded.stream_settings.contrast_cap) == (0.7, 1.5)
+    fresh = WorldSession(bundle, depth=wall_depth, world_cache=CACHE)
+    resume_session(fresh, loaded)
+    assert np.array_equal(fresh.step(poses(2)).frames, expected.frames)
