@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "what re-anchoring does; see docs/embedded_model.md)")
     p.add_argument("--contrast-floor", type=float, metavar="SHARE",
                    help="the model's stream contrast floor: no frame flatter than SHARE of the start image's luma "
-                   "spread (0 = none; default: the model's own, 0.5 for the embedded model; see docs/streaming.md)")
+                   "spread (0 = none; default: the model's own, none for the shipped models; see docs/streaming.md)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON ('-' = stdout)")
     p.add_argument("--markdown", type=Path, metavar="PATH", help="also write the table to a markdown file")

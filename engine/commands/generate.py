@@ -78,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--no_refiner", "--no-refiner", action="store_true", help="skip the stage-2 refiner")
     gen.add_argument("--contrast_floor", "--contrast-floor", type=float, metavar="SHARE",
                      help="streaming: no frame flatter than SHARE of the start image's luma spread (0 = none; "
-                     "default: the model's own, 0.5 for the embedded model; see docs/streaming.md)")  # fmt: skip
+                     "default: the model's own, none for the shipped models; see docs/streaming.md)")  # fmt: skip
     gen.add_argument("--dtype", choices=sorted(DTYPES), help="default float32 on CPU, bfloat16 on CUDA")
     gen.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     gen.add_argument("--memory", choices=MEMORY_CHOICES, default="auto",

@@ -473,8 +473,9 @@ def load_project(path: str | os.PathLike, *, device: torch.device | str = "cpu")
             return _project(archive, path, manifest, device)
         except SessionFileError:
             raise
-        except SanaWMInputError as exc:  # a part the camera layer or the model would refuse (already names it)
-            raise SessionFileError(str(exc)) from None
+        except SanaWMInputError as exc:  # a part the camera layer, the model or the project would refuse
+            message = str(exc)
+            raise SessionFileError(message if str(path) in message else f"{path}: manifest.json: {message}") from None
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             what = f"missing entry {exc}" if isinstance(exc, KeyError) else clip_text(exc, 160)
             raise SessionFileError(f"{path}: manifest.json does not describe a valid session ({what})") from None

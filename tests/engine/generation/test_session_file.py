@@ -395,6 +395,17 @@ def test_files_from_before_the_contrast_floor_stream_without_one_and_bad_floors_
             load_project(tmp_path / "bad.swm")
 
 
+def test_a_current_take_that_does_not_exist_is_refused_with_the_files_name(saved, tmp_path):
+    _, _, path = saved
+
+    def edit(manifest):
+        manifest["current"] = 7
+
+    rewrite(path, tmp_path / "lost.swm", edit)
+    with pytest.raises(SessionFileError, match=r"lost\.swm: manifest\.json: current branch: expected one of \[0, 1\], found 7"):
+        load_project(tmp_path / "lost.swm")
+
+
 def test_the_manifest_keeps_the_version_3_layout_of_snapshots_and_decoder_states(saved):
     """Files written now open in builds from before the format moved into the engine (and the other way round)."""
     _, _, path = saved
