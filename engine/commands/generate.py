@@ -26,10 +26,12 @@ from engine.camera.frames import BIDIRECTIONAL_STRIDE, STREAMING_STRIDE, resolve
 from engine.camera.trajectory import DEFAULT_FPS, Trajectory
 from engine.commands.arguments import load_intrinsics_file
 from engine.commands.progress import ProgressLine
+from engine.components.contrast_floor import check_floor
 from engine.errors import ConfigError, SanaWMInputError, clip_text
 from engine.export import ExportJob, ExportOptions
 from engine.generation.pipeline import MODES, GenerationRequest, first_output_pose, frame_trajectory, generate
 from engine.generation.start_image import describe_fit, load_image
+from engine.generation.state import StreamSettings
 from engine.generation.sampling import CONFIG_FLOW_SHIFT, DEFAULT_CFG_SCALE, DEFAULT_STEPS, SELF_FORCING_TIMESTEPS
 
 log = logging.getLogger(__name__)
@@ -115,9 +117,11 @@ def run(args: argparse.Namespace, bundle=None) -> int:
     image = load_image(args.image if args.image is not None else demo.image_path, name="--image")
     trajectory = _trajectory(args, demo)
     timesteps = _timesteps(args.denoising_step_list)
-    if args.contrast_floor is not None and not 0.0 <= args.contrast_floor <= 1.0:  # also True for NaN
-        raise ConfigError(f"--contrast_floor: expected a share of the start image's contrast in [0, 1], "
-                          f"found {args.contrast_floor:g}")  # fmt: skip
+    if args.contrast_floor is not None:
+        try:
+            check_floor(args.contrast_floor, StreamSettings.contrast_cap)
+        except SanaWMInputError as exc:
+            raise ConfigError(f"--{exc}") from None
     given_intrinsics = load_intrinsics_file(args.intrinsics) if args.intrinsics is not None else None
     _quiet_libraries()  # imports diffusers and transformers (seconds): only once the inputs are known to be good
     notice = cpu_notice(args.memory) if device.type != "cuda" else None

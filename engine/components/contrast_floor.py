@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.components.guided_decode import LUMA
 from engine.errors import SanaWMInputError
 
-#: BT.601 luma weights (the drift check's, :func:`engine.eval.metrics.luma`).
-LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+#: BT.601 luma weights (the guided decode's, and the drift check's :func:`engine.eval.metrics.luma`).
+LUMA_WEIGHTS = np.array(LUMA, dtype=np.float32)
 
 
 def luma_std(frame: np.ndarray) -> float:

@@ -175,9 +175,8 @@ def _text(bundle: ModelBundle, prompt: str, negative: str | None) -> TextConditi
 
 def _streaming(bundle, request, frame, c2w, intrinsics, sink, progress) -> tuple[torch.Tensor, int]:
     """Chunk by chunk through a WorldSession; frames are streamed to ``sink`` unless they will be refined."""
-    session = WorldSession(
-        bundle, StreamSettings(timesteps=request.timesteps, seed=request.seed, contrast_floor=request.contrast_floor), keep_snapshots=False
-    )
+    settings = StreamSettings(timesteps=request.timesteps, seed=request.seed, contrast_floor=request.contrast_floor)
+    session = WorldSession(bundle, settings, keep_snapshots=False)
     text = _text(bundle, request.prompt, None)
     caption = None if text is None else (text.caption, text.mask)
     w, h = bundle.latent_grid

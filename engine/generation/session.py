@@ -144,8 +144,6 @@ class WorldSession:
     ) -> None:
         self.bundle = bundle
         self.settings = settings or StreamSettings()
-        if self.settings.contrast_floor is None:  # the model's own, as a number (session files save it)
-            self.settings = replace(self.settings, contrast_floor=bundle.contrast_floor)
         self.keep_snapshots = keep_snapshots
         self.keep_history = keep_history
         self.history: list[ChunkRecord] = []
@@ -171,6 +169,18 @@ class WorldSession:
             )
 
     # ----- set-up -------------------------------------------------------------------------------------------------
+    @property
+    def settings(self) -> StreamSettings:
+        """How the session samples. Settings that leave the contrast floor to the model (None) get the model's own
+        here, as a number, so what a session file saves is what the stream used."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: StreamSettings) -> None:
+        if settings.contrast_floor is None:
+            settings = replace(settings, contrast_floor=self.bundle.contrast_floor)
+        self._settings = settings
+
     @property
     def frames_per_chunk(self) -> int:
         """Pixel frames each :meth:`step` generates and needs poses for (24)."""
@@ -620,13 +630,12 @@ class WorldSession:
         """The decoded frames with :attr:`StreamSettings.contrast_floor` applied (the start image's luma spread as
         the reference), before they are shown, committed or fused, so all three see the same frame."""
         floor = self.settings.contrast_floor
-        if floor is None:  # settings set after construction (a resumed file's) that leave it to the model
-            floor = self.bundle.contrast_floor
         if floor == 0.0:
             return frames
         if self._reference_std is None:
-            first = self._state.first_latent if self._state is not None else None
-            reference = self.start_frame if self.start_frame is not None else self.bundle.codec.decode(first.float())[0]
+            reference = self.start_frame
+            if reference is None:  # started from a latent without its frame
+                reference = self.bundle.codec.decode(self._state.first_latent.float())[0]
             self._reference_std = luma_std(reference)
         return floor_contrast(frames, self._reference_std, floor, self.settings.contrast_cap)
 

@@ -406,10 +406,10 @@ def _stream_in(spec: dict[str, Any] | None) -> StreamSettings | None:
     if isinstance(decode, bool) or not isinstance(decode, int) or decode not in SHARP_DECODES:
         raise ValueError(f"stream_settings.sharp_decode: expected one of {', '.join(map(str, SHARP_DECODES))}, "
                          f"found {clip_text(repr(decode), 60)} (a file from a newer SANA-WM Explorer?)")  # fmt: skip
-    # files before the contrast floor streamed without one
+    # files before the contrast floor streamed without one; a null floor is the model's own
     floor, cap = spec.get("contrast_floor", 0.0), spec.get("contrast_cap", StreamSettings.contrast_cap)
-    for key, value in (("contrast_floor", floor), ("contrast_cap", cap)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) and not (key == "contrast_floor" and value is None):
+    for key, value, nullable in (("contrast_floor", floor, True), ("contrast_cap", cap, False)):
+        if not (nullable and value is None) and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ValueError(f"stream_settings.{key}: expected a number, found {clip_text(repr(value), 60)}")
     try:
         check_floor(0.0 if floor is None else float(floor), float(cap))
