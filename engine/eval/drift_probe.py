@@ -27,14 +27,12 @@ import torch
 from engine.bundles import load_bundle
 from engine.errors import SanaWMInputError, one_line
 from engine.eval.metrics import frame_stats
-from engine.eval.protocol import EvalConfig, drift_in_range, horizon_scores, make_scenes, range_misses
+from engine.eval.protocol import (STAT_NAMES, EvalConfig, drift_breakdown, drift_in_range, horizon_scores,
+                                  make_scenes)
 from engine.eval.rollout import CHUNK_FRAMES, rollout
 from engine.generation.sampling import self_forcing_sigmas
 from engine.generation.session import StreamSettings
 from engine.synth.renderer import Renderer
-
-#: Names of :func:`~engine.eval.metrics.frame_stats`' columns, as the probe prints them.
-STAT_NAMES = ("luma mean", "luma std", "saturation mean", "saturation std")
 
 #: StreamSettings fields a variant may set (the sampling and context ones; the decode has ``sharp_probe``).
 VARIANT_FIELDS = ("timesteps", "commit_shown", "reanchor", "seed", "contrast_floor", "contrast_cap")
@@ -86,9 +84,9 @@ def miss_summary(generated: np.ndarray, truth: np.ndarray, margin: float) -> str
     """Which statistic takes frames out of range, e.g. ``"luma mean 12 % low / 0 % high, ..."``: per
     :data:`STAT_NAMES` entry, the share of frames below and above the truth's range ± ``margin`` (the drift check's
     test, one statistic at a time; a frame may miss on several)."""
-    below, above = range_misses(generated, truth, margin)
-    return ", ".join(f"{name} {100 * lo:.0f} % low / {100 * hi:.0f} % high"
-                     for name, lo, hi in zip(STAT_NAMES, below.mean(0), above.mean(0)))  # fmt: skip
+    shares = drift_breakdown(generated, truth, margin)
+    return ", ".join(f"{name} {100 * shares[f'{name} low']:.0f} % low / {100 * shares[f'{name} high']:.0f} % high"
+                     for name in STAT_NAMES)  # fmt: skip
 
 
 def parse_variants(text: str) -> dict[str, StreamSettings]:

@@ -170,6 +170,11 @@ class EvalResult:
             lines += ["", "Per world, PSNR in dB at each horizon:", "", *self._per_world_markdown(hs)]
             lines += ["", "Per world, sharpness (generated / ground truth) at each horizon:", "",
                       *self._per_world_markdown(hs, "sharpness")]
+        drifting = [r for r in self.rows if r.per_world_drift]
+        if len(self.world_seeds) > 1 and drifting:
+            lines += ["", f"Per world, frames in range over {self.config.drift_seconds:g} s, and the statistics that "
+                      "leave it (share of frames below / above the truth's range):", "",
+                      *self._per_world_drift_markdown(drifting)]
         if len(self.world_seeds) > 1 and all(r.per_world_parallax for r in self.rows):
             lines += ["", "Per world, parallax: expansion ratio, flow cosine (frame pairs):", "",
                       *self._per_world_parallax_markdown()]
@@ -200,6 +205,19 @@ class EvalResult:
         for k, seed in enumerate(self.world_seeds):
             cells = [_num(r.per_world[k][h].get(metric, math.nan), 2) for h in horizons for r in self.rows]
             lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+        return lines
+
+    @staticmethod
+    def _drift_cell(world: dict[str, float]) -> str:
+        misses = [f"{name} {100 * world[f'{name} {side}']:.0f} % {side}" for name in STAT_NAMES
+                  for side in ("low", "high") if world[f"{name} {side}"] >= 0.005]  # fmt: skip
+        return f"{100 * world['in_range']:.0f} %" + (f" ({', '.join(misses)})" if misses else "")
+
+    def _per_world_drift_markdown(self, rows: list[RowResult]) -> list[str]:
+        head = ["world seed", *[r.name for r in rows]]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for k, seed in enumerate(self.world_seeds):
+            lines.append(f"| {seed} | " + " | ".join(self._drift_cell(r.per_world_drift[k]) for r in rows) + " |")
         return lines
 
     def _per_world_parallax_markdown(self) -> list[str]:
@@ -277,6 +295,22 @@ def drift_in_range(generated: np.ndarray, truth: np.ndarray, margin: float) -> f
     return float((~(below | above)).all(axis=1).mean())
 
 
+#: Names of :func:`~engine.eval.metrics.frame_stats`' columns, as reports print them.
+STAT_NAMES = ("luma mean", "luma std", "saturation mean", "saturation std")
+
+
+def drift_breakdown(generated: np.ndarray, truth: np.ndarray, margin: float) -> dict[str, float]:
+    """The drift check of one world and why frames fail it: ``in_range`` (:func:`drift_in_range`) and, per
+    :data:`STAT_NAMES` entry, the share of frames below (``"luma std low"``) and above (``"... high"``) the truth's
+    range ± ``margin``. A frame may miss on several statistics, so the shares need not add up."""
+    below, above = range_misses(generated, truth, margin)
+    out = {"in_range": float((~(below | above)).all(axis=1).mean())}
+    for k, name in enumerate(STAT_NAMES):
+        out[f"{name} low"] = float(below[:, k].mean())
+        out[f"{name} high"] = float(above[:, k].mean())
+    return out
+
+
 def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
               generate: Callable[[Scene, ClipPlan, np.ndarray], np.ndarray]) -> RowResult:
     """Score one model (``generate(scene, path, start) -> frames``) on every scene."""
@@ -298,7 +332,7 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
             hp[key][2].append(horizon_sharpness(gen, scene.truth, frame, config.window))
         parallax.append(parallax_scores(scene.parallax, gen))
         if config.drift_seconds > 0:
-            drift.append(drift_in_range(gen[:n_drift], scene.truth[:n_drift], config.drift_margin))
+            drift.append(drift_breakdown(gen[:n_drift], scene.truth[:n_drift], config.drift_margin))
         pair = scene.revisit_pair
         if pair is not None:
             i, j = pair
@@ -316,7 +350,8 @@ def score_row(name: str, label: str, config: EvalConfig, scenes: list[Scene],
         revisit_self_ssim=mean(rev[1]),
         revisit_truth_psnr=mean(rev[2]),
         revisit_truth_ssim=mean(rev[3]),
-        drift_in_range=mean(drift),
+        drift_in_range=mean([d["in_range"] for d in drift]),
+        per_world_drift=drift,
         seconds=time.perf_counter() - started,
         per_world=[{key: {"psnr": ps[i], "ssim": ss[i], "sharpness": sh[i]} for key, (ps, ss, sh) in hp.items()}
                    for i in range(len(scenes))],

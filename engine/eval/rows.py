@@ -35,6 +35,9 @@ class RowResult:
     parallax: dict[str, float] = field(default_factory=dict)
     #: the parallax check of each world, in ``world_seeds`` order
     per_world_parallax: list[dict[str, float]] = field(default_factory=list)
+    #: the drift check of each world, in ``world_seeds`` order (:func:`engine.eval.protocol.drift_breakdown`: the share
+    #: in range and, per statistic, the shares below and above the truth's range); empty without a drift check
+    per_world_drift: list[dict[str, float]] = field(default_factory=list)
 
 
 def mean_parallax(per_world: list[dict[str, float]]) -> dict[str, float]:

@@ -14,7 +14,10 @@ from engine.eval.metrics import psnr, ssim
 from engine.eval.protocol import (
     HELD_OUT_SEED_BASE,
     PSNR_CAP_DB,
+    STAT_NAMES,
     EvalConfig,
+    EvalResult,
+    drift_breakdown,
     drift_in_range,
     evaluate,
     horizon_scores,
@@ -23,6 +26,7 @@ from engine.eval.protocol import (
     rollout,
     untrained_like,
 )
+from engine.eval.rows import RowResult
 from engine.generation.session import StreamSettings
 from engine.synth.renderer import Renderer
 
@@ -268,3 +272,38 @@ def test_the_figure_shows_the_cache_render_after_the_truth(result, tmp_path):
         assert np.array_equal(image[top : top + h, :w], row.examples[0]), row.name
     # the cache render's uncovered pixels are the neutral grey (the sky and what the start view never saw)
     assert (cache.examples == np.asarray(UNCOVERED_RGB, np.uint8)).all(axis=-1).any()
+
+
+def test_the_drift_breakdown_names_the_statistic_and_side_that_left_the_range():
+    truth = np.zeros((4, 8, 8, 3), np.uint8)
+    truth[:, :, :4] = 200  # luma mean 100, std 100, no saturation
+    washed = np.full((4, 8, 8, 3), 100, np.uint8)  # same mean, no contrast
+    gen = np.concatenate([truth[:2], washed[:2]])
+    shares = drift_breakdown(gen, truth, margin=10.0)
+    assert shares["in_range"] == drift_in_range(gen, truth, 10.0) == 0.5
+    assert shares["luma std low"] == 0.5
+    assert all(v == 0.0 for k, v in shares.items() if k not in ("in_range", "luma std low"))
+
+
+def test_each_world_keeps_its_drift_check(result):
+    model = result.rows[0]
+    assert len(model.per_world_drift) == 1
+    assert model.per_world_drift[0]["in_range"] == model.drift_in_range
+    assert set(model.per_world_drift[0]) == {"in_range", *(f"{n} {s}" for n in STAT_NAMES for s in ("low", "high"))}
+    data = json.loads(json.dumps(result.as_dict()))
+    assert data["rows"][0]["per_world_drift"][0]["in_range"] == model.drift_in_range
+
+
+def test_the_per_world_drift_table_says_which_statistic_fails(result):
+    """Two worlds: the table lists each world's share in range and only the statistics that miss."""
+    quiet = {f"{n} {s}": 0.0 for n in STAT_NAMES for s in ("low", "high")}
+    row = replace(result.rows[0], per_world=[], per_world_parallax=[], per_world_drift=[{**quiet, "in_range": 1.0},
+                                                   {**quiet, "in_range": 0.69, "luma std low": 0.29,
+                                                    "luma mean high": 0.05}])  # fmt: skip
+    baseline = replace(result.rows[1], per_world=[], per_world_parallax=[], per_world_drift=[])  # rows without a drift check are left out
+    two = EvalResult(model="m", frame_size=SIZE, config=replace(TINY, scenes=2), world_seeds=[7, 8], rows=[row, baseline])
+    table = two.to_markdown()
+    assert "Per world, frames in range over 2 s" in table
+    assert "| world seed | model |" in table
+    assert "| 7 | 100 % |" in table
+    assert "| 8 | 69 % (luma mean 5 % high, luma std 29 % low) |" in table
