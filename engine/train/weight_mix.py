@@ -27,9 +27,16 @@ import torch
 
 from engine.bundles import ModelBundle, load_embedded_bundle, save_bundle
 from engine.errors import ConfigError, SanaWMInputError
+from engine.io.atomic import atomic_path
 
 #: Files beside an embedded bundle that belong to it and travel with the mix (the world cache's depth estimator).
 COMPANIONS = ("depth.safetensors",)
+
+
+def check_alpha(alpha: float) -> None:
+    """Raise ConfigError unless ``alpha`` (the tuned model's share) is a number in [0, 1]."""
+    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
+        raise ConfigError(f"alpha: expected the tuned model's share in [0, 1], found {alpha!r}")
 
 
 def mix_state(base: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
@@ -37,8 +44,7 @@ def mix_state(base: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], alp
 
     Raises ConfigError when ``base`` holds a weight ``tuned`` lacks or one of another shape: then the two are not
     one architecture and a mix means nothing."""
-    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
-        raise ConfigError(f"alpha: expected the tuned model's share in [0, 1], found {alpha!r}")
+    check_alpha(alpha)
     missing = sorted(set(base) - set(tuned))
     if missing:
         raise ConfigError(f"the tuned model lacks {len(missing)} weight(s) of the base, e.g. {missing[0]!r}: "
@@ -78,8 +84,11 @@ def write_mix(base_dir: str | Path, tuned_dir: str | Path, alpha: float, out_dir
     folder's companions). ``extras["weight_mix"]`` records alpha and both inputs' weight digests, so the mix can be
     traced and rebuilt."""
     base_dir, tuned_dir, out_dir = Path(base_dir), Path(tuned_dir), Path(out_dir)
+    check_alpha(alpha)
     if out_dir.resolve() in (base_dir.resolve(), tuned_dir.resolve()):
         raise ConfigError(f"--out {out_dir}: expected a new folder, found one of the inputs")
+    if (out_dir / "bundle.json").exists():
+        raise ConfigError(f"--out {out_dir}: expected a new folder, found a bundle there (it is not overwritten)")
     base = load_embedded_bundle(base_dir)
     tuned = load_embedded_bundle(tuned_dir)
     mixed = mix_bundles(base, tuned, alpha)
@@ -91,7 +100,8 @@ def write_mix(base_dir: str | Path, tuned_dir: str | Path, alpha: float, out_dir
     save_bundle(mixed, out_dir)
     for name in COMPANIONS:
         if (tuned_dir / name).is_file():
-            shutil.copyfile(tuned_dir / name, out_dir / name)
+            with atomic_path(out_dir / name) as tmp:
+                shutil.copyfile(tuned_dir / name, tmp)
     return out_dir
 
 

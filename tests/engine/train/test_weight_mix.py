@@ -94,6 +94,10 @@ def test_cli_refuses_in_one_line(tmp_path, capsys):
     assert main(["--base", str(tmp_path / "base"), "--tuned", str(tmp_path / "tuned"), "--alpha", "0.5",
                  "--out", str(tmp_path / "mix")]) == 0  # fmt: skip
     assert "wrote" in capsys.readouterr().out
+    assert main(["--base", str(tmp_path / "base"), "--tuned", str(tmp_path / "tuned"), "--alpha", "0.25",
+                 "--out", str(tmp_path / "mix")]) == 2  # fmt: skip
+    assert "found a bundle there (it is not overwritten)" in capsys.readouterr().err
+    assert json.loads((tmp_path / "mix" / "bundle.json").read_text())["extras"]["weight_mix"]["alpha"] == 0.5
     assert main(["--base", str(tmp_path / "nowhere"), "--tuned", str(tmp_path / "tuned"), "--alpha", "0.5",
                  "--out", str(tmp_path / "mix2")]) == 2  # fmt: skip
     err = capsys.readouterr().err.strip()
