@@ -58,10 +58,10 @@ def floor_contrast(frames: np.ndarray, reference_std: float, floor: float, cap: 
     out = frames.copy()
     target = floor * reference_std
     for i, frame in enumerate(frames):
-        x = frame.astype(np.float32)
-        spread = float((x @ LUMA_WEIGHTS).std())
+        spread = luma_std(frame)
         if spread >= target:
             continue
+        x = frame.astype(np.float32)
         gain = min(target / max(spread, 1e-3), cap)
         mean = x.reshape(-1, 3).mean(0)
         out[i] = np.clip(mean + gain * (x - mean) + 0.5, 0, 255).astype(np.uint8)

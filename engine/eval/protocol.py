@@ -291,8 +291,7 @@ def range_misses(generated: np.ndarray, truth: np.ndarray, margin: float) -> tup
 
 def drift_in_range(generated: np.ndarray, truth: np.ndarray, margin: float) -> float:
     """Fraction of generated frames whose luma/saturation mean and std all lie within the truth's range ± margin."""
-    below, above = range_misses(generated, truth, margin)
-    return float((~(below | above)).all(axis=1).mean())
+    return drift_breakdown(generated, truth, margin)["in_range"]
 
 
 #: Names of :func:`~engine.eval.metrics.frame_stats`' columns, as reports print them.
@@ -302,7 +301,8 @@ STAT_NAMES = ("luma mean", "luma std", "saturation mean", "saturation std")
 def drift_breakdown(generated: np.ndarray, truth: np.ndarray, margin: float) -> dict[str, float]:
     """The drift check of one world and why frames fail it: ``in_range`` (:func:`drift_in_range`) and, per
     :data:`STAT_NAMES` entry, the share of frames below (``"luma std low"``) and above (``"... high"``) the truth's
-    range ± ``margin``. A frame may miss on several statistics, so the shares need not add up."""
+    range ± ``margin``. A frame is in range when it misses on none; it may miss on several, so the shares need not
+    add up."""
     below, above = range_misses(generated, truth, margin)
     out = {"in_range": float((~(below | above)).all(axis=1).mean())}
     for k, name in enumerate(STAT_NAMES):
