@@ -41,7 +41,8 @@ _OBJECTIVE = {
     "clean_context_prob": "clean_context_prob", "context_noise": "context_noise",
     "timestep_sampling": "timestep_sampling", "shift": "shift", "window_chunks": "window_chunks",
     "self_rollout_prob": "self_rollout_prob", "rollout_shows_cache": "rollout_shows_cache",
-    "frame_stats_weight": "frame_stats_weight", "context_haze_prob": "context_haze_prob",
+    "frame_stats_weight": "frame_stats_weight", "reanchor_prob": "reanchor_prob",
+    "context_haze_prob": "context_haze_prob",
     "context_haze_contrast": "context_haze_contrast", "context_haze_shift": "context_haze_shift",
 }  # fmt: skip
 
@@ -108,6 +109,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     obj.add_argument("--frame-stats-weight", type=float,
                      help="weight of a loss on each frame's latent mean and contrast against the truth's "
                           "(default 0 = off; aimed at washed-out long rollouts)")
+    obj.add_argument("--reanchor-prob", type=float,
+                     help="share of batches whose windows are cut as a session re-anchors them, the sink a generated "
+                          "frame (needs windows of at least 10 latent frames; default 0 = off)")
     obj.add_argument("--context-haze-prob", type=float,
                      help="share of clean-context samples whose context is washed out (contrast and brightness) "
                           "while the target stays true (default 0 = off)")

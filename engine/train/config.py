@@ -123,6 +123,9 @@ class TrainConfig:
         if self.objective.rollout_shows_cache and not self.model_overrides.get("cache_channels"):
             problems.append("objective.rollout_shows_cache needs a model with a world-cache input "
                             "(model_overrides cache_channels > 0)")
+        if self.objective.reanchor_prob > 0 and self.window_latent_frames < 10:
+            problems.append(f"objective.reanchor_prob needs windows of at least 3 chunks (10 latent frames), "
+                            f"found window_latent_frames {self.window_latent_frames}")
         if problems:
             raise ConfigError("invalid training config: " + "; ".join(problems))
         check_window(self.window_latent_frames)

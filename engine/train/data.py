@@ -52,6 +52,7 @@ from engine.camera.poses import validate_c2w
 from engine.components.codec import LatentCodec
 from engine.components.patch_codec import PatchDCTCodec
 from engine.errors import ConfigError, InputFileError, SanaWMInputError
+from engine.train.self_rollout import reanchor_start
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,20 @@ class EncodedClip:
 
 
 @dataclass
+class ReanchoredCameras:
+    """Camera tensors of a window's re-anchored part, latent frames ``[r, W)`` with ``r`` =
+    :func:`~engine.train.self_rollout.reanchor_start` ``(W)``, poses re-based to latent frame ``r`` as a session
+    re-bases them when it re-anchors: ``camera_conditions (..., W - r, 20)``, ``chunk_plucker (..., 48, W - r, h,
+    w)`` (a leading batch dimension in a :class:`TrainingBatch`)."""
+
+    camera_conditions: torch.Tensor
+    chunk_plucker: torch.Tensor
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> ReanchoredCameras:
+        return ReanchoredCameras(fn(self.camera_conditions), fn(self.chunk_plucker))
+
+
+@dataclass
 class TrainingSample:
     """One window. ``latents (C, W, h, w)`` float32 (frame 0 = the conditioning image latent);
     ``camera_conditions (W, 20)`` and ``chunk_plucker (48, W, h, w)`` float32, poses relative to the window's
@@ -219,6 +234,7 @@ class TrainingSample:
     clip: int
     start: int
     cache: torch.Tensor | None = None  # (C + 1, W, h, w) world-cache input (models with cache_channels > 0)
+    reanchored: ReanchoredCameras | None = None  # camera tensors of the re-anchored window (when asked for)
 
 
 @dataclass
@@ -231,30 +247,34 @@ class TrainingBatch:
     chunk_plucker: torch.Tensor
     sources: list[tuple[int, int]]
     cache: torch.Tensor | None = None  # (B, C + 1, W, h, w) world-cache inputs, or None
+    reanchored: ReanchoredCameras | None = None  # the re-anchored part's camera tensors, or None
 
     @classmethod
     def stack(cls, samples: Sequence[TrainingSample]) -> TrainingBatch:
         caches = [s.cache for s in samples]
+        tails = [s.reanchored for s in samples]
         return cls(
             latents=torch.stack([s.latents for s in samples]),
             camera_conditions=torch.stack([s.camera_conditions for s in samples]),
             chunk_plucker=torch.stack([s.chunk_plucker for s in samples]),
             sources=[(s.clip, s.start) for s in samples],
             cache=None if any(c is None for c in caches) else torch.stack(caches),
+            reanchored=None if any(r is None for r in tails) else ReanchoredCameras(
+                torch.stack([r.camera_conditions for r in tails]), torch.stack([r.chunk_plucker for r in tails])),
         )
 
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> TrainingBatch:
-        def move(t: torch.Tensor) -> torch.Tensor:
-            return t.to(device, non_blocking=non_blocking)
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> TrainingBatch:
+        """The batch with ``fn`` applied to every tensor (a move, page-locking)."""
+        return TrainingBatch(fn(self.latents), fn(self.camera_conditions), fn(self.chunk_plucker), self.sources,
+                             None if self.cache is None else fn(self.cache),
+                             None if self.reanchored is None else self.reanchored.map(fn))  # fmt: skip
 
-        return TrainingBatch(move(self.latents), move(self.camera_conditions), move(self.chunk_plucker), self.sources,
-                             None if self.cache is None else move(self.cache))  # fmt: skip
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> TrainingBatch:
+        return self.map(lambda t: t.to(device, non_blocking=non_blocking))
 
     def pin_memory(self) -> TrainingBatch:
         """The batch in page-locked memory, so that ``to(cuda, non_blocking=True)`` copies it asynchronously."""
-        return TrainingBatch(self.latents.pin_memory(), self.camera_conditions.pin_memory(),
-                             self.chunk_plucker.pin_memory(), self.sources,
-                             None if self.cache is None else self.cache.pin_memory())  # fmt: skip
+        return self.map(torch.Tensor.pin_memory)
 
 
 def is_frame_local(codec: LatentCodec) -> bool:
@@ -282,6 +302,8 @@ class TrainingData:
         seed: data-order seed.
         cache_builder: builds each window's world-cache input (:class:`~engine.train.cache_data.WindowCacheBuilder`);
             None for models without one.
+        reanchored: also give each sample the camera tensors of its re-anchored part (:class:`ReanchoredCameras`;
+            for the objective's re-anchored windows).
     """
 
     def __init__(
@@ -292,8 +314,10 @@ class TrainingData:
         window_latent_frames: int,
         seed: int,
         cache_builder: Any = None,
+        reanchored: bool = False,
     ) -> None:
         check_window(window_latent_frames)
+        self.reanchor_start = reanchor_start(window_latent_frames) if reanchored else None
         if len(clips) == 0:
             raise InputFileError("training data: expected at least one clip, found none")
         width, height = frame_size
@@ -391,6 +415,12 @@ class TrainingData:
         p0, p1 = self.pixel_range(start)
         conditioner = CameraConditioner(enc.c2w[p0:p1], enc.intrinsics[p0:p1], self.frame_size, self.latent_grid)
         cond = conditioner.conditioning(0, self.window).to(dtype=torch.float32)
+        reanchored = None
+        if self.reanchor_start is not None:
+            q0 = p0 + TEMPORAL_STRIDE * self.reanchor_start
+            tail = CameraConditioner(enc.c2w[q0:p1], enc.intrinsics[q0:p1], self.frame_size, self.latent_grid)
+            tail_cond = tail.conditioning(0, self.window - self.reanchor_start).to(dtype=torch.float32)
+            reanchored = ReanchoredCameras(tail_cond.camera_conditions, tail_cond.chunk_plucker)
         cache = None
         if self.cache_builder is not None:
             rng = rng or np.random.default_rng([self.seed, 4, int(index), int(start)])
@@ -402,6 +432,7 @@ class TrainingData:
             clip=index,
             start=start,
             cache=cache,
+            reanchored=reanchored,
         )
 
     def clip_for(self, n: int) -> int:

@@ -198,7 +198,8 @@ def train(
         if model_config.cache_channels != builder.channels():
             raise ConfigError(f"cache_channels: expected {builder.channels()} (the codec's {codec.latent_channels} "
                               f"latent channels + coverage), found {model_config.cache_channels}")  # fmt: skip
-    data = TrainingData(clips, codec, config.frame_size, config.window_latent_frames, config.seed, builder)
+    data = TrainingData(clips, codec, config.frame_size, config.window_latent_frames, config.seed, builder,
+                        reanchored=config.objective.reanchor_prob > 0)  # fmt: skip
 
     previous_threads = torch.get_num_threads()
     if config.threads:
@@ -272,7 +273,7 @@ def _run(config: TrainConfig, model_config: SanaWMConfig, data: TrainingData, ou
                 "grad_norm": grad_norm, "sigma_mean": out.stats["sigma_mean"],
                 "clean_context": out.stats["clean_context"], "self_rollout": out.stats["self_rollout"],
                 "samples_per_s": config.batch_size / elapsed, "elapsed_s": state.wall_time_s, "data_wait_s": data_wait,
-                **({"frame_stats": out.stats["frame_stats"]} if "frame_stats" in out.stats else {}),
+                **{k: out.stats[k] for k in ("frame_stats", "reanchored") if k in out.stats},
             })  # fmt: skip
             stopped_early = deadline is not None and now >= deadline and state.step < config.steps
             timed = config.checkpoint_minutes > 0 and now - last_checkpoint_time >= 60.0 * config.checkpoint_minutes

@@ -33,6 +33,14 @@ before its final ``x0`` estimate); the default ``s = 3`` puts half the samples a
 low noise for the 60-step bidirectional sampler. σ is quantised to the integer timesteps the model sees (it
 truncates ``t``), so inputs and labels agree exactly.
 
+* optional **re-anchored windows** (with probability ``reanchor_prob`` per *batch*, since a batch shares one
+  window length): every sample's context is rolled out as for self-rollout, then the window is cut to what a
+  session holds after it re-anchors (:func:`engine.train.self_rollout.reanchor_start`): the last 4 rolled-out frames
+  as a fresh chunk 0, whose sink is thus a *generated* frame, and the ground-truth last chunk as the target, camera
+  poses re-based to the cut's first frame, the cut's chunk 0 shown no world cache (a session's re-anchor pass
+  gives zeros) and the target chunk its own cache input. Why: every other training window's sink is the true
+  start image, while from 6 s on every chunk a session makes follows a re-anchor, whose sink is the model's own
+  frame (often already hazy). Needs a dataset built with ``reanchored=True`` and windows of at least 3 chunks.
 * optional **hazy context** (with probability ``context_haze_prob`` per clean-context sample): the context frames,
   frame 0 included, are washed out the way a long rollout washes them out: every latent channel's deviation from
   its frame mean is scaled by a contrast ``c ~ U(context_haze_contrast, 1)`` and the three DC colour channels of the
@@ -63,7 +71,7 @@ from engine.model.chunks import AttentionWindow, chunk_bounds, teacher_chunk_sta
 from engine.model.time_mixing import ChunkCausalMixer
 from engine.generation.sampling import NUM_TRAIN_TIMESTEPS, shift_sigma
 from engine.train.data import TrainingBatch
-from engine.train.self_rollout import rollout_context
+from engine.train.self_rollout import reanchor_start, rollout_context
 
 TIMESTEP_SAMPLINGS = ("logit-normal", "uniform")
 #: Latent channels that hold each cell's mean colour: the DC coefficients of R, G and B, the first channels of the
@@ -91,6 +99,8 @@ class ObjectiveConfig:
             (:func:`engine.train.self_rollout.rollout_context`, ``show_cache``). Only for models with a cache input.
         frame_stats_weight: weight of the frame-statistics term (:func:`frame_stats_error`; 0 = off, the loss
             and its random draws are then exactly those of a run without it).
+        reanchor_prob: probability that a batch is made of re-anchored windows (module docstring; 0 = off, no
+            draws).
         context_haze_prob, context_haze_contrast, context_haze_shift: hazy context (module docstring): the share
             of clean-context samples whose context is washed out (0 = off, no draws), the lowest contrast and the
             largest brightness shift (latent DC units: 0.3 is about 19 levels of 255).
@@ -107,6 +117,7 @@ class ObjectiveConfig:
     self_rollout_prob: float = 0.0
     rollout_shows_cache: bool = False
     frame_stats_weight: float = 0.0
+    reanchor_prob: float = 0.0
     context_haze_prob: float = 0.0
     context_haze_contrast: float = 0.3
     context_haze_shift: float = 0.3
@@ -126,6 +137,8 @@ class ObjectiveConfig:
             problems.append(f"shift must be positive, got {self.shift}")
         if not 0.0 <= self.self_rollout_prob <= 1.0:
             problems.append(f"self_rollout_prob must be in [0, 1], got {self.self_rollout_prob}")
+        if not 0.0 <= self.reanchor_prob <= 1.0:
+            problems.append(f"reanchor_prob must be in [0, 1], got {self.reanchor_prob}")
         if not self.frame_stats_weight >= 0.0:
             problems.append(f"frame_stats_weight must be >= 0, got {self.frame_stats_weight}")
         if not 0.0 <= self.context_haze_prob <= 1.0:
@@ -237,6 +250,26 @@ def haze_context(latents: torch.Tensor, context_end: int, contrast: torch.Tensor
     return out
 
 
+def reanchored_batch(model: torch.nn.Module, batch: TrainingBatch, config: ObjectiveConfig,
+                     generator: torch.Generator) -> TrainingBatch:
+    """The re-anchored windows of ``batch`` (module docstring): its context rolled out by ``model``
+    (:func:`rollout_context`, no gradient), cut at :func:`reanchor_start`, with the re-anchored camera tensors and
+    a world-cache input that is zero on the cut's chunk 0."""
+    if batch.reanchored is None:
+        raise ConfigError("reanchor_prob > 0 needs batches with re-anchored camera tensors "
+                          "(TrainingData(..., reanchored=True)); found none")  # fmt: skip
+    t = batch.latents.shape[2]
+    r = reanchor_start(t)
+    rolled = rollout_context(model, batch.latents, batch.camera_conditions, batch.chunk_plucker, config.window,
+                             generator, cache_input=batch.cache, show_cache=config.rollout_shows_cache)  # fmt: skip
+    cache = None
+    if batch.cache is not None:
+        cache = batch.cache[:, :, r:].clone()
+        cache[:, :, : chunk_bounds(teacher_chunk_starts(t - r), t - r)[0][1]] = 0.0
+    return TrainingBatch(rolled[:, :, r:], batch.reanchored.camera_conditions, batch.reanchored.chunk_plucker,
+                         batch.sources, cache)  # fmt: skip
+
+
 def flow_matching_loss(
     model: torch.nn.Module,
     batch: TrainingBatch,
@@ -259,14 +292,21 @@ def flow_matching_loss(
         :class:`LossOutput`; ``stats`` holds ``loss``, ``sigma_mean`` (over frames in the loss),
         ``clean_context`` and ``self_rollout`` (fractions of samples) and ``frames_in_loss`` (per sample, mean).
     """
+    reanchored = False
+    if config.reanchor_prob > 0:  # drawn first; a run without re-anchored windows makes no draw here
+        reanchored = bool(torch.rand(1, generator=generator)[0] < config.reanchor_prob)
+        if reanchored:
+            batch = reanchored_batch(model, batch, config, generator)
     x0 = batch.latents.float()  # (B, C, T, h, w)
     b, _, t, _, _ = x0.shape
     rolled = None
-    if config.self_rollout_prob > 0:  # drawn first; a run without self-rollout makes no draw here
+    if reanchored:  # the context is already the model's own
+        rolled = torch.ones(b, dtype=torch.bool)
+    elif config.self_rollout_prob > 0:  # a run without self-rollout makes no draw here
         rolled = torch.rand(b, generator=generator) < config.self_rollout_prob  # (B,)
     schedule = sample_schedule(b, t, config, generator, force_clean=rolled)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)  # (B, C, T, h, w)
-    if rolled is not None and bool(rolled.any()):
+    if rolled is not None and bool(rolled.any()) and not reanchored:
         idx = rolled.nonzero()[:, 0].to(x0.device)
         x0 = x0.clone()
         x0[idx] = rollout_context(model, x0[idx], batch.camera_conditions[idx], batch.chunk_plucker[idx],
@@ -313,6 +353,7 @@ def flow_matching_loss(
         "clean_context": float(schedule.clean_context.float().mean()),
         "self_rollout": 0.0 if rolled is None else float(rolled.float().mean()),
         **({} if hazed is None else {"hazy_context": float(hazed.float().mean())}),
+        **({"reanchored": float(reanchored)} if config.reanchor_prob > 0 else {}),
         "frames_in_loss": float(schedule.loss_mask.sum(dim=1).float().mean()),
     }
     return LossOutput(loss=loss, stats=stats, schedule=schedule)

@@ -22,6 +22,13 @@ window would cost more than the rollout itself, so the rollout approximates it i
 chunk, the latent cells the window's cache input covers entirely take the cache input's latent (the codec of the
 cache's render there), before the chunk is committed and passed on. Cells covered in part keep the generated
 latent (the cache input greys their unknown pixels, so it is not what a decode would show there).
+
+**Re-anchored windows** (:func:`reanchor_start`): after a session re-anchors, its context is the last 4 committed
+latent frames as a fresh chunk 0, so its sink (the frame every chunk attends to, and the first frame of the
+context) is a generated frame, not the start image. A training window of chunks ``0 .. K`` (``K >= 2``) emulates
+that: chunks ``0 .. K - 1`` are rolled out as above, then the window is cut to the rolled-out frames that a session
+would keep plus the ground-truth last chunk, with camera poses re-based to its first frame as the session re-bases
+them (:mod:`engine.train.objective` builds that sample).
 """
 
 from __future__ import annotations
@@ -101,3 +108,13 @@ def shown(generated: torch.Tensor, cache_input: torch.Tensor) -> torch.Tensor:
     replaced by its latent: the context as a session shows it (module docstring)."""
     known = (cache_input[:, -1:] >= 1.0 - 1e-6).to(generated.dtype)  # (B, 1, n, h, w)
     return generated * (1.0 - known) + cache_input[:, :-1].to(generated.dtype) * known
+
+
+def reanchor_start(num_frames: int) -> int:
+    """The first latent frame of the re-anchored window of a ``num_frames`` training window (module docstring): the
+    latent frame a session re-anchors to before the window's last chunk, which keeps chunk 0's length of frames
+    (for 13 frames, chunks ``[0, 4) [4, 7) [7, 10) [10, 13)``: frame 6, so the window is 4 kept frames + 3)."""
+    bounds = chunk_bounds(teacher_chunk_starts(num_frames), num_frames)
+    if len(bounds) < 3:
+        raise ValueError(f"re-anchored windows need at least 3 chunks (10 latent frames), found {num_frames} frames")
+    return bounds[-1][0] - bounds[0][1]
