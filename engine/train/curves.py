@@ -18,7 +18,7 @@ from engine.io.atomic import atomic_path, atomic_write_text
 
 #: Columns of ``loss.csv`` (a history row may lack some; they are written empty).
 COLUMNS = ("step", "samples_seen", "loss", "lr", "grad_norm", "sigma_mean", "clean_context", "self_rollout",
-           "samples_per_s", "elapsed_s", "data_wait_s", "frame_stats")  # fmt: skip
+           "samples_per_s", "elapsed_s", "data_wait_s", "frame_stats", "reanchored")  # fmt: skip
 
 
 def write_loss_csv(history: Sequence[dict[str, float]], path: str | Path) -> Path:

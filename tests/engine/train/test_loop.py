@@ -281,3 +281,14 @@ def test_data_workers_train_the_same_steps_as_the_training_process(tmp_path, cli
     a, b = load_checkpoint(alone.last_checkpoint), load_checkpoint(workers.last_checkpoint)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
+
+
+def test_a_run_with_re_anchored_windows_trains_them_and_logs_their_share(tmp_path, clip_factory):
+    clips = [clip_factory(i, num_frames=73) for i in range(2)]  # 10 latent frames: 3 chunks
+    config = TrainConfig(preset="sana-wm-tiny-test", frame_size=SIZE, window_latent_frames=10, batch_size=1, steps=3,
+                         warmup_steps=1, threads=1, seed=3, objective=ObjectiveConfig(reanchor_prob=0.5))  # fmt: skip
+    train(config, clips, tmp_path / "run")
+    rows = read_loss_csv(tmp_path / "run" / "loss.csv")
+    shares = [r["reanchored"] for r in rows]
+    assert set(shares) == {0.0, 1.0}, shares  # this seed draws both kinds of batch
+    assert all(math.isfinite(r["loss"]) for r in rows)
