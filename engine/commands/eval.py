@@ -58,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--contrast-floor", type=float, metavar="SHARE",
                    help="the model's stream contrast floor: no frame flatter than SHARE of the start image's luma "
                    "spread (0 = none; default: the model's own, none for the shipped models; see docs/streaming.md)")
+    p.add_argument("--stream-seed", type=int, default=42, metavar="N",
+                   help="noise seed of every stream (default 42, the session's); another seed is another draw of "
+                   "the same model, to see how much the noise alone moves the numbers (docs/eval.md)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON ('-' = stdout)")
     p.add_argument("--markdown", type=Path, metavar="PATH", help="also write the table to a markdown file")
@@ -80,7 +83,7 @@ def run_eval(args: argparse.Namespace) -> int:
     config = EvalConfig(scenes=args.scenes, seed=args.seed, horizons_s=args.horizons,
                         drift_seconds=args.drift_seconds, window=args.window, exposure_chunks=args.exposure,
                         example_world=args.figure_world, reanchor=not args.no_reanchor,
-                        contrast_floor=args.contrast_floor)
+                        contrast_floor=args.contrast_floor, session_seed=args.stream_seed)
     bundle = load_bundle(args.model)
     line = ProgressLine(enabled=not args.quiet)
     try:

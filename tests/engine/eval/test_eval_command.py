@@ -92,3 +92,22 @@ def test_contrast_floor_reaches_the_model_rollouts_only_and_bad_values_are_named
     capsys.readouterr()
     assert main(["eval", "--quiet", "--contrast-floor", "2"]) == 2
     assert "contrast floor: expected a share of the start image's contrast in [0, 1], found 2.0" in capsys.readouterr().err
+
+
+def test_the_stream_seed_reaches_every_stream_and_the_record(tiny_model, tmp_path, monkeypatch):
+    import engine.eval.protocol as protocol
+
+    seeds = []
+
+    def recording(bundle, *args, settings=None, **kwargs):
+        seeds.append(settings.seed)
+        return real(bundle, *args, settings=settings, **kwargs)
+
+    real = protocol.rollout
+    monkeypatch.setattr(protocol, "rollout", recording)
+    out = tmp_path / "eval.json"
+    argv = ["eval", "--model", str(tiny_model), "--scenes", "1", "--horizons", "1", "--drift-seconds", "1",
+            "--window", "0", "--threads", "1", "--quiet", "--json", str(out), "--stream-seed", "7"]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads(out.read_text())["config"]["session_seed"] == 7
+    assert len(seeds) > 2 and set(seeds) == {7}  # the model's streams and the baselines' alike
