@@ -264,8 +264,9 @@ def reanchored_batch(model: torch.nn.Module, batch: TrainingBatch, config: Objec
                              generator, cache_input=batch.cache, show_cache=config.rollout_shows_cache)  # fmt: skip
     cache = None
     if batch.cache is not None:
+        kept = chunk_bounds(teacher_chunk_starts(t - r), t - r)[0][1]  # the cut's chunk 0: the re-anchor pass's frames
         cache = batch.cache[:, :, r:].clone()
-        cache[:, :, : chunk_bounds(teacher_chunk_starts(t - r), t - r)[0][1]] = 0.0
+        cache[:, :, :kept] = 0.0
     return TrainingBatch(rolled[:, :, r:], batch.reanchored.camera_conditions, batch.reanchored.chunk_plucker,
                          batch.sources, cache)  # fmt: skip
 
@@ -290,7 +291,8 @@ def flow_matching_loss(
 
     Returns:
         :class:`LossOutput`; ``stats`` holds ``loss``, ``sigma_mean`` (over frames in the loss),
-        ``clean_context`` and ``self_rollout`` (fractions of samples) and ``frames_in_loss`` (per sample, mean).
+        ``clean_context`` and ``self_rollout`` (fractions of samples), ``frames_in_loss`` (per sample, mean) and,
+        when those options are on, ``frame_stats``, ``hazy_context`` and ``reanchored`` (1 for a re-anchored batch).
     """
     reanchored = False
     if config.reanchor_prob > 0:  # drawn first; a run without re-anchored windows makes no draw here
