@@ -69,24 +69,34 @@ def test_eval_command_checks_output_folders_before_running(capsys, tmp_path):
     assert "--figure" in err and "no folder" in err and len(err.strip().splitlines()) == 1
 
 
-def test_contrast_floor_reaches_the_model_rollouts_only_and_bad_values_are_named(tiny_model, tmp_path, capsys,
-                                                                                 monkeypatch):
+@pytest.fixture
+def streams(monkeypatch):
+    """``(bundle label, StreamSettings)`` of every rollout the eval makes, in order (the model's rows first)."""
     import engine.eval.protocol as protocol
 
     seen = []
+    real = protocol.rollout
 
     def recording(bundle, *args, settings=None, **kwargs):
-        seen.append((bundle.label, settings.contrast_floor))  # the model row runs first, then the baselines
+        seen.append((bundle.label, settings))
         return real(bundle, *args, settings=settings, **kwargs)
 
-    real = protocol.rollout
     monkeypatch.setattr(protocol, "rollout", recording)
+    return seen
+
+
+def quick_eval(tiny_model, out, *flags: str) -> int:
+    """One world, one horizon, a 1 s drift check, JSON to ``out``."""
+    return main(["eval", "--model", str(tiny_model), "--scenes", "1", "--horizons", "1", "--drift-seconds", "1",
+                 "--window", "0", "--threads", "1", "--quiet", "--json", str(out), *flags])  # fmt: skip
+
+
+def test_contrast_floor_reaches_the_model_rollouts_only_and_bad_values_are_named(tiny_model, tmp_path, capsys,
+                                                                                 streams):
     out = tmp_path / "eval.json"
-    argv = ["eval", "--model", str(tiny_model), "--scenes", "1", "--horizons", "1", "--drift-seconds", "1",
-            "--window", "0", "--threads", "1", "--quiet", "--json", str(out), "--contrast-floor", "0.7"]  # fmt: skip
-    assert main(argv) == 0
+    assert quick_eval(tiny_model, out, "--contrast-floor", "0.7") == 0
     assert json.loads(out.read_text())["config"]["contrast_floor"] == 0.7
-    floors = [floor for _, floor in seen]
+    floors = [settings.contrast_floor for _, settings in streams]
     assert floors[:2] == [0.7, 0.7]  # the model: its path and its revisit path
     assert len(floors) > 2 and set(floors[2:]) == {None}  # the untrained baseline streams with its own (none)
     capsys.readouterr()
@@ -94,20 +104,9 @@ def test_contrast_floor_reaches_the_model_rollouts_only_and_bad_values_are_named
     assert "contrast floor: expected a share of the start image's contrast in [0, 1], found 2.0" in capsys.readouterr().err
 
 
-def test_the_stream_seed_reaches_every_stream_and_the_record(tiny_model, tmp_path, monkeypatch):
-    import engine.eval.protocol as protocol
-
-    seeds = []
-
-    def recording(bundle, *args, settings=None, **kwargs):
-        seeds.append(settings.seed)
-        return real(bundle, *args, settings=settings, **kwargs)
-
-    real = protocol.rollout
-    monkeypatch.setattr(protocol, "rollout", recording)
+def test_the_stream_seed_reaches_every_stream_and_the_record(tiny_model, tmp_path, streams):
     out = tmp_path / "eval.json"
-    argv = ["eval", "--model", str(tiny_model), "--scenes", "1", "--horizons", "1", "--drift-seconds", "1",
-            "--window", "0", "--threads", "1", "--quiet", "--json", str(out), "--stream-seed", "7"]  # fmt: skip
-    assert main(argv) == 0
+    assert quick_eval(tiny_model, out, "--stream-seed", "7") == 0
     assert json.loads(out.read_text())["config"]["session_seed"] == 7
+    seeds = [settings.seed for _, settings in streams]
     assert len(seeds) > 2 and set(seeds) == {7}  # the model's streams and the baselines' alike
