@@ -77,6 +77,8 @@ def run_eval(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ConfigError(f"--threads: expected at least 1, found {args.threads}")
         torch.set_num_threads(args.threads)
+    if not 0 <= args.stream_seed < 2**63:
+        raise ConfigError(f"--stream-seed: expected a number in [0, {2**63 - 1}], found {args.stream_seed}")
     check_output_folders(json=args.json, markdown=args.markdown, figure=args.figure)
     if args.figure_world != 0 and args.figure is None:
         raise ConfigError(f"--figure-world {args.figure_world}: only used with --figure PNG, which was not given")

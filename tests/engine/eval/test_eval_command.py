@@ -104,9 +104,13 @@ def test_contrast_floor_reaches_the_model_rollouts_only_and_bad_values_are_named
     assert "contrast floor: expected a share of the start image's contrast in [0, 1], found 2.0" in capsys.readouterr().err
 
 
-def test_the_stream_seed_reaches_every_stream_and_the_record(tiny_model, tmp_path, streams):
+def test_the_stream_seed_reaches_every_stream_and_the_record(tiny_model, tmp_path, streams, capsys):
     out = tmp_path / "eval.json"
     assert quick_eval(tiny_model, out, "--stream-seed", "7") == 0
     assert json.loads(out.read_text())["config"]["session_seed"] == 7
     seeds = [settings.seed for _, settings in streams]
     assert len(seeds) > 2 and set(seeds) == {7}  # the model's streams and the baselines' alike
+    capsys.readouterr()
+    assert main(["eval", "--quiet", "--stream-seed", "-3"]) == 2
+    err = capsys.readouterr().err
+    assert "--stream-seed: expected a number in [0, " in err and "found -3" in err and len(err.strip().splitlines()) == 1
