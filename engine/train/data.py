@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.camera.conditioning import CameraConditioner
+from engine.camera.conditioning import CameraConditioner, CameraConditioning
 from engine.camera.frames import TEMPORAL_STRIDE, latent_frame_count
 from engine.camera.intrinsics import fit_to_frames, fov_deg, fov_deg_to_focal
 from engine.camera.poses import validate_c2w
@@ -391,6 +391,12 @@ class TrainingData:
         p0 = TEMPORAL_STRIDE * start
         return p0, p0 + TEMPORAL_STRIDE * (self.window - 1) + 1
 
+    def _cameras(self, enc: EncodedClip, start: int, end: int) -> CameraConditioning:
+        """float32 camera tensors of latent frames ``[start, end)`` of a clip, poses re-based to frame ``start``."""
+        p0, p1 = TEMPORAL_STRIDE * start, TEMPORAL_STRIDE * (end - 1) + 1
+        conditioner = CameraConditioner(enc.c2w[p0:p1], enc.intrinsics[p0:p1], self.frame_size, self.latent_grid)
+        return conditioner.conditioning(0, end - start).to(dtype=torch.float32)
+
     # ----- samples ----------------------------------------------------------------------------------------------
     def window_cache(self, index: int, start: int, rng: np.random.Generator) -> torch.Tensor:
         """``(C + 1, W, h, w)`` the world-cache input of a window (reads the clip's frames and depth again: they are
@@ -412,15 +418,12 @@ class TrainingData:
             raise SanaWMInputError(
                 f"window start {start}: expected 0..{enc.num_latent_frames - self.window} for clip {index}"
             )
-        p0, p1 = self.pixel_range(start)
-        conditioner = CameraConditioner(enc.c2w[p0:p1], enc.intrinsics[p0:p1], self.frame_size, self.latent_grid)
-        cond = conditioner.conditioning(0, self.window).to(dtype=torch.float32)
+        end = start + self.window
+        cond = self._cameras(enc, start, end)
         reanchored = None
         if self.reanchor_start is not None:
-            q0 = p0 + TEMPORAL_STRIDE * self.reanchor_start
-            tail = CameraConditioner(enc.c2w[q0:p1], enc.intrinsics[q0:p1], self.frame_size, self.latent_grid)
-            tail_cond = tail.conditioning(0, self.window - self.reanchor_start).to(dtype=torch.float32)
-            reanchored = ReanchoredCameras(tail_cond.camera_conditions, tail_cond.chunk_plucker)
+            tail = self._cameras(enc, start + self.reanchor_start, end)
+            reanchored = ReanchoredCameras(tail.camera_conditions, tail.chunk_plucker)
         cache = None
         if self.cache_builder is not None:
             rng = rng or np.random.default_rng([self.seed, 4, int(index), int(start)])
