@@ -35,7 +35,7 @@ from engine.generation.session import StreamSettings
 from engine.synth.renderer import Renderer
 
 #: StreamSettings fields a variant may set (the sampling and context ones; the decode has ``sharp_probe``).
-VARIANT_FIELDS = ("timesteps", "commit_shown", "reanchor", "seed", "contrast_floor", "contrast_cap")
+VARIANT_FIELDS = ("timesteps", "commit_shown", "reanchor", "seed", "contrast_floor", "contrast_cap", "reanchor_sink")
 
 
 @dataclass(frozen=True)

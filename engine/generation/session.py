@@ -25,7 +25,8 @@ as if they were a start image plus its first chunk: one t = 0 pass over them (po
 replaces the cache, and generation continues at context position ``n + 1``. The stream keeps its absolute frame
 numbers, noise and poses; only the model's view restarts. This bounds what the model sees to its training
 distribution (it measurably cuts long-horizon drift, docs/embedded_model.md) at the price of forgetting anything
-older than the kept frames. The official checkpoints declare no limit and stream with the reference semantics.
+older than the kept frames (:attr:`StreamSettings.reanchor_sink` ``"start"`` keeps the start image as position 0
+instead, a measured loss). The official checkpoints declare no limit and stream with the reference semantics.
 
 **World cache** (bundles with a depth source, :mod:`engine.generation.world_memory`): the start image and then
 each committed chunk's frames are fused, with their depth, into a bounded 3D point memory of the world
@@ -521,6 +522,8 @@ class WorldSession:
             return state
         anchor = chunk.a - (self.settings.chunk_latent_frames + 1)
         latents = self._recent_latents(state)
+        if self.settings.reanchor_sink == "start":
+            latents = torch.cat([state.first_latent.to(latents), latents[:, :, 1:]], dim=2)
         saving = CachedStep(self._empty_cache(), save=True)
         count = latents.shape[2]
         cond = self._conditioning(chunk, anchor, 0, count)
@@ -667,10 +670,16 @@ class WorldSession:
             return model(latents, frame_t, caption, mask, cameras, plucker, frame_offset=offset, mixing=mixing, **extra)
 
     def _conditioning(self, chunk: _Chunk, anchor: int, start: int, end: int) -> CameraConditioning:
-        """Camera tensors of context frames ``[start, end)`` with poses re-based to latent frame ``anchor``."""
+        """Camera tensors of context frames ``[start, end)`` with poses re-based to latent frame ``anchor``. With
+        ``reanchor_sink="start"`` a re-anchored context is the trajectory of a fresh stream made of the start frame
+        (pixel frame 0) and the pixel frames after latent frame ``anchor``, so context position ``p >= 1`` is latent
+        frame ``anchor + p`` and every pose is re-based to the start frame."""
         tf = self.bundle.codec.temporal_factor
-        conditioner = CameraConditioner(chunk.c2w[tf * anchor :], chunk.intrinsics[tf * anchor :],
-                                        self.bundle.frame_size, self.bundle.latent_grid)  # fmt: skip
+        c2w, intrinsics = chunk.c2w[tf * anchor :], chunk.intrinsics[tf * anchor :]
+        if self.settings.reanchor_sink == "start" and anchor > 0:
+            c2w = np.concatenate([chunk.c2w[:1], chunk.c2w[tf * anchor + 1 :]])
+            intrinsics = np.concatenate([chunk.intrinsics[:1], chunk.intrinsics[tf * anchor + 1 :]])
+        conditioner = CameraConditioner(c2w, intrinsics, self.bundle.frame_size, self.bundle.latent_grid)
         return conditioner.conditioning(start, end).to(dtype=torch.float32, device=self._device)
 
     def _keep_recent(self, recent: torch.Tensor | None, committed: torch.Tensor) -> torch.Tensor | None:

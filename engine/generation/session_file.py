@@ -90,7 +90,7 @@ from engine.generation.project import Branch, ChunkEntry, Project, StartSettings
 from engine.generation import session_manifest as checks
 from engine.generation.session import WorldSession
 from engine.generation.start_image import prepare_start_frame
-from engine.generation.state import ChunkRecord, SessionSnapshot, StreamSettings
+from engine.generation.state import REANCHOR_SINKS, ChunkRecord, SessionSnapshot, StreamSettings
 from engine.generation.swm_archive import (
     PREVIEW_FORMATS,
     TensorReader,
@@ -241,7 +241,8 @@ def _stream_out(settings: StreamSettings | None) -> dict[str, Any] | None:
             "chunk_latent_frames": settings.chunk_latent_frames, "seed": settings.seed,
             "reanchor": settings.reanchor, "sharp_frames": settings.sharp_frames,
             "commit_shown": settings.commit_shown, "sharp_decode": settings.sharp_decode,
-            "contrast_floor": settings.contrast_floor, "contrast_cap": settings.contrast_cap}  # fmt: skip
+            "contrast_floor": settings.contrast_floor, "contrast_cap": settings.contrast_cap,
+            "reanchor_sink": settings.reanchor_sink}  # fmt: skip
 
 
 def _camera_path_out(path: CameraPath | None) -> dict[str, Any] | None:
@@ -415,6 +416,10 @@ def _stream_in(spec: dict[str, Any] | None) -> StreamSettings | None:
         check_floor(0.0 if floor is None else float(floor), float(cap))
     except SanaWMInputError as exc:
         raise ValueError(f"stream_settings.{exc}") from None
+    sink = spec.get("reanchor_sink", "recent")  # files before it re-anchored on the last committed frames
+    if sink not in REANCHOR_SINKS:
+        raise ValueError(f"stream_settings.reanchor_sink: expected one of {', '.join(REANCHOR_SINKS)}, "
+                         f"found {clip_text(repr(sink), 60)} (a file from a newer SANA-WM Explorer?)")  # fmt: skip
     timesteps = tuple(float(t) for t in spec["timesteps"])
     if not timesteps or not all(0.0 <= t <= 1000.0 for t in timesteps):  # also False for NaN
         raise ValueError(f"stream_settings.timesteps: expected numbers in [0, 1000], found {clip_text(timesteps, 60)}")
@@ -422,7 +427,8 @@ def _stream_in(spec: dict[str, Any] | None) -> StreamSettings | None:
                           chunk_latent_frames=checks.count(spec["chunk_latent_frames"], "chunk_latent_frames", low=1),
                           seed=checks.count(spec["seed"], "seed", high=2**63 - 1), reanchor=reanchor,
                           sharp_frames=sharp, commit_shown=shown, sharp_decode=decode,
-                          contrast_floor=None if floor is None else float(floor), contrast_cap=float(cap))  # fmt: skip
+                          contrast_floor=None if floor is None else float(floor), contrast_cap=float(cap),
+                          reanchor_sink=sink)  # fmt: skip
 
 
 def _camera_path_in(spec: Any, path: Path) -> CameraPath | None:

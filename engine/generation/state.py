@@ -25,6 +25,9 @@ from engine.world_cache import from_tensors as world_from_tensors
 from engine.world_cache import to_tensors as world_to_tensors
 
 
+REANCHOR_SINKS = ("recent", "start")
+
+
 @dataclass(frozen=True)
 class StreamSettings:
     """How a session samples.
@@ -54,6 +57,10 @@ class StreamSettings:
             its mean colour); 0 = off; None = the model's own (:attr:`ModelBundle.contrast_floor`, which the session
             puts here). Saved in session files; files from before it read 0.
         contrast_cap: the largest stretch the floor applies to one frame.
+        reanchor_sink: what position 0 of a re-anchored context holds: ``"recent"`` the oldest of the last
+            ``n + 1`` committed latent frames (so the context is the stream's last 4 latent frames), ``"start"`` the
+            start image's latent, followed by the last ``n`` committed frames, with poses re-based to the start frame
+            as in the first context (the sink every chunk attends to stays the real start image).
     """
 
     window: AttentionWindow = AttentionWindow()
@@ -66,9 +73,12 @@ class StreamSettings:
     sharp_decode: int = 3
     contrast_floor: float | None = None
     contrast_cap: float = 2.0
+    reanchor_sink: str = "recent"
 
     def __post_init__(self) -> None:
         check_floor(0.0 if self.contrast_floor is None else self.contrast_floor, self.contrast_cap)
+        if self.reanchor_sink not in REANCHOR_SINKS:
+            raise SanaWMInputError(f"reanchor_sink: expected one of {', '.join(REANCHOR_SINKS)}, found {self.reanchor_sink!r}")
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ def test_variants_set_stream_settings_fields():
     assert variants["a"].contrast_floor is None  # the model's own
     floored = parse_variants('{"f": {"contrast_floor": 0.6, "contrast_cap": 1.5}}')["f"]
     assert (floored.contrast_floor, floored.contrast_cap) == (0.6, 1.5)
+    assert variants["a"].reanchor_sink == "recent"
+    assert parse_variants('{"s": {"reanchor_sink": "start"}}')["s"].reanchor_sink == "start"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -67,6 +69,7 @@ def test_variants_set_stream_settings_fields():
     ('{"a": {"contrast_floor": "high"}}', '--variants a: contrast_floor: expected a number, found "high"'),
     ('{"a": {"contrast_floor": 1.5}}', "--variants a: contrast_floor: expected a share of the start image's contrast in [0, 1], found 1.5"),
     ('{"a": {"contrast_cap": 0.5}}', "--variants a: contrast_cap: expected a finite stretch of at least 1, found 0.5"),
+    ('{"a": {"reanchor_sink": "first"}}', "--variants a: reanchor_sink: expected one of recent, start, found 'first'"),
 ])  # fmt: skip
 def test_bad_variants_name_the_variant_and_what_was_expected(text, message):
     with pytest.raises(SanaWMInputError, match=message.replace("[", r"\[")):

@@ -298,6 +298,36 @@ def test_reanchoring_equals_a_fresh_stream_started_from_the_last_four_latents(bu
     assert (again.latents - chunk3.latents).abs().max() < 1e-4
 
 
+def test_a_start_image_sink_equals_a_fresh_stream_of_the_start_image_and_the_last_three_latents(bundle):
+    """reanchor_sink="start": chunk 3's context restarts with the start image's latent and latent frames 7..9 as
+    chunk 0, on the trajectory of pixel frame 0 followed by the frames after latent frame 6 (pixel 48), poses in the
+    start frame's world. A new session given exactly that must produce the same chunk."""
+    poses = drive(["w", "wd", "d", "wj"])
+    settings = StreamSettings(reanchor_sink="start")
+    session = run(with_context(bundle, 10), poses, settings=settings)
+    recent_start = session.snapshot().first_latent
+    chunk3 = session.history[3]
+    assert chunk3.snapshot.anchor == 6
+    recent = torch.cat([r.latents for r in session.history[:3]], 2)[:, :, 7:10]
+
+    c2w, intr = session.trajectory
+    fresh = WorldSession(bundle)
+    w, h = bundle.latent_grid
+    noise = torch.zeros(1, bundle.config.in_channels, 7, h, w)
+    noise[:, :, 4:] = frame_noise(settings.seed, 10, 13, (bundle.config.in_channels, h, w), dtype=torch.float32)
+    fresh.start(first_latent=recent_start, intrinsics=intr[0], noise=noise)
+    fresh.step(c2w[49:73], commit_latents=torch.cat([recent_start, recent], 2))
+    again = fresh.step(c2w[73:97])
+    assert (again.latents - chunk3.latents).abs().max() < 1e-4
+    recent_sink = run(with_context(bundle, 10), poses)
+    assert (recent_sink.history[3].latents - chunk3.latents).abs().max() > 1e-3
+
+
+def test_an_unknown_reanchor_sink_is_refused():
+    with pytest.raises(SanaWMInputError, match="reanchor_sink: expected one of recent, start, found 'first'"):
+        StreamSettings(reanchor_sink="first")
+
+
 def test_reanchoring_changes_only_chunks_past_the_context_and_rewinds_reproduce_it(bundle):
     poses = drive(["w", "w", "wd", "d", "w", "a"])
     plain = run(bundle, poses)

@@ -395,6 +395,27 @@ def test_files_from_before_the_contrast_floor_stream_without_one_and_bad_floors_
             load_project(tmp_path / "bad.swm")
 
 
+def test_files_keep_their_reanchor_sink_and_files_from_before_it_re_anchor_on_the_last_frames(saved, tmp_path):
+    project, _, path = saved
+    assert load_project(path).stream_settings.reanchor_sink == project.stream_settings.reanchor_sink == "recent"
+
+    def sink(value):
+        def edit(manifest):
+            if value is None:
+                del manifest["stream_settings"]["reanchor_sink"]
+            else:
+                manifest["stream_settings"]["reanchor_sink"] = value
+        return edit
+
+    rewrite(path, tmp_path / "start.swm", sink("start"))
+    assert load_project(tmp_path / "start.swm").stream_settings.reanchor_sink == "start"
+    rewrite(path, tmp_path / "before.swm", sink(None))
+    assert load_project(tmp_path / "before.swm").stream_settings.reanchor_sink == "recent"
+    rewrite(path, tmp_path / "newer.swm", sink("nearest"))
+    with pytest.raises(SessionFileError, match=r"stream_settings\.reanchor_sink: expected one of recent, start, found 'nearest'"):
+        load_project(tmp_path / "newer.swm")
+
+
 def test_a_current_take_that_does_not_exist_is_refused_with_the_files_name(saved, tmp_path):
     _, _, path = saved
 
