@@ -25,6 +25,7 @@ from engine.world_cache import from_tensors as world_from_tensors
 from engine.world_cache import to_tensors as world_to_tensors
 
 
+#: What position 0 of a re-anchored context may hold (:attr:`StreamSettings.reanchor_sink`).
 REANCHOR_SINKS = ("recent", "start")
 
 
@@ -60,7 +61,9 @@ class StreamSettings:
         reanchor_sink: what position 0 of a re-anchored context holds: ``"recent"`` the oldest of the last
             ``n + 1`` committed latent frames (so the context is the stream's last 4 latent frames), ``"start"`` the
             start image's latent, followed by the last ``n`` committed frames, with poses re-based to the start frame
-            as in the first context (the sink every chunk attends to stays the real start image).
+            as in the first context (the sink every chunk attends to stays the real start image). ``"recent"`` is the
+            default: on the embedded model ``"start"`` lost about 2 dB at 20 s (docs/embedded_model.md, "The start
+            image as the sink"). Saved in session files; files from before it read ``"recent"``.
     """
 
     window: AttentionWindow = AttentionWindow()
