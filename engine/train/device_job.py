@@ -6,7 +6,7 @@ at most 8 files of at most 16 MiB from ``$OUT``. A training run there must there
 killed at any moment, come back in a few files, and continue in a later session (docs/embedded_model.md,
 "Training on a lent GPU"). On a fresh 16-core + H100 machine::
 
-    python -m engine.train.device_job --minutes 8 --out $OUT/v2            # a new run from the shipped v1
+    python -m engine.train.device_job --minutes 8 --out $OUT/v2            # a new run from the shipped model
     python -m engine.train.device_job --minutes 8 --out $OUT/v2 --resume runs/v2_carry
 
 1. **check** (seconds): CUDA, a headless GL context (EGL), the shipped bundle and depth estimator; a missing part
@@ -16,14 +16,14 @@ killed at any moment, come back in a few files, and continue in a later session 
    per clip, measured on the project machine (:data:`SECONDS_PER_CLIP`); if that machine's cores are slower, the
    render is stopped at 1.25x the budget and training uses the clips finished by then.
 3. **train** (what is left but :data:`EVAL_RESERVE_S`): ``sana-wm train`` of ``sana-wm-tiny`` with the world-cache
-   input (``cache_channels = 33``) from the shipped v1 weights (``--init-from``) or from ``--resume``, on CUDA with
+   input (``cache_channels = 33``) from the shipped weights (``--init-from``) or from ``--resume``, on CUDA with
    bf16 autocast, windows built by ``cores - 1`` data workers (:mod:`engine.train.loader`), ``--max-minutes`` for
    the budget and a checkpoint every minute. The learning rate is constant after warm-up: the run ends when the
    clock says, not at a step count, and resumed runs continue the same schedule. Each checkpoint is copied to
    ``--out`` at once (optimizer moments stripped, in parts of at most 16 MB) with the bundle of its EMA weights, so
    a killed command returns at most a minute less.
 4. **evaluate** (what is left): ``sana-wm eval`` of the new bundle (the shipped depth estimator beside it, so its
-   sessions build the world cache) and of v1 on the same held-out worlds, in two processes.
+   sessions build the world cache) and of the shipped model on the same held-out worlds, in two processes.
 
 ``--out`` then holds (at most 8 files): ``checkpoint.pt.part0..`` (the newest checkpoint without optimizer state),
 ``bundle.json`` + ``model.safetensors`` (the EMA weights of that checkpoint), ``report.json`` (settings, timings,
@@ -227,7 +227,7 @@ class Job:
         env["gl_renderer"], env["gl_version"] = probe.stdout.strip().splitlines()[-2:]
         for path in (SHIPPED_BUNDLE / "bundle.json", SHIPPED_BUNDLE / DEPTH_FILE):
             if not path.is_file():
-                raise InputFileError(f"{path}: expected the shipped v1 bundle file, found none")
+                raise InputFileError(f"{path}: expected the shipped bundle's file, found none")
         self.report["environment"] = env
         log.info("check: %s", env)
 
@@ -338,19 +338,20 @@ class Job:
 
     # -- 4. evaluate ---------------------------------------------------------------------------------------------
     def evaluate(self, bundle: Path) -> None:
-        """``sana-wm eval`` of ``bundle`` and of v1 on the same worlds, in two processes, within the time left."""
+        """``sana-wm eval`` of ``bundle`` and of the shipped model on the same worlds, in two processes, within the
+        time left."""
         shutil.copyfile(SHIPPED_BUNDLE / DEPTH_FILE, bundle / DEPTH_FILE)  # its sessions build the world cache
         if self.options.eval_scenes == 0:
             return
         threads = max(1, cores() // 2)
         horizons = ",".join(f"{h:g}" for h in self.options.eval_horizons)
         jobs = {}
-        for name, model in (("v2", bundle), ("v1", SHIPPED_BUNDLE)):
+        for name, model in (("trained", bundle), ("shipped", SHIPPED_BUNDLE)):
             argv = [sys.executable, "-m", "engine.train.device_job", "eval", "--model", str(model),
                     "--scenes", str(self.options.eval_scenes), "--horizons", horizons, "--threads", str(threads),
                     "--json", str(self.work / f"eval_{name}.json")]  # fmt: skip
             jobs[name] = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        log.info("eval: v2 and v1 on %d held-out worlds at %s s, %d threads each, %.0f s left",
+        log.info("eval: the trained and the shipped model on %d held-out worlds at %s s, %d threads each, %.0f s left",
                  self.options.eval_scenes, horizons, threads, self.left())  # fmt: skip
         results: dict[str, Any] = {}
         for name, proc in jobs.items():
@@ -470,15 +471,17 @@ def throughput(history: Sequence[dict[str, float]], start_step: int, batch: int)
 
 
 def verdict(results: dict[str, Any]) -> str:
-    """One line: does v2 beat v1 in PSNR at every horizon on these worlds (a first look, not the ship decision)."""
+    """One line: does the trained model beat the shipped one in PSNR at every horizon on these worlds (a first
+    look, not the ship decision)."""
     try:
-        v2 = next(r for r in results["v2"]["rows"] if r["name"] == "model")["horizons"]
-        v1 = next(r for r in results["v1"]["rows"] if r["name"] == "model")["horizons"]
+        new = next(r for r in results["trained"]["rows"] if r["name"] == "model")["horizons"]
+        old = next(r for r in results["shipped"]["rows"] if r["name"] == "model")["horizons"]
     except (KeyError, StopIteration, TypeError):
         return "no comparison (an evaluation failed; see report.json)"
-    parts = [f"{h}: v2 {v2[h]['psnr']:.2f} dB vs v1 {v1[h]['psnr']:.2f} dB" for h in v2 if h in v1]
-    better = all(v2[h]["psnr"] > v1[h]["psnr"] for h in v2 if h in v1)
-    return ("v2 beats v1 at every horizon" if better else "v2 does not beat v1 at every horizon") + " (" + \
+    parts = [f"{h}: trained {new[h]['psnr']:.2f} dB vs shipped {old[h]['psnr']:.2f} dB" for h in new if h in old]
+    better = all(new[h]["psnr"] > old[h]["psnr"] for h in new if h in old)
+    return ("the trained model beats the shipped one at every horizon" if better
+            else "the trained model does not beat the shipped one at every horizon") + " (" + \
         "; ".join(parts) + "); ship only after the full protocol (docs/embedded_model.md)"
 
 

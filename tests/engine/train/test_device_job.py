@@ -93,13 +93,15 @@ def test_throughput_separates_the_step_from_the_wait_for_data():
     assert measured["data_wait_share"] == 0.75 and measured["step_only_windows_per_s"] == 16.0
 
 
-def test_the_verdict_compares_v2_with_v1_at_every_horizon():
+def test_the_verdict_compares_the_trained_model_with_the_shipped_one_at_every_horizon():
     def result(*psnr):
         return {"rows": [{"name": "model", "horizons": {f"{h}s": {"psnr": p} for h, p in zip((1, 5), psnr)}}]}
 
-    assert verdict({"v2": result(23.0, 21.0), "v1": result(22.0, 20.0)}).startswith("v2 beats v1 at every horizon")
-    assert verdict({"v2": result(23.0, 19.0), "v1": result(22.0, 20.0)}).startswith("v2 does not beat v1")
-    assert verdict({"v2": {"error": "stopped"}, "v1": result(22.0, 20.0)}).startswith("no comparison")
+    shipped = result(22.0, 20.0)
+    assert verdict({"trained": result(23.0, 21.0), "shipped": shipped}).startswith(
+        "the trained model beats the shipped one at every horizon (1s: trained 23.00 dB vs shipped 22.00 dB")
+    assert verdict({"trained": result(23.0, 19.0), "shipped": shipped}).startswith("the trained model does not beat")
+    assert verdict({"trained": {"error": "stopped"}, "shipped": shipped}).startswith("no comparison")
 
 
 def test_bad_options_and_a_resume_folder_without_a_run_are_refused_in_one_line(tmp_path, capsys):
