@@ -131,7 +131,9 @@ def test_the_model_is_preloaded_while_an_image_is_picked_and_start_does_not_load
     window.client.model_loaded.connect(loads.append)
     window.preload_model()
     assert "loading the model in the background" in window.status_state.text()
-    qtbot.waitUntil(lambda: window.model_info is not None, timeout=30000)
+    # the worker reports the model, then that the command is done: both signals must have arrived (CI once saw
+    # the first without the second)
+    qtbot.waitUntil(lambda: window.model_info is not None and not window.client.busy, timeout=30000)
     window.preload_model()  # loaded already: nothing sent
     assert not window.client.busy
     driver.start(window, start_image)
