@@ -305,7 +305,7 @@ def test_a_start_image_sink_equals_a_fresh_stream_of_the_start_image_and_the_las
     poses = drive(["w", "wd", "d", "wj"])
     settings = StreamSettings(reanchor_sink="start")
     session = run(with_context(bundle, 10), poses, settings=settings)
-    recent_start = session.snapshot().first_latent
+    start_latent = session.snapshot().first_latent
     chunk3 = session.history[3]
     assert chunk3.snapshot.anchor == 6
     recent = torch.cat([r.latents for r in session.history[:3]], 2)[:, :, 7:10]
@@ -315,8 +315,8 @@ def test_a_start_image_sink_equals_a_fresh_stream_of_the_start_image_and_the_las
     w, h = bundle.latent_grid
     noise = torch.zeros(1, bundle.config.in_channels, 7, h, w)
     noise[:, :, 4:] = frame_noise(settings.seed, 10, 13, (bundle.config.in_channels, h, w), dtype=torch.float32)
-    fresh.start(first_latent=recent_start, intrinsics=intr[0], noise=noise)
-    fresh.step(c2w[49:73], commit_latents=torch.cat([recent_start, recent], 2))
+    fresh.start(first_latent=start_latent, intrinsics=intr[0], noise=noise)
+    fresh.step(c2w[49:73], commit_latents=torch.cat([start_latent, recent], 2))
     again = fresh.step(c2w[73:97])
     assert (again.latents - chunk3.latents).abs().max() < 1e-4
     recent_sink = run(with_context(bundle, 10), poses)
