@@ -90,7 +90,7 @@ from engine.generation.project import Branch, ChunkEntry, Project, StartSettings
 from engine.generation import session_manifest as checks
 from engine.generation.session import WorldSession
 from engine.generation.start_image import prepare_start_frame
-from engine.generation.state import REANCHOR_SINKS, ChunkRecord, SessionSnapshot, StreamSettings
+from engine.generation.state import ChunkRecord, SessionSnapshot, StreamSettings, check_reanchor_sink
 from engine.generation.swm_archive import (
     PREVIEW_FORMATS,
     TensorReader,
@@ -412,14 +412,12 @@ def _stream_in(spec: dict[str, Any] | None) -> StreamSettings | None:
     for key, value, nullable in (("contrast_floor", floor, True), ("contrast_cap", cap, False)):
         if not (nullable and value is None) and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ValueError(f"stream_settings.{key}: expected a number, found {clip_text(repr(value), 60)}")
+    sink = spec.get("reanchor_sink", "recent")  # files before it re-anchored on the last committed frames
     try:
         check_floor(0.0 if floor is None else float(floor), float(cap))
+        check_reanchor_sink(sink)
     except SanaWMInputError as exc:
         raise ValueError(f"stream_settings.{exc}") from None
-    sink = spec.get("reanchor_sink", "recent")  # files before it re-anchored on the last committed frames
-    if sink not in REANCHOR_SINKS:
-        raise ValueError(f"stream_settings.reanchor_sink: expected one of {', '.join(REANCHOR_SINKS)}, "
-                         f"found {clip_text(repr(sink), 60)} (a file from a newer SANA-WM Explorer?)")  # fmt: skip
     timesteps = tuple(float(t) for t in spec["timesteps"])
     if not timesteps or not all(0.0 <= t <= 1000.0 for t in timesteps):  # also False for NaN
         raise ValueError(f"stream_settings.timesteps: expected numbers in [0, 1000], found {clip_text(timesteps, 60)}")

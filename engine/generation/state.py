@@ -16,7 +16,7 @@ import torch
 
 from engine.components.contrast_floor import check_floor
 from engine.components.codec import DecoderState, decoder_state_from_tensors
-from engine.errors import SanaWMInputError, WorldCacheError
+from engine.errors import SanaWMInputError, WorldCacheError, clip_text
 from engine.generation.sampling import SELF_FORCING_TIMESTEPS
 from engine.model.chunks import CHUNK_SIZE, AttentionWindow
 from engine.model.stream_cache import StreamCache
@@ -27,6 +27,12 @@ from engine.world_cache import to_tensors as world_to_tensors
 
 #: What position 0 of a re-anchored context may hold (:attr:`StreamSettings.reanchor_sink`).
 REANCHOR_SINKS = ("recent", "start")
+
+
+def check_reanchor_sink(sink: Any) -> None:
+    """Raise :class:`SanaWMInputError` unless ``sink`` is one of :data:`REANCHOR_SINKS`."""
+    if sink not in REANCHOR_SINKS:
+        raise SanaWMInputError(f"reanchor_sink: expected one of {', '.join(REANCHOR_SINKS)}, found {clip_text(repr(sink), 60)}")
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,7 @@ class StreamSettings:
 
     def __post_init__(self) -> None:
         check_floor(0.0 if self.contrast_floor is None else self.contrast_floor, self.contrast_cap)
-        if self.reanchor_sink not in REANCHOR_SINKS:
-            raise SanaWMInputError(f"reanchor_sink: expected one of {', '.join(REANCHOR_SINKS)}, found {self.reanchor_sink!r}")
+        check_reanchor_sink(self.reanchor_sink)
 
 
 @dataclass(frozen=True)
